@@ -352,5 +352,6 @@ d = { 'settings': { 'branch': 'main',
                               'repkit.train.init_distributed': ('train.html#init_distributed', 'repkit/train.py'),
                               'repkit.train.lr_at': ('train.html#lr_at', 'repkit/train.py'),
                               'repkit.train.model_card': ('train.html#model_card', 'repkit/train.py'),
+                              'repkit.train.slim_checkpoint': ('train.html#slim_checkpoint', 'repkit/train.py'),
                               'repkit.train.train': ('train.html#train', 'repkit/train.py'),
                               'repkit.train.write_model_card': ('train.html#write_model_card', 'repkit/train.py')}}}
