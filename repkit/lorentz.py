@@ -68,7 +68,7 @@ def _polar(x, c):
 def _excess(x, y, c):
     "z = -c<x,y>_L - 1 >= 0, as a sum of two non-negative terms."
     nx, rx, ux = _polar(x, c); ny, ry, uy = _polar(y, c)
-    return 2 * torch.sinh((rx - ry) / 2)**2 + c / 2 * nx * ny * _sqnorm(ux - uy)
+    return 2 * torch.sinh((rx - ry) / 2)**2 + c / 2 * (nx * ny) * _sqnorm(ux - uy)   # (nx * ny): exactly symmetric in x, y
 
 def _excess_to_dist(z, c):
     "d = (2/sqrt(c)) asinh(sqrt(z/2)), with a smooth square root."
