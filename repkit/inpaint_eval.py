@@ -16,11 +16,11 @@ from .sde import SamplerHook, CombinedHook
 from .inpaint import METHODS, ExactEps, CountingEps, inpaint, prepare_observation, repaint_timesteps
 
 # %% auto #0
-__all__ = ['ANALYTIC_WORLDS', 'ANALYTIC_METHODS', 'TRAINED_METHODS', 'QUICK', 'FULL', 'analytic_world', 'posterior_scores',
-           'analytic_study', 'markdown_table', 'analytic_table', 'plot_analytic', 'psnr', 'ssim', 'evaluate_inpainting',
-           'trained_study', 'summary_rows', 'trained_table', 'plot_quality_time', 'model_shape', 'check_inpaint_input',
-           'inpaint_image', 'load_image', 'load_mask', 'record_trajectory', 'inpaint_explorer', 'plot_completions',
-           'tour_inpaint']
+__all__ = ['ANALYTIC_WORLDS', 'ANALYTIC_METHODS', 'TRAINED_METHODS', 'QUICK', 'FULL', 'CPU_TOUR', 'analytic_world',
+           'posterior_scores', 'analytic_study', 'markdown_table', 'analytic_table', 'plot_analytic', 'psnr', 'ssim',
+           'evaluate_inpainting', 'trained_study', 'summary_rows', 'trained_table', 'plot_quality_time', 'model_shape',
+           'check_inpaint_input', 'inpaint_image', 'load_image', 'load_mask', 'record_trajectory', 'inpaint_explorer',
+           'plot_completions', 'tour_inpaint']
 
 # %% ../nbs/22_inpaint_eval.ipynb #bbb664a1
 ANALYTIC_WORLDS = ('gaussian', 'mixture')
@@ -203,6 +203,7 @@ def evaluate_inpainting(model,                 # a `DiffusionModel` (callable ep
 TRAINED_METHODS = ('replace', 'langevin', 'repaint', 'ddnm', 'dps', 'copaint', 'copaint-tt')
 QUICK = dict(datasets=('digits',), masks=('half', 'narrow'), n_images=8, n_samples=2, n_steps=20, methods=('replace', 'repaint', 'ddnm', 'copaint'))
 FULL = dict(datasets=('digits', 'sprites'), masks=MASKS, n_images=100, n_samples=2, n_steps=50, methods=TRAINED_METHODS)
+CPU_TOUR = dict(datasets=('digits',), masks=MASKS, n_images=8, n_samples=2, n_steps=25, methods=TRAINED_METHODS)  # the full tour on a CPU: minutes, not hours
 
 def trained_study(datasets=None, masks=None, n_images=None, n_samples=None, n_steps=None, methods=None, # None: the FULL (or QUICK) default
                   quick: bool = False, seed: int = 0, device=None, progress: bool = False,
@@ -423,8 +424,9 @@ def tour_inpaint(out: Path, quick: bool = False, device=None, seed: int = 0, pro
     rows_a = analytic_study(quick=quick, seed=seed, progress=progress)
     fig = plt.figure(figsize=(14, 3.8)); plot_analytic(rows_a, fig.subplots(1, 3)); fig.tight_layout()
     f_a = save_figure(fig, out / 'inpaint_exact_worlds.png')
-    rows_t, samples = trained_study(quick=quick, seed=seed, device=device, progress=progress, keep_samples=True)
-    cfg = QUICK if quick else FULL
+    from repkit.core import default_device
+    cfg = QUICK if quick else (FULL if default_device(device).type == 'cuda' else CPU_TOUR)   # the full protocol takes hours on a CPU
+    rows_t, samples = trained_study(**cfg, seed=seed, device=device, progress=progress, keep_samples=True)
     datasets = list(dict.fromkeys(r['dataset'] for r in rows_t))
     fig, axs = plt.subplots(1, len(datasets), figsize=(5.4 * len(datasets), 3.9), squeeze=False)
     for ax, ds in zip(axs[0], datasets): plot_quality_time(rows_t, ax, 'class_consistency', ds)
