@@ -15,21 +15,27 @@ __all__ = ['EPS', 'TINY', 'SINH_MAX', 'PAIRWISE_FLOOR', 'time_component', 'inner
            'comparison_markdown', 'plot_disk', 'bench_lorentz']
 
 # %% ../nbs/60_lorentz.ipynb #b770dcc7
-EPS = 1e-8                       # guard for the distance's square root and the angle's divisions (MERU's value)
-TINY = 1e-15                     # guard inside norms: keeps |x| differentiable at 0, too small to change |x| >= 1e-12
-SINH_MAX = math.asinh(2.0**15)   # ~11.09: largest sqrt(c)|v| the exp map goes to, so |x| <= 2^15/sqrt(c)
+EPS = 1e-8  # guard for the distance's square root and the angle's divisions (MERU's value)
+TINY = 1e-15  # guard inside norms: keeps |x| differentiable at 0, too small to change |x| >= 1e-12
+SINH_MAX = math.asinh(2.0**15)  # ~11.09: largest sqrt(c)|v| the exp map goes to, so |x| <= 2^15/sqrt(c)
+
 
 def _points(x, name='x'):
     "Check that `x` is a floating tensor of shape (..., d); promote half precision to float32."
-    if not isinstance(x, torch.Tensor): raise RepkitError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point(): raise RepkitError(f"{name} must hold floating-point values, got {x.dtype}")
-    if x.dim() < 1 or x.shape[-1] < 1: raise RepkitError(f"{name} must have shape (..., d) with d >= 1, got {tuple(x.shape)}")
+    if not isinstance(x, torch.Tensor):
+        raise RepkitError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise RepkitError(f"{name} must hold floating-point values, got {x.dtype}")
+    if x.dim() < 1 or x.shape[-1] < 1:
+        raise RepkitError(f"{name} must have shape (..., d) with d >= 1, got {tuple(x.shape)}")
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
 
 def _curvature(c, like: torch.Tensor) -> torch.Tensor:
     "The curvature magnitude as a 0-d tensor of `like`'s dtype and device, checked to be positive."
     if isinstance(c, torch.Tensor):
-        if c.numel() != 1: raise RepkitError(f"curvature c must be a scalar, got a tensor of shape {tuple(c.shape)}")
+        if c.numel() != 1:
+            raise RepkitError(f"curvature c must be a scalar, got a tensor of shape {tuple(c.shape)}")
         c = c.reshape(()).to(device=like.device, dtype=like.dtype)
         if not torch.compiler.is_compiling() and not bool(torch.isfinite(c) & (c > 0)):
             raise RepkitError(f"curvature c must be positive and finite, got {c.item()}")
@@ -38,25 +44,42 @@ def _curvature(c, like: torch.Tensor) -> torch.Tensor:
         raise RepkitError(f"curvature c must be a positive finite number or a scalar tensor, got {c!r}")
     return torch.tensor(float(c), dtype=like.dtype, device=like.device)
 
-def _sqnorm(x): return (x * x).sum(-1)
+
+def _sqnorm(x):
+    return (x * x).sum(-1)
 
 # %% ../nbs/60_lorentz.ipynb #d23f00fe
-def _safe_norm(x, eps=TINY): return (_sqnorm(x) + eps**2).sqrt()
-def _safe_sqrt(a, eps=EPS): a = a.clamp_min(0); return a / (a + eps**2).sqrt()
-def _one_minus(dtype): return 1 - 4 * torch.finfo(dtype).eps  # clamp for arcsin/arccos inputs
+def _safe_norm(x, eps=TINY):
+    return (_sqnorm(x) + eps**2).sqrt()
 
-def _time(x, c): return (1 / c + _sqnorm(x)).sqrt()
 
-def time_component(x: torch.Tensor, # space components, shape (..., d)
-                   c                # curvature magnitude c > 0 (float or scalar tensor)
-                  ) -> torch.Tensor:
+def _safe_sqrt(a, eps=EPS):
+    a = a.clamp_min(0)
+    return a / (a + eps**2).sqrt()
+
+
+def _one_minus(dtype):
+    return 1 - 4 * torch.finfo(dtype).eps  # clamp for arcsin/arccos inputs
+
+
+def _time(x, c):
+    return (1 / c + _sqnorm(x)).sqrt()
+
+
+def time_component(
+    x: torch.Tensor,  # space components, shape (..., d)
+    c,  # curvature magnitude c > 0 (float or scalar tensor)
+) -> torch.Tensor:
     "The time coordinate `sqrt(1/c + |x|^2)` of the hyperboloid point with space components `x`."
-    x = _points(x); c = _curvature(c, x)
+    x = _points(x)
+    c = _curvature(c, x)
     return _time(x, c)
+
 
 def inner(x: torch.Tensor, y: torch.Tensor, c) -> torch.Tensor:
     "Lorentzian inner product `x.y - x_t y_t` of points given by space components (broadcasts over leading dims)."
-    x, y = _points(x), _points(y, 'y'); c = _curvature(c, x)
+    x, y = _points(x), _points(y, 'y')
+    c = _curvature(c, x)
     return (x * y).sum(-1) - _time(x, c) * _time(y, c)
 
 # %% ../nbs/60_lorentz.ipynb #23e0d978
@@ -65,121 +88,162 @@ def _polar(x, c):
     n = _safe_norm(x)
     return n, torch.asinh(c.sqrt() * n), x / n[..., None]
 
+
 def _excess(x, y, c):
     "z = -c<x,y>_L - 1 >= 0, as a sum of two non-negative terms."
-    nx, rx, ux = _polar(x, c); ny, ry, uy = _polar(y, c)
-    return 2 * torch.sinh((rx - ry) / 2)**2 + c / 2 * (nx * ny) * _sqnorm(ux - uy)   # (nx * ny): exactly symmetric in x, y
+    nx, rx, ux = _polar(x, c)
+    ny, ry, uy = _polar(y, c)
+    return 2 * torch.sinh((rx - ry) / 2) ** 2 + c / 2 * (nx * ny) * _sqnorm(
+        ux - uy
+    )  # (nx * ny): exactly symmetric in x, y
+
 
 def _excess_to_dist(z, c):
     "d = (2/sqrt(c)) asinh(sqrt(z/2)), with a smooth square root."
     return 2 * torch.asinh(_safe_sqrt(z / 2)) / c.sqrt()
 
-def dist(x: torch.Tensor, # space components, shape (..., d)
-         y: torch.Tensor, # space components, broadcastable against `x`
-         c                # curvature magnitude
-        ) -> torch.Tensor:
+
+def dist(
+    x: torch.Tensor,  # space components, shape (..., d)
+    y: torch.Tensor,  # space components, broadcastable against `x`
+    c,  # curvature magnitude
+) -> torch.Tensor:
     "Geodesic distance between paired points, accurate near the diagonal and far from the origin."
-    x, y = _points(x), _points(y, 'y'); c = _curvature(c, x)
+    x, y = _points(x), _points(y, 'y')
+    c = _curvature(c, x)
     return _excess_to_dist(_excess(x, y, c), c)
+
 
 def dist0(x: torch.Tensor, c) -> torch.Tensor:
     "Distance from the origin, `asinh(sqrt(c)|x|) / sqrt(c)`."
-    x = _points(x); c = _curvature(c, x)
+    x = _points(x)
+    c = _curvature(c, x)
     return torch.asinh(c.sqrt() * _safe_norm(x)) / c.sqrt()
 
 # %% ../nbs/60_lorentz.ipynb #41297f7f
-PAIRWISE_FLOOR = 4.0   # float32 diagonal of pairwise_dist(x, x) <= PAIRWISE_FLOOR * sqrt(eps32) * x_time
+PAIRWISE_FLOOR = 4.0  # float32 diagonal of pairwise_dist(x, x) <= PAIRWISE_FLOOR * sqrt(eps32) * x_time
+
 
 def _pairs(x, y):
     x, y = _points(x), _points(y, 'y')
     if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
-        raise RepkitError(f"pairwise functions need x of shape (N, d) and y of shape (M, d), got {tuple(x.shape)} and {tuple(y.shape)}")
-    if x.dtype != y.dtype: y = y.to(x.dtype)
+        raise RepkitError(
+            f"pairwise functions need x of shape (N, d) and y of shape (M, d), got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    if x.dtype != y.dtype:
+        y = y.to(x.dtype)
     return x, y
 
-def pairwise_inner(x: torch.Tensor, # (N, d) space components
-                   y: torch.Tensor, # (M, d) space components
-                   c                # curvature magnitude
-                  ) -> torch.Tensor:
+
+def pairwise_inner(
+    x: torch.Tensor,  # (N, d) space components
+    y: torch.Tensor,  # (M, d) space components
+    c,  # curvature magnitude
+) -> torch.Tensor:
     "All Lorentzian inner products `<x_i, y_j>_L`, shape (N, M), by one matrix product."
-    x, y = _pairs(x, y); c = _curvature(c, x)
+    x, y = _pairs(x, y)
+    c = _curvature(c, x)
     with torch.autocast(x.device.type, enabled=False):
         return torch.addmm(-torch.outer(_time(x, c), _time(y, c)), x, y.T)
 
-def pairwise_dist(x: torch.Tensor, y: torch.Tensor, c,
-                  accurate: bool = False # exact differences (slower, no float32 floor) instead of one matmul
-                 ) -> torch.Tensor:
+
+def pairwise_dist(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    c,
+    accurate: bool = False,  # exact differences (slower, no float32 floor) instead of one matmul
+) -> torch.Tensor:
     "All geodesic distances `d(x_i, y_j)`, shape (N, M)."
-    x, y = _pairs(x, y); c = _curvature(c, x)
+    x, y = _pairs(x, y)
+    c = _curvature(c, x)
     if not accurate:
-        with torch.autocast(x.device.type, enabled=False):    # z/2 = (-c<x,y>_L - 1)/2 by one outer and one matrix product
-            half_z = torch.addmm(torch.addr(x.new_tensor(-0.5), _time(x, c) * (c / 2), _time(y, c)), x * (-c / 2), y.T)
+        with torch.autocast(
+            x.device.type, enabled=False
+        ):  # z/2 = (-c<x,y>_L - 1)/2 by one outer and one matrix product
+            half_z = torch.addmm(
+                torch.addr(x.new_tensor(-0.5), _time(x, c) * (c / 2), _time(y, c)), x * (-c / 2), y.T
+            )
         return torch.asinh(half_z.clamp_min(EPS**2).sqrt()) * (2 / c.sqrt())
-    nx, rx, ux = _polar(x, c); ny, ry, uy = _polar(y, c)
+    nx, rx, ux = _polar(x, c)
+    ny, ry, uy = _polar(y, c)
     with torch.autocast(x.device.type, enabled=False):
         du = torch.cdist(ux, uy, compute_mode='donot_use_mm_for_euclid_dist')
-    z = 2 * torch.sinh((rx[:, None] - ry[None]) / 2)**2 + c / 2 * torch.outer(nx, ny) * du**2
+    z = 2 * torch.sinh((rx[:, None] - ry[None]) / 2) ** 2 + c / 2 * torch.outer(nx, ny) * du**2
     return _excess_to_dist(z, c)
 
 # %% ../nbs/60_lorentz.ipynb #b8035bb7
-def exp_map0(v: torch.Tensor, # tangent vectors at the origin, shape (..., d)
-             c                # curvature magnitude
-            ) -> torch.Tensor:
+def exp_map0(
+    v: torch.Tensor, c  # tangent vectors at the origin, shape (..., d)  # curvature magnitude
+) -> torch.Tensor:
     "Exponential map at the origin, `sinh(sqrt(c)|v|) v / (sqrt(c)|v|)`, with the radius capped at `SINH_MAX`."
-    v = _points(v, 'v'); c = _curvature(c, v)
+    v = _points(v, 'v')
+    c = _curvature(c, v)
     r = c.sqrt() * _safe_norm(v)
     return v * (torch.sinh(r.clamp_max(SINH_MAX)) / r)[..., None]
 
-def log_map0(x: torch.Tensor, # space components, shape (..., d)
-             c                # curvature magnitude
-            ) -> torch.Tensor:
+
+def log_map0(x: torch.Tensor, c) -> torch.Tensor:  # space components, shape (..., d)  # curvature magnitude
     "Logarithmic map at the origin, `asinh(sqrt(c)|x|) x / (sqrt(c)|x|)`."
-    x = _points(x); c = _curvature(c, x)
+    x = _points(x)
+    c = _curvature(c, x)
     r = c.sqrt() * _safe_norm(x)
     return x * (torch.asinh(r) / r)[..., None]
 
 # %% ../nbs/60_lorentz.ipynb #1a38f315
 def to_geoopt(x: torch.Tensor, c) -> torch.Tensor:
     "Full coordinates `(x_t, x)` as geoopt stores them, from space components."
-    x = _points(x); c = _curvature(c, x)
+    x = _points(x)
+    c = _curvature(c, x)
     return torch.cat([_time(x, c)[..., None], x], -1)
+
 
 def from_geoopt(X: torch.Tensor) -> torch.Tensor:
     "Space components of geoopt points (drop the time coordinate, which comes first)."
     X = _points(X, 'X')
-    if X.shape[-1] < 2: raise RepkitError(f"geoopt points need at least 2 coordinates (time first), got shape {tuple(X.shape)}")
+    if X.shape[-1] < 2:
+        raise RepkitError(
+            f"geoopt points need at least 2 coordinates (time first), got shape {tuple(X.shape)}"
+        )
     return X[..., 1:]
+
 
 def to_geoopt_tangent(v: torch.Tensor) -> torch.Tensor:
     "A tangent vector at the origin in geoopt's coordinates: a zero time coordinate, then `v`."
     v = _points(v, 'v')
     return torch.cat([torch.zeros_like(v[..., :1]), v], -1)
 
+
 def geoopt_manifold(c, dtype: torch.dtype = torch.float64):
     "geoopt's `Lorentz` manifold for curvature `-c`, i.e. `Lorentz(k=1/c)` (its `k` is a squared radius)."
     import geoopt
+
     k = 1 / c if not isinstance(c, torch.Tensor) else (1 / c).detach()
     return geoopt.manifolds.Lorentz(k=torch.as_tensor(k, dtype=dtype))
 
 # %% ../nbs/60_lorentz.ipynb #4797f9a7
-def half_aperture(x: torch.Tensor,        # space components, shape (..., d)
-                  c,                      # curvature magnitude
-                  min_radius: float = 0.1 # MERU's K: cones are half-spaces inside sqrt(c)|x| <= 2K
-                 ) -> torch.Tensor:
+def half_aperture(
+    x: torch.Tensor,  # space components, shape (..., d)
+    c,  # curvature magnitude
+    min_radius: float = 0.1,  # MERU's K: cones are half-spaces inside sqrt(c)|x| <= 2K
+) -> torch.Tensor:
     "Half-aperture `asin(2K / (sqrt(c)|x|))` of the entailment cone at `x` (MERU, after Ganea et al. 2018)."
-    x = _points(x); c = _curvature(c, x)
+    x = _points(x)
+    c = _curvature(c, x)
     s = 2 * min_radius / (c.sqrt() * _safe_norm(x))
     return torch.asin(s.clamp(max=_one_minus(x.dtype)))
 
-def oxy_angle(x: torch.Tensor, # cone apex (e.g. a text embedding), shape (..., d)
-              y: torch.Tensor, # the other point (e.g. its image), broadcastable against `x`
-              c                # curvature magnitude
-             ) -> torch.Tensor:
+
+def oxy_angle(
+    x: torch.Tensor,  # cone apex (e.g. a text embedding), shape (..., d)
+    y: torch.Tensor,  # the other point (e.g. its image), broadcastable against `x`
+    c,  # curvature magnitude
+) -> torch.Tensor:
     "Exterior angle at `x` of the triangle origin-x-y: 0 when y lies on the ray from the origin beyond x."
-    x, y = _points(x), _points(y, 'y'); c = _curvature(c, x)
+    x, y = _points(x), _points(y, 'y')
+    c = _curvature(c, x)
     xt, yt = _time(x, c), _time(y, c)
-    z = _excess(x, y, c)                                          # -c<x,y>_L - 1
-    num = (_sqnorm(y) - _sqnorm(x)) / (xt + yt) - z * xt          # y_t + c<x,y>_L x_t
+    z = _excess(x, y, c)  # -c<x,y>_L - 1
+    num = (_sqnorm(y) - _sqnorm(x)) / (xt + yt) - z * xt  # y_t + c<x,y>_L x_t
     den = _safe_norm(x) * (z * (z + 2)).clamp_min(EPS**2).sqrt()  # |x| sqrt((c<x,y>_L)^2 - 1)
     m = _one_minus(num.dtype)
     return torch.acos((num / den).clamp(-m, m))
@@ -187,29 +251,39 @@ def oxy_angle(x: torch.Tensor, # cone apex (e.g. a text embedding), shape (..., 
 # %% ../nbs/60_lorentz.ipynb #b841c9a7
 def to_poincare(x: torch.Tensor, c) -> torch.Tensor:
     "Map space components to the unit Poincare ball: `sqrt(c) x / (1 + sqrt(c) x_t)` (geoopt's map with k = 1/c)."
-    x = _points(x); c = _curvature(c, x)
+    x = _points(x)
+    c = _curvature(c, x)
     return c.sqrt() * x / (1 + c.sqrt() * _time(x, c))[..., None]
+
 
 def from_poincare(p: torch.Tensor, c) -> torch.Tensor:
     "Inverse of `to_poincare`: `2p / (sqrt(c)(1 - |p|^2))` for points strictly inside the unit ball."
-    p = _points(p, 'p'); c = _curvature(c, p)
+    p = _points(p, 'p')
+    c = _curvature(c, p)
     p2 = _sqnorm(p)
     if not torch.compiler.is_compiling() and bool((p2 >= 1).any()):
-        raise RepkitError(f"p must lie strictly inside the unit ball, got a point with norm {p2.max().sqrt().item():.6g}")
+        raise RepkitError(
+            f"p must lie strictly inside the unit ball, got a point with norm {p2.max().sqrt().item():.6g}"
+        )
     return 2 * p / (c.sqrt() * (1 - p2))[..., None]
+
 
 def _sinh_ratio(s, delta):
     "sinh(s delta) / sinh(delta) for s in [0, 1], without overflow; tends to s as delta -> 0."
     delta = delta.clamp_min(EPS)
     return torch.exp((s - 1) * delta) * torch.expm1(-2 * s * delta) / torch.expm1(-2 * delta)
 
-def geodesic(x: torch.Tensor, y: torch.Tensor, c,
-             n: int = 64 # points along the geodesic, both ends included
-            ) -> torch.Tensor:
+
+def geodesic(
+    x: torch.Tensor, y: torch.Tensor, c, n: int = 64  # points along the geodesic, both ends included
+) -> torch.Tensor:
     "Points on the geodesic from `x` to `y`, shape (n, *batch, d), equally spaced in distance."
-    x, y = _points(x), _points(y, 'y'); c = _curvature(c, x)
+    x, y = _points(x), _points(y, 'y')
+    c = _curvature(c, x)
     x, y = torch.broadcast_tensors(x, y)
-    s = torch.linspace(0, 1, check_positive_int(n, 'n'), dtype=x.dtype, device=x.device).reshape(-1, *[1] * x.dim())
+    s = torch.linspace(0, 1, check_positive_int(n, 'n'), dtype=x.dtype, device=x.device).reshape(
+        -1, *[1] * x.dim()
+    )
     delta = (c.sqrt() * dist(x, y, c))[..., None]
     return _sinh_ratio(1 - s, delta) * x + _sinh_ratio(s, delta) * y
 
@@ -217,45 +291,88 @@ def geodesic(x: torch.Tensor, y: torch.Tensor, c,
 def geoopt_comparison(dtype: torch.dtype = torch.float32) -> list[dict]:
     "Inputs where geoopt's Lorentz manifold (c = 1) returns inf, NaN or a wrong value, next to repkit's answer and the exact one."
     M = geoopt_manifold(1.0, dtype)
-    T = lambda *vs: torch.tensor([v if isinstance(v, tuple) else (v, 0.0) for v in vs], dtype=dtype)  # tangent vectors; a number means a e1
+    T = lambda *vs: torch.tensor(
+        [v if isinstance(v, tuple) else (v, 0.0) for v in vs], dtype=dtype
+    )  # tangent vectors; a number means a e1
     G = lambda *vs: M.expmap0(to_geoopt_tangent(T(*vs)))
     R = lambda *vs: exp_map0(T(*vs), 1.0)
+
     def grad_norm(f, a):
-        v = T(a).requires_grad_(True); f(v).sum().backward(); return v.grad.norm().item()
-    u, w = (4.8, 6.4), (1.4, 4.8)   # 8 (0.6, 0.8) and 5 (0.28, 0.96)
+        v = T(a).requires_grad_(True)
+        f(v).sum().backward()
+        return v.grad.norm().item()
+
+    u, w = (4.8, 6.4), (1.4, 4.8)  # 8 (0.6, 0.8) and 5 (0.28, 0.96)
     rows = [  # (input, exact, geoopt, repkit, past repkit's cap?)
         ('time coordinate of exp_0(50 e1)', math.cosh(50), G(50)[0, 0], to_geoopt(R(50), 1.0)[0, 0], True),
-        ('time coordinate of exp_0(100 e1)', math.cosh(100), G(100)[0, 0], to_geoopt(R(100), 1.0)[0, 0], True),
-        ('gradient norm of d(o, exp_0(v)) at v = 50 e1', 1.0, grad_norm(lambda v: M.dist0(M.expmap0(to_geoopt_tangent(v))), 50.),
-         grad_norm(lambda v: dist0(exp_map0(v, 1.0), 1.0), 50.), True),
+        (
+            'time coordinate of exp_0(100 e1)',
+            math.cosh(100),
+            G(100)[0, 0],
+            to_geoopt(R(100), 1.0)[0, 0],
+            True,
+        ),
+        (
+            'gradient norm of d(o, exp_0(v)) at v = 50 e1',
+            1.0,
+            grad_norm(lambda v: M.dist0(M.expmap0(to_geoopt_tangent(v))), 50.0),
+            grad_norm(lambda v: dist0(exp_map0(v, 1.0), 1.0), 50.0),
+            True,
+        ),
         ('d(exp_0(46 e1), exp_0(45 e1))', 1.0, M.dist(*G(46, 45)), dist(*R(46, 45), 1.0), True),
-        ('norm of log_0(x), x = exp_0(60 e1)', 60.0, M.logmap0(G(60)).norm(), log_map0(R(60), 1.0).norm(), True),
+        (
+            'norm of log_0(x), x = exp_0(60 e1)',
+            60.0,
+            M.logmap0(G(60)).norm(),
+            log_map0(R(60), 1.0).norm(),
+            True,
+        ),
         ('d(exp_0(10 e1), exp_0(9 e1))', 1.0, M.dist(*G(10, 9)), dist(*R(10, 9), 1.0), False),
         ('d(x, x), x = exp_0(8 (0.6, 0.8))', 0.0, M.dist(*G(u, u)), dist(*R(u, u), 1.0), False),
         ('d(x, x), x = exp_0(5 (0.28, 0.96))', 0.0, M.dist(*G(w, w)), dist(*R(w, w), 1.0), False),
-        ('norm of log_0(x), x = exp_0(1e-5 e1)', 1e-5, M.logmap0(G(1e-5)).norm(), log_map0(R(1e-5), 1.0).norm(), False),
+        (
+            'norm of log_0(x), x = exp_0(1e-5 e1)',
+            1e-5,
+            M.logmap0(G(1e-5)).norm(),
+            log_map0(R(1e-5), 1.0).norm(),
+            False,
+        ),
     ]
-    return [dict(input=n, exact=float(e), geoopt=float(g), repkit=float(r), past_cap=p) for n, e, g, r, p in rows]
+    return [
+        dict(input=n, exact=float(e), geoopt=float(g), repkit=float(r), past_cap=p) for n, e, g, r, p in rows
+    ]
+
 
 def comparison_markdown(rows: list[dict], dtype: str = 'float32') -> str:
     "The rows of `geoopt_comparison` as a Markdown table."
     out = [f'| input ({dtype}, c = 1) | exact | geoopt | repkit |', '|---|---|---|---|']
-    return '\n'.join(out + [f"| {r['input']} | {r['exact']:.6g} | {r['geoopt']:.6g} | {r['repkit']:.6g}{' (capped)' if r['past_cap'] else ''} |" for r in rows])
+    return '\n'.join(
+        out
+        + [
+            f"| {r['input']} | {r['exact']:.6g} | {r['geoopt']:.6g} | {r['repkit']:.6g}{' (capped)' if r['past_cap'] else ''} |"
+            for r in rows
+        ]
+    )
 
 # %% ../nbs/60_lorentz.ipynb #fba5aa30
-def plot_disk(x: torch.Tensor,          # (N, 2) space components
-              c,                        # curvature magnitude
-              ax=None,
-              cones: bool = False,      # shade each point's entailment cone
-              min_radius: float = 0.1,  # MERU's K, for the cones
-              labels: list | None = None,
-              grid: int = 300,          # resolution of the cone shading
-              **scatter_kw):
+def plot_disk(
+    x: torch.Tensor,  # (N, 2) space components
+    c,  # curvature magnitude
+    ax=None,
+    cones: bool = False,  # shade each point's entailment cone
+    min_radius: float = 0.1,  # MERU's K, for the cones
+    labels: list | None = None,
+    grid: int = 300,  # resolution of the cone shading
+    **scatter_kw,
+):
     "Draw 2-D points on the Poincare disk, optionally with their entailment cones."
     import matplotlib.pyplot as plt
+
     x = _points(x).detach().cpu().double()
-    if x.dim() != 2 or x.shape[1] != 2: raise RepkitError(f"plot_disk draws 2-D points, shape (N, 2), got {tuple(x.shape)}")
-    if ax is None: _, ax = plt.subplots(figsize=(5, 5))
+    if x.dim() != 2 or x.shape[1] != 2:
+        raise RepkitError(f"plot_disk draws 2-D points, shape (N, 2), got {tuple(x.shape)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5))
     ax.add_patch(plt.Circle((0, 0), 1, fill=False, color='k', lw=1))
     p = to_poincare(x, c)
     if cones:
@@ -268,8 +385,12 @@ def plot_disk(x: torch.Tensor,          # (N, 2) space components
             mask[inside] = (oxy_angle(xi, Y, c) <= half_aperture(xi, c, min_radius)).double()
             ax.contourf(g1, g1, mask.reshape(grid, grid), levels=[0.5, 1.5], colors=[f'C{i}'], alpha=0.25)
     ax.scatter(p[:, 0], p[:, 1], c=[f'C{i}' for i in range(len(p))], zorder=3, **scatter_kw)
-    for i, lab in enumerate(labels or []): ax.annotate(lab, p[i].tolist(), textcoords='offset points', xytext=(5, 5))
-    ax.set_xlim(-1.05, 1.05); ax.set_ylim(-1.05, 1.05); ax.set_aspect('equal'); ax.set_axis_off()
+    for i, lab in enumerate(labels or []):
+        ax.annotate(lab, p[i].tolist(), textcoords='offset points', xytext=(5, 5))
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_aspect('equal')
+    ax.set_axis_off()
     return ax
 
 # %% ../nbs/60_lorentz.ipynb #7c0d4d75

@@ -10,57 +10,101 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import RepkitError, default_device, make_generator, check_positive_int, load_checkpoint, load_state, weights_dir
+from repkit.core import (
+    RepkitError,
+    default_device,
+    make_generator,
+    check_positive_int,
+    load_checkpoint,
+    load_state,
+    weights_dir,
+)
 from .data import SPRITE_SHAPES, SPRITE_COLOURS, get_dataset
-from .lorentz import exp_map0, log_map0, pairwise_dist, pairwise_inner, half_aperture, oxy_angle, dist0, geodesic, to_poincare
+from repkit.lorentz import (
+    exp_map0,
+    log_map0,
+    pairwise_dist,
+    pairwise_inner,
+    half_aperture,
+    oxy_angle,
+    dist0,
+    geodesic,
+    to_poincare,
+    plot_disk,
+)
 
 # %% auto #0
 __all__ = ['SIZES', 'POSITIONS', 'ATTRIBUTES', 'ATTRIBUTE_VALUES', 'SIZE_SPLIT', 'VOCAB', 'TOKEN', 'PAD', 'CLS', 'MAX_TOKENS',
-           'MERU_DEFAULTS', 'ZERO_SHOT_TASKS', 'image_attributes', 'caption_level', 'caption_text', 'describes',
-           'caption_bank', 'image_captions', 'sample_captions', 'tokenize', 'tokenize_attributes', 'ImageEncoder',
-           'TextEncoder', 'ImageTextModel', 'CLIP', 'MERU', 'build_model', 'contrastive_loss', 'entailment_loss',
-           'image_text_loss', 'train_meru', 'load_meru', 'embed_images', 'caption_features', 'embed_captions',
-           'class_prompts', 'zero_shot', 'retrieval', 'hierarchy', 'traversal_paths', 'traverse', 'traversal_metrics',
-           'meru_test_data', 'evaluate', 'plot_training', 'disk_coordinates', 'plot_meru_disk', 'traversal_captions',
-           'traversal_widget', 'tour_meru']
+           'POSITIVES', 'MERU_DEFAULTS', 'SCALARS', 'ZERO_SHOT_TASKS', 'ROOT', 'TRAVERSALS', 'image_attributes',
+           'caption_level', 'caption_text', 'describes', 'caption_bank', 'image_captions', 'sample_captions',
+           'tokenize', 'tokenize_attributes', 'ImageEncoder', 'TextEncoder', 'ImageTextModel', 'CLIP', 'MERU',
+           'build_model', 'contrastive_loss', 'entailment_loss', 'image_text_loss', 'param_groups', 'train_meru',
+           'load_meru', 'embed_images', 'caption_features', 'embed_captions', 'class_prompts', 'zero_shot', 'retrieval',
+           'in_cone', 'cone_stats', 'hierarchy', 'walk_captions', 'traversal_paths', 'traverse', 'traversal_metrics',
+           'meru_test_data', 'evaluate', 'plot_training', 'plane_basis', 'plane_points', 'disk_coordinates',
+           'plot_meru_disk', 'traversal_captions', 'PoincareExplorer', 'tour_meru']
 
 # %% ../nbs/61_meru.ipynb #4f0611d2
 SIZES = ('small', 'large')
 POSITIONS = ('top left', 'top right', 'bottom left', 'bottom right')
 ATTRIBUTES = ('shape', 'colour', 'size', 'position')
 ATTRIBUTE_VALUES = (SPRITE_SHAPES, SPRITE_COLOURS, SIZES, POSITIONS)
-SIZE_SPLIT = 0.55  # bounding-disk radius below which a sprite is 'small' (the scales are uniform on [0.4, 0.7])
+SIZE_SPLIT = (
+    0.55  # bounding-disk radius below which a sprite is 'small' (the scales are uniform on [0.4, 0.7])
+)
 
-def image_attributes(factors: dict # sprite factors from `make_sprites`: 'shape', 'colour', 'scale', 'translation'
-                    ) -> torch.Tensor:
+
+def image_attributes(
+    factors: dict,  # sprite factors from `make_sprites`: 'shape', 'colour', 'scale', 'translation'
+) -> torch.Tensor:
     "The attributes `(shape, colour, size, position)` of each sprite as an `(N, 4)` integer tensor."
     missing = [k for k in ('shape', 'colour', 'scale', 'translation') if k not in factors]
-    if missing: raise RepkitError(f"factors lack {', '.join(missing)}: image_attributes needs shape, colour, scale and translation")
+    if missing:
+        raise RepkitError(
+            f"factors lack {', '.join(missing)}: image_attributes needs shape, colour, scale and translation"
+        )
     t = factors['translation']
     size = (factors['scale'] >= SIZE_SPLIT).long()
-    pos = 2 * (t[:, 1] < 0).long() + (t[:, 0] >= 0).long()   # 0 top left, 1 top right, 2 bottom left, 3 bottom right
+    pos = (
+        2 * (t[:, 1] < 0).long() + (t[:, 0] >= 0).long()
+    )  # 0 top left, 1 top right, 2 bottom left, 3 bottom right
     return torch.stack([factors['shape'].long(), factors['colour'].long(), size, pos], 1)
+
 
 def _check_captions(a, name='captions'):
     if not isinstance(a, torch.Tensor) or a.dim() != 2 or a.shape[1] != 4 or a.is_floating_point():
-        raise RepkitError(f"{name} must be an integer tensor of shape (M, 4), got {tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__}")
+        raise RepkitError(
+            f"{name} must be an integer tensor of shape (M, 4), got {tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__}"
+        )
     hi = torch.tensor([len(v) for v in ATTRIBUTE_VALUES], device=a.device)
-    if ((a < -1) | (a >= hi)).any(): raise RepkitError(f"{name} hold an attribute value outside -1..{[len(v) - 1 for v in ATTRIBUTE_VALUES]}")
+    if ((a < -1) | (a >= hi)).any():
+        raise RepkitError(
+            f"{name} hold an attribute value outside -1..{[len(v) - 1 for v in ATTRIBUTE_VALUES]}"
+        )
     return a.long()
+
 
 def caption_level(captions: torch.Tensor) -> torch.Tensor:
     "Number of attributes each caption names: 0 ('a shape') to 4."
     return (_check_captions(captions) >= 0).sum(-1)
 
+
 def caption_text(caption) -> str:
     "The words of one caption, e.g. `a small red square at the top left`."
     s, c, z, p = (int(v) for v in _check_captions(torch.as_tensor(caption).reshape(1, 4))[0])
-    words = ['a'] + ([SIZES[z]] if z >= 0 else []) + ([SPRITE_COLOURS[c]] if c >= 0 else []) + [SPRITE_SHAPES[s] if s >= 0 else 'shape']
+    words = (
+        ['a']
+        + ([SIZES[z]] if z >= 0 else [])
+        + ([SPRITE_COLOURS[c]] if c >= 0 else [])
+        + [SPRITE_SHAPES[s] if s >= 0 else 'shape']
+    )
     return ' '.join(words + (['at', 'the', POSITIONS[p]] if p >= 0 else []))
 
-def describes(captions: torch.Tensor, # (M, 4) captions, -1 for an absent attribute
-              images: torch.Tensor    # (N, 4) image attributes
-             ) -> torch.Tensor:
+
+def describes(
+    captions: torch.Tensor,  # (M, 4) captions, -1 for an absent attribute
+    images: torch.Tensor,  # (N, 4) image attributes
+) -> torch.Tensor:
     "`(M, N)` boolean: caption m names only attributes that image n has."
     a, b = _check_captions(captions), _check_captions(images, 'images')
     return ((a[:, None] < 0) | (a[:, None] == b[None].to(a.device))).all(-1)
@@ -72,16 +116,21 @@ def caption_bank(device=None) -> torch.Tensor:
     bank = torch.stack([g.reshape(-1) for g in grids], 1)
     return bank[(bank >= 0).sum(1).argsort(stable=True)].to(default_device(device))
 
+
 def image_captions(images: torch.Tensor) -> torch.Tensor:
     "The 16 true captions of each image, `(N, 16, 4)`, from 'a shape' (index 0) to the full description (index 15)."
     a = _check_captions(images, 'images')
-    keep = torch.tensor([[(k >> j) & 1 for j in range(4)] for k in range(16)], dtype=torch.bool, device=a.device)
+    keep = torch.tensor(
+        [[(k >> j) & 1 for j in range(4)] for k in range(16)], dtype=torch.bool, device=a.device
+    )
     return torch.where(keep[None], a[:, None], -1)
 
-def sample_captions(images: torch.Tensor,  # (N, 4) image attributes
-                    generator=None,        # a seed or `torch.Generator`
-                    keep: float = 0.5      # probability of naming each attribute
-                   ) -> torch.Tensor:
+
+def sample_captions(
+    images: torch.Tensor,  # (N, 4) image attributes
+    generator=None,  # a seed or `torch.Generator`
+    keep: float = 0.5,  # probability of naming each attribute
+) -> torch.Tensor:
     "One random true caption per image: each attribute kept with probability `keep`."
     a = _check_captions(images, 'images')
     g = make_generator(generator)
@@ -89,10 +138,25 @@ def sample_captions(images: torch.Tensor,  # (N, 4) image attributes
     return torch.where(u < keep, a, -1)
 
 # %% ../nbs/61_meru.ipynb #24c4ef65
-VOCAB = ('<pad>', '<cls>', 'a', 'shape', 'at', 'the', 'top', 'bottom', 'left', 'right', *SIZES, *SPRITE_COLOURS, *SPRITE_SHAPES)
+VOCAB = (
+    '<pad>',
+    '<cls>',
+    'a',
+    'shape',
+    'at',
+    'the',
+    'top',
+    'bottom',
+    'left',
+    'right',
+    *SIZES,
+    *SPRITE_COLOURS,
+    *SPRITE_SHAPES,
+)
 TOKEN = {w: i for i, w in enumerate(VOCAB)}
 PAD, CLS = TOKEN['<pad>'], TOKEN['<cls>']
 MAX_TOKENS = 9  # <cls> a size colour shape at the vertical horizontal
+
 
 def tokenize(texts: str | list[str], length: int = MAX_TOKENS) -> torch.Tensor:
     "Token ids `(M, length)` of captions given as text: `<cls>`, the words, then `<pad>`."
@@ -101,209 +165,433 @@ def tokenize(texts: str | list[str], length: int = MAX_TOKENS) -> torch.Tensor:
     for i, t in enumerate(texts):
         words = t.lower().split()
         bad = [w for w in words if w not in TOKEN or w in ('<pad>', '<cls>')]
-        if bad: raise RepkitError(f"unknown words {bad} in {t!r}: the vocabulary is {', '.join(VOCAB[2:])}")
-        if len(words) + 1 > length: raise RepkitError(f"{t!r} has {len(words)} words; at most {length - 1} fit")
-        out[i, :len(words) + 1] = torch.tensor([CLS] + [TOKEN[w] for w in words])
+        if bad:
+            raise RepkitError(f"unknown words {bad} in {t!r}: the vocabulary is {', '.join(VOCAB[2:])}")
+        if len(words) + 1 > length:
+            raise RepkitError(f"{t!r} has {len(words)} words; at most {length - 1} fit")
+        out[i, : len(words) + 1] = torch.tensor([CLS] + [TOKEN[w] for w in words])
     return out
 
-def _lut(words, device): return torch.tensor([TOKEN[w] for w in words], device=device)
+
+def _lut(words, device):
+    return torch.tensor([TOKEN[w] for w in words], device=device)
+
 
 def tokenize_attributes(captions: torch.Tensor) -> torch.Tensor:
     "Token ids `(M, MAX_TOKENS)` of captions given as attribute rows (same result as `tokenize(caption_text(...))`)."
-    a = _check_captions(captions); dev = a.device
-    def word(col, words, absent=PAD): return torch.where(col >= 0, _lut(words, dev)[col.clamp_min(0)], absent)
+    a = _check_captions(captions)
+    dev = a.device
+
+    def word(col, words, absent=PAD):
+        return torch.where(col >= 0, _lut(words, dev)[col.clamp_min(0)], absent)
+
     p, full = a[:, 3], lambda w: torch.full_like(a[:, 0], TOKEN[w])
-    cols = [full('<cls>'), full('a'), word(a[:, 2], SIZES), word(a[:, 1], SPRITE_COLOURS), word(a[:, 0], SPRITE_SHAPES, TOKEN['shape']),
-            torch.where(p >= 0, TOKEN['at'], PAD), torch.where(p >= 0, TOKEN['the'], PAD),
-            word(p, ('top', 'top', 'bottom', 'bottom')), word(p, ('left', 'right', 'left', 'right'))]
+    cols = [
+        full('<cls>'),
+        full('a'),
+        word(a[:, 2], SIZES),
+        word(a[:, 1], SPRITE_COLOURS),
+        word(a[:, 0], SPRITE_SHAPES, TOKEN['shape']),
+        torch.where(p >= 0, TOKEN['at'], PAD),
+        torch.where(p >= 0, TOKEN['the'], PAD),
+        word(p, ('top', 'top', 'bottom', 'bottom')),
+        word(p, ('left', 'right', 'left', 'right')),
+    ]
     tok = torch.stack(cols, 1)
-    return tok.gather(1, (tok == PAD).long().argsort(dim=1, stable=True))   # move the pads to the end, keeping word order
+    return tok.gather(
+        1, (tok == PAD).long().argsort(dim=1, stable=True)
+    )  # move the pads to the end, keeping word order
 
 # %% ../nbs/61_meru.ipynb #cb5413be
-def _projection(d_in, d_out):
-    "A linear map with weights of variance 1/d_in: unit-variance inputs give features of norm about sqrt(d_out)."
-    lin = nn.Linear(d_in, d_out)
-    nn.init.normal_(lin.weight, std=d_in ** -0.5); nn.init.zeros_(lin.bias)
+def _projection(d_in, d_out, bias=False):
+    "A linear map with weights of variance 1/d_in (unit-variance inputs give norm ~sqrt(d_out)); bias-free as in MERU."
+    lin = nn.Linear(d_in, d_out, bias=bias)
+    nn.init.normal_(lin.weight, std=d_in**-0.5)
+    if bias:
+        nn.init.zeros_(lin.bias)
     return lin
+
 
 class ImageEncoder(nn.Module):
     "A small CNN: `(N, 3, H, W)` images in [-1, 1] -> `(N, out_dim)` Euclidean features."
-    def __init__(self, out_dim: int = 64, channels: tuple = (16, 32, 64, 128), groups: int = 8):
+
+    def __init__(
+        self, out_dim: int = 64, channels: tuple = (16, 32, 64, 128), groups: int = 8, proj_bias: bool = False
+    ):
         super().__init__()
         layers, c_in = [], 3
         for i, c in enumerate(channels):
-            layers += [nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1), nn.GroupNorm(groups, c), nn.SiLU()]
+            layers += [
+                nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1),
+                nn.GroupNorm(groups, c),
+                nn.SiLU(),
+            ]
             c_in = c
-        self.net, self.norm, self.proj = nn.Sequential(*layers), nn.LayerNorm(c_in), _projection(c_in, out_dim)
-    def forward(self, x): return self.proj(self.norm(self.net(x).mean((2, 3))))
+        self.net = nn.Sequential(*layers)
+        self.norm = nn.LayerNorm(c_in)
+        self.proj = _projection(c_in, out_dim, proj_bias)
+
+    def forward(self, x):
+        return self.proj(self.norm(self.net(x).mean((2, 3))))
+
 
 class TextEncoder(nn.Module):
     "A small transformer: `(M, L)` token ids -> `(M, out_dim)` features, read off the `<cls>` token."
-    def __init__(self, out_dim: int = 64, width: int = 128, layers: int = 2, heads: int = 4, vocab: int = len(VOCAB), max_len: int = MAX_TOKENS):
+
+    def __init__(
+        self,
+        out_dim: int = 64,
+        width: int = 128,
+        layers: int = 2,
+        heads: int = 4,
+        vocab: int = len(VOCAB),
+        max_len: int = MAX_TOKENS,
+        proj_bias: bool = False,
+    ):
         super().__init__()
-        self.tok, self.pos = nn.Embedding(vocab, width), nn.Parameter(0.02 * torch.randn(max_len, width))
-        layer = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout=0.0, activation='gelu', batch_first=True, norm_first=True)
+        self.tok = nn.Embedding(vocab, width)
+        self.pos = nn.Parameter(0.02 * torch.randn(max_len, width))
+        layer = nn.TransformerEncoderLayer(
+            width, heads, 2 * width, dropout=0.0, activation='gelu', batch_first=True, norm_first=True
+        )
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.norm, self.proj = nn.LayerNorm(width), _projection(width, out_dim)
+        self.norm = nn.LayerNorm(width)
+        self.proj = _projection(width, out_dim, proj_bias)
+
     def forward(self, tokens):
         if tokens.dim() != 2 or tokens.shape[1] > self.pos.shape[0] or tokens.is_floating_point():
-            raise RepkitError(f"tokens must be integer ids of shape (M, L) with L <= {self.pos.shape[0]}, got {tuple(tokens.shape)} {tokens.dtype}")
-        h = self.tok(tokens) + self.pos[:tokens.shape[1]]
+            raise RepkitError(
+                f"tokens must be integer ids of shape (M, L) with L <= {self.pos.shape[0]}, "
+                f"got {tuple(tokens.shape)} {tokens.dtype}"
+            )
+        h = self.tok(tokens) + self.pos[: tokens.shape[1]]
         h = self.blocks(h, src_key_padding_mask=tokens == PAD)
         return self.proj(self.norm(h[:, 0]))
 
 # %% ../nbs/61_meru.ipynb #b33da42c
 class ImageTextModel(nn.Module):
     "The two encoders and the learnable temperature shared by MERU and CLIP."
+
     variant = 'base'
-    def __init__(self, embed_dim: int = 64,                 # feature size d
-                 image_channels: tuple = (16, 32, 64, 128), # CNN widths
-                 text_width: int = 96, text_layers: int = 2, text_heads: int = 4):
+
+    def __init__(
+        self,
+        embed_dim: int = 64,  # feature size d
+        image_channels: tuple = (16, 32, 64, 128),  # CNN widths
+        text_width: int = 96,
+        text_layers: int = 2,
+        text_heads: int = 4,
+        proj_bias: bool = False,
+    ):  # biases on the projections (MERU has none)
         super().__init__()
-        self.hparams = dict(embed_dim=check_positive_int(embed_dim, 'embed_dim'), image_channels=list(image_channels),
-                            text_width=text_width, text_layers=text_layers, text_heads=text_heads)
-        self.image_encoder = ImageEncoder(embed_dim, tuple(image_channels))
-        self.text_encoder = TextEncoder(embed_dim, text_width, text_layers, text_heads)
+        self.hparams = dict(
+            embed_dim=check_positive_int(embed_dim, 'embed_dim'),
+            image_channels=list(image_channels),
+            text_width=text_width,
+            text_layers=text_layers,
+            text_heads=text_heads,
+            proj_bias=proj_bias,
+        )
+        self.image_encoder = ImageEncoder(embed_dim, tuple(image_channels), proj_bias=proj_bias)
+        self.text_encoder = TextEncoder(embed_dim, text_width, text_layers, text_heads, proj_bias=proj_bias)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+
     @property
-    def config(self) -> dict: return dict(variant=self.variant, **self.hparams)
+    def config(self) -> dict:
+        return dict(variant=self.variant, **self.hparams)
+
     @torch.no_grad()
     def clamp_(self):
         "Keep the learnable scalars in their ranges (in place)."
         self.logit_scale.clamp_(max=math.log(100))
-    def image_features(self, images): return self.image_encoder(images).float()
-    def text_features(self, tokens): return self.text_encoder(tokens).float()
-    def lift(self, feats, which: str): raise NotImplementedError
-    def encode_image(self, images): return self.lift(self.image_features(images), 'image')
-    def encode_text(self, tokens): return self.lift(self.text_features(tokens), 'text')
+
+    def image_features(self, images):
+        return self.image_encoder(images).float()
+
+    def text_features(self, tokens):
+        return self.text_encoder(tokens).float()
+
+    def lift(self, feats, which: str):
+        raise NotImplementedError
+
+    def encode_image(self, images):
+        return self.lift(self.image_features(images), 'image')
+
+    def encode_text(self, tokens):
+        return self.lift(self.text_features(tokens), 'text')
+
     def forward(self, images, tokens):
         "Image and text embeddings (float32) of a batch."
         self.clamp_()
         return self.encode_image(images), self.encode_text(tokens)
-    def logits(self, img, txt): return self.similarity(img, txt) * self.logit_scale.exp()
+
+    def logits(self, img, txt):
+        return self.similarity(img, txt) * self.logit_scale.exp()
+
 
 class CLIP(ImageTextModel):
     "CLIP's geometry: features normalised to the unit sphere, cosine similarity."
+
     variant = 'clip'
+
     def lift(self, feats, which):
-        with torch.autocast(feats.device.type, enabled=False): return F.normalize(feats.float(), dim=-1)
+        with torch.autocast(feats.device.type, enabled=False):
+            return F.normalize(feats.float(), dim=-1)
+
     def similarity(self, img, txt):
         "`(N, M)` cosine similarities."
-        with torch.autocast(img.device.type, enabled=False): return img.float() @ txt.float().T
+        with torch.autocast(img.device.type, enabled=False):
+            return img.float() @ txt.float().T
+
     def average_text(self, feats):
         "Class embeddings from `(K, P, d)` prompt features: the normalised mean of the normalised prompts."
         return F.normalize(F.normalize(feats, dim=-1).mean(1), dim=-1)
 
+
 class MERU(ImageTextModel):
     "MERU's geometry: scaled features lifted onto the hyperboloid of learnable curvature -c; similarity -d."
+
     variant = 'meru'
-    def __init__(self, embed_dim: int = 64, image_channels: tuple = (16, 32, 64, 128), text_width: int = 96, text_layers: int = 2,
-                 text_heads: int = 4,
-                 curvature: float = 1.0,                # initial c
-                 learn_curvature: bool = True,
-                 curvature_range: tuple = (0.1, 10.0),  # clamp of c
-                 entail_weight: float = 0.2,            # lambda of the entailment loss
-                 min_radius: float = 0.1):              # K of the cones
-        super().__init__(embed_dim, image_channels, text_width, text_layers, text_heads)
+
+    def __init__(
+        self,
+        embed_dim: int = 64,
+        image_channels: tuple = (16, 32, 64, 128),
+        text_width: int = 96,
+        text_layers: int = 2,
+        text_heads: int = 4,
+        proj_bias: bool = False,
+        curvature: float = 1.0,  # initial c
+        learn_curvature: bool = True,
+        curvature_range: tuple = (0.1, 10.0),  # clamp of c
+        entail_weight: float = 0.2,  # lambda of the entailment loss
+        min_radius: float = 0.1,
+    ):  # K of the cones
+        super().__init__(embed_dim, image_channels, text_width, text_layers, text_heads, proj_bias)
         lo, hi = curvature_range
-        if not 0 < lo <= curvature <= hi: raise RepkitError(f"need 0 < curvature_range[0] <= curvature <= curvature_range[1], got {curvature} and {curvature_range}")
-        self.hparams.update(curvature=curvature, learn_curvature=learn_curvature, curvature_range=[lo, hi], entail_weight=entail_weight, min_radius=min_radius)
+        if not 0 < lo <= curvature <= hi:
+            raise RepkitError(
+                f"need 0 < curvature_range[0] <= curvature <= curvature_range[1], got {curvature} and {curvature_range}"
+            )
+        self.hparams.update(
+            curvature=curvature,
+            learn_curvature=learn_curvature,
+            curvature_range=[lo, hi],
+            entail_weight=entail_weight,
+            min_radius=min_radius,
+        )
         self.entail_weight, self.min_radius = entail_weight, min_radius
         self.log_c = nn.Parameter(torch.tensor(math.log(curvature)), requires_grad=learn_curvature)
         self.alpha_image = nn.Parameter(torch.tensor(-0.5 * math.log(embed_dim)))
         self.alpha_text = nn.Parameter(torch.tensor(-0.5 * math.log(embed_dim)))
+
     @property
-    def c(self) -> torch.Tensor: return self.log_c.exp()
+    def c(self) -> torch.Tensor:
+        return self.log_c.exp()
+
     @torch.no_grad()
     def clamp_(self):
         super().clamp_()
         lo, hi = self.hparams['curvature_range']
-        self.log_c.clamp_(math.log(lo), math.log(hi)); self.alpha_image.clamp_(max=0); self.alpha_text.clamp_(max=0)
+        self.log_c.clamp_(math.log(lo), math.log(hi))
+        self.alpha_image.clamp_(max=0)
+        self.alpha_text.clamp_(max=0)
+
     def tangent(self, feats, which: str):
         "Tangent vectors at the origin: the features times `exp(alpha)`."
         return feats.float() * (self.alpha_image if which == 'image' else self.alpha_text).exp()
+
     def lift(self, feats, which):
-        with torch.autocast(feats.device.type, enabled=False): return exp_map0(self.tangent(feats, which), self.c)
+        with torch.autocast(feats.device.type, enabled=False):
+            return exp_map0(self.tangent(feats, which), self.c)
+
     def similarity(self, img, txt):
         "`(N, M)` negative geodesic distances."
         return -pairwise_dist(img, txt, self.c)
+
     def average_text(self, feats):
         "Class embeddings from `(K, P, d)` prompt features: the mean in the tangent space at the origin, lifted."
-        with torch.autocast(feats.device.type, enabled=False): return exp_map0(self.tangent(feats, 'text').mean(1), self.c)
+        with torch.autocast(feats.device.type, enabled=False):
+            return exp_map0(self.tangent(feats, 'text').mean(1), self.c)
+
 
 def build_model(variant: str = 'meru', **kwargs) -> ImageTextModel:
     "A fresh MERU or CLIP model from a variant name and its hyperparameters (a checkpoint's `config['model']`)."
-    if variant not in ('meru', 'clip'): raise RepkitError(f"unknown variant {variant!r}: expected 'meru' or 'clip'")
+    if variant not in ('meru', 'clip'):
+        raise RepkitError(f"unknown variant {variant!r}: expected 'meru' or 'clip'")
     return (MERU if variant == 'meru' else CLIP)(**kwargs)
 
 # %% ../nbs/61_meru.ipynb #a279379e
-def contrastive_loss(logits: torch.Tensor,    # (B, B) image x text logits
-                     positives: torch.Tensor  # (B, B) boolean: text j describes image i (the diagonal must be True)
-                    ) -> torch.Tensor:
-    "Symmetric multi-positive InfoNCE: minus the log softmax mass on the positives, over texts and over images."
-    if logits.shape != positives.shape or logits.dim() != 2: raise RepkitError(f"logits and positives must be (B, B') of one shape, got {tuple(logits.shape)} and {tuple(positives.shape)}")
-    if not positives.any(0).all() or not positives.any(1).all(): raise RepkitError("every image and every text needs at least one positive")
-    neg = ~positives
-    i2t = -logits.log_softmax(1).masked_fill(neg, -math.inf).logsumexp(1).mean()
-    t2i = -logits.log_softmax(0).masked_fill(neg, -math.inf).logsumexp(0).mean()
+POSITIVES = ('mean', 'logsum')  # how several positives enter the contrastive loss (see the text above)
+
+
+def contrastive_loss(
+    logits: torch.Tensor,  # (B, B) image x text logits
+    positives: torch.Tensor,  # (B, B) boolean: text j describes image i (the diagonal must be True)
+    reduce: str = 'mean',  # 'mean': mean log-softmax over the positives; 'logsum': log of their mass
+) -> torch.Tensor:
+    "Symmetric multi-positive InfoNCE, over texts and over images."
+    if logits.shape != positives.shape or logits.dim() != 2:
+        raise RepkitError(
+            f"logits and positives must be (B, B') of one shape, got {tuple(logits.shape)} and {tuple(positives.shape)}"
+        )
+    if not positives.any(0).all() or not positives.any(1).all():
+        raise RepkitError("every image and every text needs at least one positive")
+    if reduce not in POSITIVES:
+        raise RepkitError(f"unknown reduce {reduce!r}: expected one of {list(POSITIVES)}")
+    pos = positives.float()
+    if reduce == 'mean':
+        i2t = -((logits.log_softmax(1) * pos).sum(1) / pos.sum(1)).mean()
+        t2i = -((logits.log_softmax(0) * pos).sum(0) / pos.sum(0)).mean()
+    else:
+        i2t = -logits.log_softmax(1).masked_fill(~positives, -math.inf).logsumexp(1).mean()
+        t2i = -logits.log_softmax(0).masked_fill(~positives, -math.inf).logsumexp(0).mean()
     return (i2t + t2i) / 2
 
-def entailment_loss(txt: torch.Tensor, img: torch.Tensor, # (B, d) paired caption and image embeddings (space components)
-                    c, min_radius: float = 0.1) -> torch.Tensor:
+
+def entailment_loss(
+    txt: torch.Tensor,
+    img: torch.Tensor,  # (B, d) paired caption and image embeddings (space components)
+    c,
+    min_radius: float = 0.1,
+) -> torch.Tensor:
     "MERU's entailment loss: mean of `max(0, ext(txt, img) - aper(txt))`."
     return (oxy_angle(txt, img, c) - half_aperture(txt, c, min_radius)).clamp_min(0).mean()
 
 # %% ../nbs/61_meru.ipynb #16e0338b
-def image_text_loss(model: nn.Module,  # a MERU or CLIP model (possibly wrapped by DDP)
-                    batch: tuple,      # (images (B, 3, H, W), image attributes (B, 4))
-                    generator=None,    # draws the captions
-                    keep: float = 0.5  # probability of naming each attribute in a caption
-                   ):
+def image_text_loss(
+    model: nn.Module,  # a MERU or CLIP model (possibly wrapped by DDP)
+    batch: tuple,  # (images (B, 3, H, W), image attributes (B, 4))
+    generator=None,  # draws the captions
+    keep: float = 0.5,  # probability of naming each attribute in a caption
+    reduce: str = 'mean',  # how several positives count (`contrastive_loss`)
+):
     "MERU's loss (contrastive + lambda entailment) or CLIP's (contrastive), on random true captions; returns (loss, logs)."
     images, attrs = batch
     m = model.module if hasattr(model, 'module') else model
     caps = sample_captions(attrs, generator, keep)
     img, txt = model(images, tokenize_attributes(caps))
     with torch.autocast(images.device.type, enabled=False):
-        loss = contrastive_loss(m.logits(img, txt), describes(caps, attrs).T)
+        loss = contrastive_loss(m.logits(img, txt), describes(caps, attrs).T, reduce)
         logs = dict(contrastive=loss.item(), logit_scale=m.logit_scale.exp().item())
         if isinstance(m, MERU):
             ent = entailment_loss(txt, img, m.c, m.min_radius)
             loss = loss + m.entail_weight * ent
-            logs.update(entailment=ent.item(), curvature=m.c.item(), alpha_image=m.alpha_image.item(), alpha_text=m.alpha_text.item())
+            logs.update(
+                entailment=ent.item(),
+                curvature=m.c.item(),
+                alpha_image=m.alpha_image.item(),
+                alpha_text=m.alpha_text.item(),
+            )
     return loss, logs
 
 # %% ../nbs/61_meru.ipynb #579d5de1
 MERU_DEFAULTS = dict(steps=4000, batch_size=128, lr=1e-3, n_train=20_000)
+SCALARS = (
+    'logit_scale',
+    'log_c',
+    'alpha_image',
+    'alpha_text',
+)  # MERU's `exclude_params`: never weight-decayed
 
-def train_meru(variant: str = 'meru',      # 'meru' or 'clip'
-               data: str = 'sprites',      # the only captioned dataset
-               steps: int = MERU_DEFAULTS['steps'], batch_size: int = MERU_DEFAULTS['batch_size'], lr: float = MERU_DEFAULTS['lr'],
-               out: str | Path | None = None, # checkpoint path (resumed from if it exists)
-               seed: int = 0, device=None, progress: bool = True,
-               command: str | None = None, # how the run was started, for the model card
-               n_train: int = MERU_DEFAULTS['n_train'], # training sprites
-               stop_after: int | None = None, **model_kwargs):
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    "AdamW groups as in MERU: `weight_decay` on every weight, none on the learned scalars (temperature, c, alphas)."
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return [
+        dict(params=[p for n, p in named if n not in SCALARS], weight_decay=weight_decay),
+        dict(params=[p for n, p in named if n in SCALARS], weight_decay=0.0),
+    ]
+
+
+def train_meru(
+    variant: str = 'meru',  # 'meru' or 'clip'
+    data: str = 'sprites',  # the only captioned dataset
+    steps: int = MERU_DEFAULTS['steps'],
+    batch_size: int = MERU_DEFAULTS['batch_size'],
+    lr: float = MERU_DEFAULTS['lr'],
+    out: str | Path | None = None,  # checkpoint path (resumed from if it exists)
+    seed: int = 0,
+    device=None,
+    progress: bool = True,
+    command: str | None = None,  # how the run was started, for the model card
+    n_train: int = MERU_DEFAULTS['n_train'],  # training sprites
+    stop_after: int | None = None,
+    weight_decay: float = 0.2,  # MERU's AdamW settings (not on SCALARS) ...
+    betas: tuple = (0.9, 0.98),
+    grad_clip: float | None = None,  # ... no gradient clipping
+    ema_decay: float = 0.0,  # ... and no EMA
+    reduce: str = 'mean',  # how several positives count in the contrastive loss
+    **model_kwargs,
+):
     "Train MERU or its CLIP baseline on captioned sprites with repkit's training loop."
     from repkit.train import TrainConfig, train
-    if variant not in ('meru', 'clip'): raise RepkitError(f"unknown variant {variant!r}: expected 'meru' or 'clip'")
-    if data != 'sprites': raise RepkitError(f"unknown data {data!r}: MERU trains on captioned 'sprites'")
+
+    if variant not in ('meru', 'clip'):
+        raise RepkitError(f"unknown variant {variant!r}: expected 'meru' or 'clip'")
+    if data != 'sprites':
+        raise RepkitError(f"unknown data {data!r}: MERU trains on captioned 'sprites'")
     ds = get_dataset('sprites', 'train', n=check_positive_int(n_train, 'n_train'), seed=seed, device='cpu')
     torch.manual_seed(seed)
     model = build_model(variant, **model_kwargs)
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(200, steps // 10), ema_decay=0.999, ckpt_every=250, seed=seed)
-    cmd = command or f"train_meru(variant={variant!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, n_train={n_train})"
-    return train(model, image_text_loss, (ds.images, image_attributes(ds.factors)), cfg, out, kind=variant, model_config=model.config,
-                 device=device, progress=progress, stop_after=stop_after,
-                 meta=dict(command=cmd, data=f"sprites: {len(ds)} training images (seed {seed}) of shape {tuple(ds.images.shape[1:])}, captions drawn from the 16 true captions of each image"))
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        warmup=min(200, steps // 10),
+        min_lr=0.0,
+        weight_decay=weight_decay,
+        betas=betas,
+        grad_clip=grad_clip,
+        ema_decay=ema_decay,
+        ckpt_every=250,
+        seed=seed,
+    )
+    cmd = (
+        command
+        or f"train_meru(variant={variant!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, n_train={n_train})"
+    )
+
+    def loss_fn(m, batch, g):
+        return image_text_loss(m, batch, g, reduce=reduce)
+
+    return train(
+        model,
+        loss_fn,
+        (ds.images, image_attributes(ds.factors)),
+        cfg,
+        out,
+        kind=variant,
+        model_config=model.config,
+        device=device,
+        progress=progress,
+        stop_after=stop_after,
+        param_groups=lambda m: param_groups(m, weight_decay),
+        meta=dict(
+            command=cmd,
+            loss=f"contrastive (positives: {reduce})" + (" + entailment" if variant == 'meru' else ''),
+            data=f"sprites: {len(ds)} training images (seed {seed}) of shape {tuple(ds.images.shape[1:])}, "
+            "captions drawn from the 16 true captions of each image",
+        ),
+    )
 
 # %% ../nbs/61_meru.ipynb #61ac42bf
-def load_meru(name_or_path: str | Path = 'meru', # 'meru' or 'clip' (the shipped ones) or a checkpoint path
-              use_ema: bool = True, map_location='cpu') -> ImageTextModel:
+def load_meru(
+    name_or_path: str | Path = 'meru',  # 'meru' or 'clip' (the shipped ones) or a checkpoint path
+    use_ema: bool = True,
+    map_location='cpu',
+) -> ImageTextModel:
     "A trained MERU or CLIP model from a checkpoint (EMA weights by default), in eval mode, with its `meta`."
     from repkit.train import load_trained
-    return load_trained(name_or_path, {'meru': 'meru', 'clip': 'clip'}, ('meru', 'clip'), lambda ck: build_model(**ck['config']['model']),
-                        use_ema, map_location)
+
+    return load_trained(
+        name_or_path,
+        {'meru': 'meru', 'clip': 'clip'},
+        ('meru', 'clip'),
+        lambda ck: build_model(**ck['config']['model']),
+        use_ema,
+        map_location,
+    )
 
 # %% ../nbs/61_meru.ipynb #8b468fc4
 @torch.no_grad()
@@ -311,14 +599,20 @@ def embed_images(model: ImageTextModel, images: torch.Tensor, batch: int = 500, 
     "Image embeddings `(N, d)` in float32 on the CPU."
     dev = default_device(device) if device is not None else next(model.parameters()).device
     model = model.to(dev).eval()
-    return torch.cat([model.encode_image(images[i:i + batch].to(dev)).cpu() for i in range(0, len(images), batch)])
+    return torch.cat(
+        [model.encode_image(images[i : i + batch].to(dev)).cpu() for i in range(0, len(images), batch)]
+    )
+
 
 @torch.no_grad()
 def caption_features(model: ImageTextModel, captions: torch.Tensor, batch: int = 1000) -> torch.Tensor:
     "Euclidean text features `(M, d)` of attribute-row captions (before scaling and lifting)."
     dev = next(model.parameters()).device
     tok = tokenize_attributes(captions.cpu())
-    return torch.cat([model.text_features(tok[i:i + batch].to(dev)).cpu() for i in range(0, len(tok), batch)])
+    return torch.cat(
+        [model.text_features(tok[i : i + batch].to(dev)).cpu() for i in range(0, len(tok), batch)]
+    )
+
 
 @torch.no_grad()
 def embed_captions(model: ImageTextModel, captions: torch.Tensor) -> torch.Tensor:
@@ -326,21 +620,30 @@ def embed_captions(model: ImageTextModel, captions: torch.Tensor) -> torch.Tenso
     feats = caption_features(model, captions)
     return model.lift(feats.to(next(model.parameters()).device), 'text').cpu()
 
+
 ZERO_SHOT_TASKS = {'shape': (0,), 'colour': (1,), 'composite': (0, 1)}
+
 
 def class_prompts(task: str) -> tuple[torch.Tensor, torch.Tensor]:
     "Prompts `(K, 15, 4)` for the K classes of a zero-shot task, and each class's attribute values `(K, len(attrs))`."
-    if task not in ZERO_SHOT_TASKS: raise RepkitError(f"unknown task {task!r}: expected one of {list(ZERO_SHOT_TASKS)}")
+    if task not in ZERO_SHOT_TASKS:
+        raise RepkitError(f"unknown task {task!r}: expected one of {list(ZERO_SHOT_TASKS)}")
     cols = ZERO_SHOT_TASKS[task]
-    classes = torch.cartesian_prod(*[torch.arange(len(ATTRIBUTE_VALUES[j])) for j in cols]).reshape(-1, len(cols))
-    extras = torch.cartesian_prod(torch.arange(-1, len(SIZES)), torch.arange(-1, len(POSITIONS)))   # (15, 2)
+    classes = torch.cartesian_prod(*[torch.arange(len(ATTRIBUTE_VALUES[j])) for j in cols]).reshape(
+        -1, len(cols)
+    )
+    extras = torch.cartesian_prod(torch.arange(-1, len(SIZES)), torch.arange(-1, len(POSITIONS)))  # (15, 2)
     prompts = torch.full((len(classes), len(extras), 4), -1, dtype=torch.long)
-    for k, j in enumerate(cols): prompts[..., j] = classes[:, k:k + 1]
+    for k, j in enumerate(cols):
+        prompts[..., j] = classes[:, k : k + 1]
     prompts[..., 2:] = extras[None]
     return prompts, classes
 
+
 @torch.no_grad()
-def zero_shot(model: ImageTextModel, img: torch.Tensor, image_attrs: torch.Tensor, task: str = 'shape') -> float:
+def zero_shot(
+    model: ImageTextModel, img: torch.Tensor, image_attrs: torch.Tensor, task: str = 'shape'
+) -> float:
     "Zero-shot accuracy: each image gets the class whose averaged prompt embedding is nearest."
     prompts, classes = class_prompts(task)
     feats = caption_features(model, prompts.reshape(-1, 4)).reshape(*prompts.shape[:2], -1)
@@ -351,69 +654,211 @@ def zero_shot(model: ImageTextModel, img: torch.Tensor, image_attrs: torch.Tenso
 
 # %% ../nbs/61_meru.ipynb #2754542c
 @torch.no_grad()
-def retrieval(model: ImageTextModel, img: torch.Tensor, image_attrs: torch.Tensor, ks: tuple = (1, 5)) -> dict:
+def retrieval(
+    model: ImageTextModel, img: torch.Tensor, image_attrs: torch.Tensor, ks: tuple = (1, 5)
+) -> dict:
     "Image-to-text and text-to-image recall@k against the 288 full descriptions."
     from repkit.probes import retrieval_from_similarity
-    bank = caption_bank('cpu'); full = bank[caption_level(bank) == 4]
+
+    bank = caption_bank('cpu')
+    full = bank[caption_level(bank) == 4]
     sim = model.cpu().similarity(img, embed_captions(model, full))
-    pos = describes(full, image_attrs.cpu()).T                   # (N, 288), one True per row
+    pos = describes(full, image_attrs.cpu()).T  # (N, 288), one True per row
     present = pos.any(0)
     i2t = retrieval_from_similarity(sim, pos, ks)
     t2i = retrieval_from_similarity(sim.T[present], pos.T[present], ks)
     return {**{f'i2t_r{k}': i2t[f'hit@{k}'] for k in ks}, **{f't2i_r{k}': t2i[f'hit@{k}'] for k in ks}}
 
-# %% ../nbs/61_meru.ipynb #734bdfd3
+# %% ../nbs/61_meru.ipynb #e122191c
+ROOT = '[ROOT]'  # the most generic "caption" of all: the origin for MERU, the mean caption for CLIP
+
+
 @torch.no_grad()
-def hierarchy(model: ImageTextModel, img: torch.Tensor, image_attrs: torch.Tensor, chunk: int = 100) -> dict:
-    "Rank correlation of caption level with distance to the origin; share of true and false (generic caption, image) pairs inside the cones."
+def in_cone(
+    texts: torch.Tensor,  # (M, d) cone apexes (caption embeddings, space components)
+    points: torch.Tensor,  # (P, d) points (image embeddings or points on a walk)
+    c,  # curvature magnitude
+    min_radius: float = 0.1,  # MERU's K
+    chunk: int = 64,
+) -> torch.Tensor:
+    "`(P, M)` boolean: point p lies inside the entailment cone of text m (exterior angle <= half-aperture)."
+    aper = half_aperture(texts, c, min_radius)
+    parts = [
+        oxy_angle(texts[None], points[i : i + chunk, None], c) <= aper[None]
+        for i in range(0, len(points), chunk)
+    ]
+    return torch.cat(parts)
+
+# %% ../nbs/61_meru.ipynb #734bdfd3
+def _spread(v: torch.Tensor) -> str:
+    "min / median / max of a 1-D tensor, as text."
+    return f"{v.min():.3g} / {v.median():.3g} / {v.max():.3g}"
+
+
+@torch.no_grad()
+def cone_stats(model: MERU) -> list[dict]:
+    "Per caption level: distance to the origin, the shell sqrt(c)|x|, the half-aperture (degrees), share of half-spaces."
+    bank = caption_bank('cpu')
+    lv = caption_level(bank)
+    model = model.cpu()
+    c = model.c.detach()
+    txt = embed_captions(model, bank)
+    shell = c.sqrt() * txt.norm(dim=-1)
+    aper = half_aperture(txt, c, model.min_radius).rad2deg()
+    rows = []
+    for l in range(5):
+        m = lv == l
+        rows.append(
+            dict(
+                level=l,
+                captions=int(m.sum()),
+                distance=float(dist0(txt[m], c).mean()),
+                shell=_spread(shell[m]),
+                aperture=_spread(aper[m]),
+                half_space=float((shell[m] <= 2 * model.min_radius).float().mean()),
+            )
+        )
+    return rows
+
+
+@torch.no_grad()
+def hierarchy(model: ImageTextModel, img: torch.Tensor, image_attrs: torch.Tensor) -> dict:
+    "Level-distance rank correlation; shell and apertures; share of true and false (generic caption, image) pairs in cones."
     from scipy.stats import spearmanr
-    bank = caption_bank('cpu'); lv = caption_level(bank)
+
+    bank = caption_bank('cpu')
+    lv = caption_level(bank)
     model = model.cpu()
     feats = caption_features(model, bank)
     if isinstance(model, MERU):
-        txt = model.lift(feats, 'text'); c = model.c.detach()
-        r, r_img = dist0(txt, c), dist0(img, c)
-    else: r = feats.norm(dim=-1)                                      # CLIP: norms of the unnormalised features
+        c = model.c.detach()
+        txt = model.lift(feats, 'text')
+        r = dist0(txt, c)
+    else:
+        r = feats.norm(dim=-1)  # CLIP: norms of the unnormalised features
     out = dict(level_spearman=float(spearmanr(lv.numpy(), r.numpy())[0]))
     out.update({f'radius_level{l}': float(r[lv == l].mean()) for l in range(5)})
-    if not isinstance(model, MERU): return dict(out, radius_images=float('nan'), cone_true=float('nan'), cone_false=float('nan'))
-    out['radius_images'] = float(r_img.mean())
-    gen = bank[lv < 4]; t = txt[lv < 4]; aper = half_aperture(t, c, model.min_radius)
-    true_in = true_n = false_in = false_n = 0
-    for i in range(0, len(img), chunk):
-        inside = oxy_angle(t[None], img[i:i + chunk, None], c) <= aper[None]   # (n, M): image n in the cone of caption m
-        truth = describes(gen, image_attrs[i:i + chunk].cpu()).T
-        true_in += int((inside & truth).sum()); true_n += int(truth.sum())
-        false_in += int((inside & ~truth).sum()); false_n += int((~truth).sum())
-    return dict(out, cone_true=true_in / true_n, cone_false=false_in / false_n)
+    if not isinstance(model, MERU):
+        nan = float('nan')
+        return dict(
+            out,
+            radius_images=nan,
+            shell_min=nan,
+            shell_max=nan,
+            aperture_median=nan,
+            half_space=nan,
+            cone_true=nan,
+            cone_false=nan,
+        )
+    shell = c.sqrt() * txt.norm(dim=-1)
+    out.update(
+        radius_images=float(dist0(img, c).mean()),
+        shell_min=float(shell.min()),
+        shell_max=float(shell.max()),
+        aperture_median=float(half_aperture(txt, c, model.min_radius).rad2deg().median()),
+        half_space=float((shell <= 2 * model.min_radius).float().mean()),
+    )
+    inside = in_cone(txt[lv < 4], img, c, model.min_radius)  # (N, M'): image n in the cone of caption m
+    truth = describes(bank[lv < 4], image_attrs.cpu()).T
+    return dict(
+        out, cone_true=float(inside[truth].float().mean()), cone_false=float(inside[~truth].float().mean())
+    )
 
-# %% ../nbs/61_meru.ipynb #e122191c
+# %% ../nbs/61_meru.ipynb #a0c0e002
 @torch.no_grad()
-def traversal_paths(model: ImageTextModel, img: torch.Tensor, n_steps: int = 50, bank_emb: torch.Tensor | None = None) -> torch.Tensor:
-    "Points `(n_steps, N, d)` from each image embedding (step 0) to the root (the origin for MERU, the mean caption for CLIP)."
+def walk_captions(
+    path: torch.Tensor,  # (S, N, d) points of N walks, S steps each
+    texts: torch.Tensor,  # (M, d) caption embeddings
+    root: torch.Tensor | None,  # (d,) the root added to the pool as index M (None: no root)
+    c=None,  # curvature for MERU's geometry; None: cosine (CLIP)
+    min_radius: float = 0.1,  # K of the cones
+    entailment: bool = True,  # keep only captions whose cone holds the point (MERU only)
+) -> torch.Tensor:
+    "`(N, S)` index into the pool (the texts, then the root) of the caption retrieved at each step."
+    S, N, d = path.shape
+    pts = path.reshape(-1, d)
+    pool = texts if root is None else torch.cat([texts, root[None]])
+    if c is None:
+        scores = pts @ pool.T
+    else:
+        scores = pairwise_inner(pts, pool, c)  # larger <p, y>_L = nearer
+    if c is not None and entailment:
+        outside = ~in_cone(texts, pts, c, min_radius)
+        scores[:, : len(texts)] = scores[:, : len(texts)].masked_fill(outside, -math.inf)
+    return scores.argmax(1).reshape(S, N).T
+
+# %% ../nbs/61_meru.ipynb #a0c0e004
+TRAVERSALS = (
+    'meru',
+    'nearest',
+)  # MERU's procedure (root in the pool, cones filter), repkit's earlier nearest-caption walk
+
+
+def _root(model: ImageTextModel, bank_emb: torch.Tensor) -> torch.Tensor:
+    "The root: MERU's origin, or CLIP's normalised mean caption embedding."
+    if isinstance(model, MERU):
+        return torch.zeros(bank_emb.shape[1])
+    return F.normalize(bank_emb.mean(0), dim=-1)
+
+
+@torch.no_grad()
+def traversal_paths(
+    model: ImageTextModel, img: torch.Tensor, n_steps: int = 50, bank_emb: torch.Tensor | None = None
+) -> torch.Tensor:
+    "Points `(n_steps, N, d)` from each image embedding (step 0) to the root (MERU: the origin, CLIP: the mean caption)."
     model = model.cpu()
-    if isinstance(model, MERU): return geodesic(img, torch.zeros_like(img), model.c.detach(), check_positive_int(n_steps, 'n_steps'))
-    root = F.normalize(bank_emb.mean(0), dim=-1)
-    s = torch.linspace(0, 1, check_positive_int(n_steps, 'n_steps'))[:, None, None]
-    return F.normalize((1 - s) * img[None] + s * root, dim=-1)
+    n_steps = check_positive_int(n_steps, 'n_steps')
+    if isinstance(model, MERU):
+        return geodesic(img, torch.zeros_like(img), model.c.detach(), n_steps)
+    s = torch.linspace(0, 1, n_steps)[:, None, None]
+    return F.normalize((1 - s) * img[None] + s * _root(model, bank_emb), dim=-1)
+
 
 @torch.no_grad()
-def traverse(model: ImageTextModel, img: torch.Tensor, n_steps: int = 50) -> torch.Tensor:
-    "Index into `caption_bank()` of the nearest caption at each step of each walk, `(N, n_steps)`."
+def traverse(
+    model: ImageTextModel,
+    img: torch.Tensor,
+    n_steps: int = 50,
+    procedure: str = 'meru',  # 'meru' (MERU's calc_scores) or 'nearest'
+) -> torch.Tensor:
+    "`(N, n_steps)` index of the caption retrieved at each step: into `caption_bank()`, or 735 for `[ROOT]`."
+    if procedure not in TRAVERSALS:
+        raise RepkitError(f"unknown traversal procedure {procedure!r}: expected one of {list(TRAVERSALS)}")
+    model = model.cpu()
     bank_emb = embed_captions(model, caption_bank('cpu'))
     path = traversal_paths(model, img, n_steps, bank_emb)
-    return model.cpu().similarity(path.reshape(-1, path.shape[-1]), bank_emb).argmax(1).reshape(n_steps, -1).T
+    c = model.c.detach() if isinstance(model, MERU) else None
+    root = _root(model, bank_emb) if procedure == 'meru' else None
+    K = getattr(model, 'min_radius', 0.1)
+    return walk_captions(path, bank_emb, root, c, K, entailment=procedure == 'meru')
 
-def traversal_metrics(model: ImageTextModel, img: torch.Tensor, image_attrs: torch.Tensor, n_steps: int = 50) -> dict:
-    "Precision, distinct captions, first and last level and monotonicity of the walks from images to the root."
-    bank = caption_bank('cpu'); lv = caption_level(bank)
-    idx = traverse(model, img, n_steps)                                           # (N, n_steps)
-    true = describes(bank, image_attrs.cpu()).T.gather(1, idx)                    # retrieved caption true of the image?
-    levels = lv[idx]
-    return dict(trav_precision=float(true.float().mean()),
-                trav_distinct=float(np.mean([len(set(r.tolist())) for r in idx])),
-                trav_first_level=float(levels[:, 0].float().mean()), trav_last_level=float(levels[:, -1].float().mean()),
-                trav_monotone=float((levels[:, 1:] <= levels[:, :-1]).all(1).float().mean()))
+
+def traversal_metrics(
+    model: ImageTextModel,
+    img: torch.Tensor,
+    image_attrs: torch.Tensor,
+    n_steps: int = 50,
+    procedure: str = 'meru',
+) -> dict:
+    "Precision, distinct captions, first and last caption level, share ending at the root, monotonicity of the walks."
+    bank = caption_bank('cpu')
+    idx = traverse(model, img, n_steps, procedure)  # (N, n_steps)
+    is_root = idx == len(bank)
+    true = describes(bank, image_attrs.cpu()).T  # (N, 735)
+    true = torch.cat([true, torch.ones(len(true), 1, dtype=torch.bool)], 1)  # [ROOT] is true of every image
+    hit = true.gather(1, idx)
+    levels = torch.cat([caption_level(bank), torch.tensor([-1])])[idx]  # [ROOT] has level -1
+    last = [
+        int(lv[~r][-1]) if (~r).any() else -1 for lv, r in zip(levels, is_root)
+    ]  # level of the last real caption
+    return dict(
+        trav_precision=float(hit[~is_root].float().mean()),
+        trav_distinct=float(np.mean([len(set(row[~r].tolist())) for row, r in zip(idx, is_root)])),
+        trav_first_level=float(levels[:, 0].float().mean()),
+        trav_last_level=float(np.mean(last)),
+        trav_root=float(is_root[:, -1].float().mean()),
+        trav_monotone=float((levels[:, 1:] <= levels[:, :-1]).all(1).float().mean()),
+    )
 
 # %% ../nbs/61_meru.ipynb #149c77fe
 def meru_test_data(n: int = 2000, seed: int = 0):
@@ -421,11 +866,15 @@ def meru_test_data(n: int = 2000, seed: int = 0):
     ds = get_dataset('sprites', 'test', n=check_positive_int(n, 'n'), seed=seed, device='cpu')
     return ds.images, image_attributes(ds.factors)
 
-def evaluate(model: ImageTextModel,
-             test: tuple | None = None,   # (images, attributes); default `meru_test_data(n, seed)`
-             n: int = 2000, seed: int = 0,
-             n_traversal: int = 200,      # images walked to the root
-             device=None) -> dict:
+
+def evaluate(
+    model: ImageTextModel,
+    test: tuple | None = None,  # (images, attributes); default `meru_test_data(n, seed)`
+    n: int = 2000,
+    seed: int = 0,
+    n_traversal: int = 200,  # images walked to the root
+    device=None,
+) -> dict:
     "Every metric of the chapter for one model: zero-shot accuracies, recall@1/5, hierarchy, traversal, learned scalars."
     images, at = test if test is not None else meru_test_data(n, seed)
     img = embed_images(model, images, device=device)
@@ -442,71 +891,184 @@ def evaluate(model: ImageTextModel,
 def plot_training(logs: dict, axs=None, smooth: int = 50, label: str = ''):
     "Curvature, entailment loss and contrastive loss over training, from a checkpoint's `meta['logs']`."
     import matplotlib.pyplot as plt
-    if axs is None: _, axs = plt.subplots(1, 3, figsize=(13, 3.2))
+
+    if axs is None:
+        _, axs = plt.subplots(1, 3, figsize=(13, 3.2))
+
     def sm(v):
-        v = np.asarray(v, dtype=float); k = max(1, min(smooth, len(v)))
+        v = np.asarray(v, dtype=float)
+        k = max(1, min(smooth, len(v)))
         return np.convolve(v, np.ones(k) / k, mode='valid')
-    for ax, key, title in zip(axs, ('curvature', 'entailment', 'contrastive'), ('curvature c', 'entailment loss', 'contrastive loss')):
-        if key in logs: ax.plot(np.arange(len(sm(logs[key]))) + smooth // 2, sm(logs[key]), label=label)
-        ax.set_title(title); ax.set_xlabel('step')
+
+    for ax, key, title in zip(
+        axs,
+        ('curvature', 'entailment', 'contrastive'),
+        ('curvature c', 'entailment loss', 'contrastive loss'),
+    ):
+        if key in logs:
+            ax.plot(np.arange(len(sm(logs[key]))) + smooth // 2, sm(logs[key]), label=label)
+        ax.set_title(title)
+        ax.set_xlabel('step')
     axs[0].axhline(0.1, color='0.6', ls=':', lw=1)
     return axs
 
 # %% ../nbs/61_meru.ipynb #b190d469
-def disk_coordinates(x: torch.Tensor, c, basis: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    "2-D Poincare-disk coordinates of points that keep their distance to the origin; returns (coords, basis)."
+def plane_basis(v: torch.Tensor) -> torch.Tensor:
+    "`(d, 2)`: the two leading principal directions of tangent vectors `v`, each signed so its largest-|.| entry is > 0."
+    basis = torch.linalg.svd(v - v.mean(0), full_matrices=False)[2][:2].T
+    sign = basis.gather(0, basis.abs().argmax(0, keepdim=True)).sign()
+    return basis * sign
+
+
+def plane_points(x: torch.Tensor, c, basis: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    "2-D hyperboloid points with each point's distance to the origin kept, its direction squashed; (points, basis)."
     v = log_map0(x, c)
-    if basis is None: basis = torch.linalg.svd(v - v.mean(0), full_matrices=False)[2][:2].T   # (d, 2)
+    if basis is None:
+        basis = plane_basis(v)
     u = F.normalize(v @ basis, dim=-1) * v.norm(dim=-1, keepdim=True)
-    return to_poincare(exp_map0(u, c), c), basis
+    return exp_map0(u, c), basis
+
+
+def disk_coordinates(
+    x: torch.Tensor, c, basis: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    "2-D Poincare-disk coordinates of points that keep their distance to the origin; returns (coords, basis)."
+    pts, basis = plane_points(x, c, basis)
+    return to_poincare(pts, c), basis
+
+
+def _disk_axes(ax):
+    "A unit circle, equal aspect, no axes."
+    import matplotlib.pyplot as plt
+
+    ax.add_patch(plt.Circle((0, 0), 1, fill=False, color='k', lw=1))
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_aspect('equal')
+    ax.set_axis_off()
+
 
 def plot_meru_disk(model: MERU, img: torch.Tensor, ax=None, n_images: int = 400):
     "MERU's caption bank (coloured by level) and image embeddings (grey) on the Poincare disk."
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(6, 6))
-    bank = caption_bank('cpu'); lv = caption_level(bank)
-    txt, c = embed_captions(model, bank), model.c.detach().cpu()
-    p_txt, basis = disk_coordinates(torch.cat([txt, img[:n_images]]), c)
-    p_img = p_txt[len(txt):]; p_txt = p_txt[:len(txt)]
-    ax.add_patch(plt.Circle((0, 0), 1, fill=False, color='k', lw=1))
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6))
+    bank = caption_bank('cpu')
+    lv = caption_level(bank)
+    txt = embed_captions(model, bank)
+    c = model.c.detach().cpu()
+    pts, _ = disk_coordinates(torch.cat([txt, img[:n_images]]), c)
+    p_txt, p_img = pts[: len(txt)], pts[len(txt) :]
+    _disk_axes(ax)
     ax.scatter(p_img[:, 0], p_img[:, 1], s=4, c='0.7', label='images')
     for l in range(5):
-        ax.scatter(p_txt[lv == l, 0], p_txt[lv == l, 1], s=8 if l else 60, c=f'C{l}', marker='*' if l == 0 else 'o', label=f'captions, level {l}')
+        ax.scatter(
+            p_txt[lv == l, 0],
+            p_txt[lv == l, 1],
+            s=8 if l else 60,
+            c=f'C{l}',
+            marker='*' if l == 0 else 'o',
+            label=f'captions, level {l}',
+        )
     ax.annotate('"a shape"', p_txt[0].tolist(), textcoords='offset points', xytext=(6, 6))
-    ax.set_xlim(-1.05, 1.05); ax.set_ylim(-1.05, 1.05); ax.set_aspect('equal'); ax.set_axis_off()
     ax.legend(loc='lower left', fontsize=7, markerscale=1.5)
     ax.set_title(f'MERU on the Poincare disk (c = {float(c):.2f})')
     return ax
 
 # %% ../nbs/61_meru.ipynb #8de375d8
-def traversal_captions(model: ImageTextModel, img: torch.Tensor, n_steps: int = 50) -> list[list[str]]:
-    "For each image, the distinct captions retrieved along its walk to the root, in order."
+def traversal_captions(model: ImageTextModel, img: torch.Tensor, n_steps: int = 50,
+                       procedure: str = 'meru') -> list[list[str]]:
+    "For each image, the distinct captions retrieved along its walk to the root, in order (`[ROOT]` last)."
     bank = caption_bank('cpu')
-    return [[caption_text(bank[j]) for j in dict.fromkeys(row.tolist())] for row in traverse(model, img, n_steps)]
+    names = [caption_text(b) for b in bank] + [ROOT]
+    return [[names[j] for j in dict.fromkeys(row.tolist())] for row in traverse(model, img, n_steps, procedure)]
 
 # %% ../nbs/61_meru.ipynb #9e586cc1
-def traversal_widget(model: MERU, image: torch.Tensor, n_steps: int = 50):
-    "An ipywidgets view that moves from one image's embedding (3, H, W) to the origin, showing the retrieved caption at each step."
-    import ipywidgets as W
-    import matplotlib.pyplot as plt
-    if not isinstance(model, MERU): raise RepkitError("traversal_widget draws MERU's hyperbolic walk; got a CLIP model")
-    bank = caption_bank('cpu'); c = model.c.detach().cpu()
-    img = embed_images(model, image[None])
-    path = traversal_paths(model, img, n_steps)[:, 0]                     # (n_steps, d)
-    idx = traverse(model, img, n_steps)[0]
-    txt = embed_captions(model, bank)
-    pts, basis = disk_coordinates(torch.cat([path, txt]), c)
-    def show(step):
-        fig, axs = plt.subplots(1, 2, figsize=(9, 4.2))
-        axs[0].add_patch(plt.Circle((0, 0), 1, fill=False, color='k', lw=1))
-        axs[0].scatter(pts[n_steps:, 0], pts[n_steps:, 1], s=3, c=[f'C{int(l)}' for l in caption_level(bank)], alpha=0.4)
-        axs[0].plot(pts[:n_steps, 0], pts[:n_steps, 1], 'k-', lw=1)
-        axs[0].scatter(*pts[step].tolist(), s=80, c='k', marker='x', zorder=3)
-        j = int(idx[step]); axs[0].scatter(*pts[n_steps + j].tolist(), s=80, facecolors='none', edgecolors='r', zorder=3)
-        axs[0].set_xlim(-1.05, 1.05); axs[0].set_ylim(-1.05, 1.05); axs[0].set_aspect('equal'); axs[0].set_axis_off()
-        show_images(image[None], ax=axs[1]); axs[1].set_title(f'step {step}: "{caption_text(bank[j])}"', fontsize=10)
-        plt.show()
-    return W.interactive(show, step=W.IntSlider(min=0, max=n_steps - 1, step=1, value=0, description='step'))
+class PoincareExplorer:
+    "MERU's embeddings on the Poincare disk at a chosen curvature, with one image's walk to the root and its cones."
+
+    def __init__(
+        self,
+        model: MERU,
+        images: torch.Tensor,  # (N, 3, H, W) images to pick from
+        image_attrs: torch.Tensor,  # (N, 4) their attributes, for the labels
+        n_steps: int = 50,
+    ):
+        if not isinstance(model, MERU):
+            raise RepkitError("PoincareExplorer draws MERU's hyperbolic embeddings; got a CLIP model")
+        self.model = model.cpu().eval()
+        self.images = images
+        self.labels = [caption_text(a) for a in image_attrs.cpu()]
+        self.bank = caption_bank('cpu')
+        self.levels = caption_level(self.bank)
+        self.n_steps = check_positive_int(n_steps, 'n_steps')
+        with torch.no_grad():  # tangent vectors at the origin: the embedding at any c is exp_0 of them
+            self.tan_txt = self.model.tangent(caption_features(self.model, self.bank), 'text')
+            self.tan_img = self.model.tangent(self.model.image_features(images), 'image')
+        self.basis = plane_basis(torch.cat([self.tan_txt, self.tan_img]))
+        self.c_trained = float(self.model.c.detach())
+
+    @torch.no_grad()
+    def state(self, index: int, c: float | None = None) -> dict:
+        "What one frame shows: the embeddings lifted at curvature c, image `index`'s walk and the captions it retrieves."
+        c = self.c_trained if c is None else float(c)
+        txt = exp_map0(self.tan_txt, c)
+        img = exp_map0(self.tan_img, c)
+        origin = torch.zeros(img.shape[1])
+        path = geodesic(img[index : index + 1], origin[None], c, self.n_steps)
+        walk = walk_captions(path, txt, origin, c, self.model.min_radius)[0]
+        met = [
+            j for j in dict.fromkeys(walk.tolist()) if j < len(self.bank)
+        ]  # the captions whose cones hold the walk
+        names = [caption_text(self.bank[j]) for j in met] + [ROOT]
+        return dict(index=index, c=c, txt=txt, img=img, path=path[:, 0], walk=walk, met=met, captions=names)
+
+    def draw(self, index: int, c: float | None = None, ax=None) -> dict:
+        "Draw one frame on `ax`; return its `state`."
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 5))
+        s = self.state(index, c)
+        to_plane = lambda x: plane_points(x, s['c'], self.basis)[0]
+        cones = to_plane(s['txt'][s['met']])
+        plot_disk(cones, s['c'], ax, cones=True, grid=200, s=40, edgecolors='k')  # the cones the walk passes
+        p_txt, p_img = to_poincare(to_plane(s['txt']), s['c']), to_poincare(to_plane(s['img']), s['c'])
+        ax.scatter(p_img[:, 0], p_img[:, 1], s=4, c='0.75')
+        ax.scatter(p_txt[:, 0], p_txt[:, 1], s=3, c=[f'C{int(l)}' for l in self.levels], alpha=0.3)
+        p_path = to_poincare(to_plane(s['path']), s['c'])
+        ax.plot(p_path[:, 0], p_path[:, 1], 'k-', lw=1)
+        ax.scatter(*p_path[0].tolist(), s=90, c='k', marker='*', zorder=4)
+        ax.set_title(f"c = {s['c']:.2f}: {self.labels[index]}", fontsize=9)
+        ax.text(-1.05, -1.2, ' -> '.join(s['captions']), fontsize=7, wrap=True)
+        return s
+
+    def widget(self):
+        "An ipywidgets view: an image picker and a curvature slider (log scale, from the clamp 0.1 to 10)."
+        import ipywidgets as W
+        import matplotlib.pyplot as plt
+
+        def show(index, c):
+            s = self.draw(index, c)
+            plt.show()
+            return s
+
+        pick = W.Dropdown(
+            options=[(f'{i}: {t}', i) for i, t in enumerate(self.labels)], value=0, description='image'
+        )
+        curv = W.FloatLogSlider(value=self.c_trained, base=10, min=-1, max=1, step=0.05, description='c')
+        return W.interactive(show, index=pick, c=curv)
+
+    def strip(self, frames: list[tuple[int, float | None]]):
+        "A matplotlib figure of frames `(image index, curvature)` side by side, for readers without a kernel."
+        import matplotlib.pyplot as plt
+
+        fig, axs = plt.subplots(1, len(frames), figsize=(4.2 * len(frames), 4.8))
+        for ax, (index, c) in zip(np.atleast_1d(axs), frames):
+            self.draw(index, c, ax)
+        fig.tight_layout()
+        return fig
 
 # %% ../nbs/61_meru.ipynb #76283b0e
 def tour_meru(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:

@@ -125,7 +125,8 @@ def train(model: nn.Module,             # the model to train (moved to `device`)
           model_config: dict | None = None,   # arguments that rebuild the model, stored in the checkpoint
           device=None, progress: bool = True,
           stop_after: int | None = None, # stop (with a checkpoint) after this many steps in total, to resume later
-          meta: dict | None = None      # extra facts for the checkpoint (data, command, ...)
+          meta: dict | None = None,     # extra facts for the checkpoint (data, command, ...)
+          param_groups: Callable | None = None # param_groups(model) -> AdamW groups (default: all, cfg.weight_decay)
          ) -> TrainResult:
     "Train `model` on `data` with `loss_fn`: AdamW, warm-up + decay, clipping, EMA, checkpoints, exact resume, DDP."
     data = tuple(data) if isinstance(data, (tuple, list)) else (data,)
@@ -137,7 +138,7 @@ def train(model: nn.Module,             # the model to train (moved to `device`)
     device = default_device(device)
     model = model.to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(param_groups(model) if param_groups else model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     losses, logs, step, elapsed = [], {}, 0, 0.0
     ckpt_path = Path(ckpt_path) if ckpt_path else None
     if ckpt_path and ckpt_path.exists():                                   # resume
