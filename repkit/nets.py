@@ -19,7 +19,8 @@ def timestep_embedding(t: torch.Tensor,     # (B,) times, integer steps or conti
                        scale: float = 1.0,  # multiplies t before the sinusoids
                        max_period: float = 10_000.) -> torch.Tensor:
     "Sinusoidal embedding of shape (B, dim)."
-    if dim % 2: raise RepkitError(f"embedding dim must be even, got {dim}")
+    if dim % 2:
+        raise RepkitError(f"embedding dim must be even, got {dim}")
     half = dim // 2
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)  # ω_j
     args = scale * t.float()[:, None] * freqs[None]
@@ -48,7 +49,8 @@ class AttnBlock(nn.Module):
     "Multi-head self-attention over the pixels of a feature map, with a residual connection."
     def __init__(self, c: int, heads: int = 4):
         super().__init__()
-        if c % heads: heads = 1
+        if c % heads:
+            heads = 1
         self.norm, self.heads = nn.GroupNorm(_groups(c), c), heads
         self.qkv, self.proj = nn.Conv2d(c, 3 * c, 1), nn.Conv2d(c, c, 1)
     def forward(self, x):
@@ -73,7 +75,8 @@ class UNet(nn.Module):
         self.config = dict(image_size=image_size, in_channels=in_channels, base_channels=base_channels,
                            channel_mults=tuple(channel_mults), num_res_blocks=num_res_blocks,
                            attn_resolutions=tuple(attn_resolutions), dropout=dropout, cond_dim=cond_dim, time_scale=time_scale)
-        if image_size % 2 ** (len(channel_mults) - 1): raise RepkitError(f"image_size {image_size} must be divisible by 2^{len(channel_mults) - 1}")
+        if image_size % 2 ** (len(channel_mults) - 1):
+            raise RepkitError(f"image_size {image_size} must be divisible by 2^{len(channel_mults) - 1}")
         ch, emb_dim = base_channels, 4 * base_channels
         self.time_mlp = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.cond_mlp = nn.Sequential(nn.Linear(cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)) if cond_dim else None
@@ -81,20 +84,28 @@ class UNet(nn.Module):
         self.down, skips, res, c = nn.ModuleList(), [ch], image_size, ch
         for lvl, mult in enumerate(channel_mults):
             for _ in range(num_res_blocks):
-                blk = nn.ModuleList([ResBlock(c, ch * mult, emb_dim, dropout)]); c = ch * mult
-                if res in attn_resolutions: blk.append(AttnBlock(c))
-                self.down.append(blk); skips.append(c)
+                blk = nn.ModuleList([ResBlock(c, ch * mult, emb_dim, dropout)])
+                c = ch * mult
+                if res in attn_resolutions:
+                    blk.append(AttnBlock(c))
+                self.down.append(blk)
+                skips.append(c)
             if lvl < len(channel_mults) - 1:
-                self.down.append(nn.ModuleList([nn.Conv2d(c, c, 3, stride=2, padding=1)])); skips.append(c); res //= 2
+                self.down.append(nn.ModuleList([nn.Conv2d(c, c, 3, stride=2, padding=1)]))
+                skips.append(c)
+                res //= 2
         self.mid = nn.ModuleList([ResBlock(c, c, emb_dim, dropout), AttnBlock(c), ResBlock(c, c, emb_dim, dropout)])
         self.up = nn.ModuleList()
         for lvl, mult in reversed(list(enumerate(channel_mults))):
             for _ in range(num_res_blocks + 1):
-                blk = nn.ModuleList([ResBlock(c + skips.pop(), ch * mult, emb_dim, dropout)]); c = ch * mult
-                if res in attn_resolutions: blk.append(AttnBlock(c))
+                blk = nn.ModuleList([ResBlock(c + skips.pop(), ch * mult, emb_dim, dropout)])
+                c = ch * mult
+                if res in attn_resolutions:
+                    blk.append(AttnBlock(c))
                 self.up.append(blk)
             if lvl > 0:
-                self.up.append(nn.ModuleList([nn.Upsample(scale_factor=2, mode='nearest'), nn.Conv2d(c, c, 3, padding=1)])); res *= 2
+                self.up.append(nn.ModuleList([nn.Upsample(scale_factor=2, mode='nearest'), nn.Conv2d(c, c, 3, padding=1)]))
+                res *= 2
         self.out = nn.Sequential(nn.GroupNorm(_groups(c), c), nn.SiLU(), nn.Conv2d(c, in_channels, 3, padding=1))
 
     def embed(self, t, cond):
@@ -104,29 +115,36 @@ class UNet(nn.Module):
         if (cond is None) != (self.cond_mlp is None):
             raise RepkitError(f"this UNet was built with cond_dim={self.config['cond_dim']}; " +
                               ("pass cond of shape (B, cond_dim)" if cond is None else "it takes no cond"))
-        if cond is not None: emb = emb + self.cond_mlp(check_shape(cond, (B, self.config['cond_dim']), 'cond'))
+        if cond is not None:
+            emb = emb + self.cond_mlp(check_shape(cond, (B, self.config['cond_dim']), 'cond'))
         return emb
 
     def forward(self, x, t, cond=None):
         c, s = self.config['in_channels'], self.config['image_size']
         check_shape(x, (None, c, s, s), 'x')
         t = torch.as_tensor(t, device=x.device)
-        if t.dim() == 0: t = t.expand(x.shape[0])
+        if t.dim() == 0:
+            t = t.expand(x.shape[0])
         check_shape(t, (x.shape[0],), 't')
         emb = self.embed(t, cond)
-        h = self.stem(x); hs = [h]
+        h = self.stem(x)
+        hs = [h]
         for blk in self.down:
             if isinstance(blk[0], ResBlock):
                 h = blk[0](h, emb)
-                if len(blk) > 1: h = blk[1](h)
-            else: h = blk[0](h)
+                if len(blk) > 1:
+                    h = blk[1](h)
+            else:
+                h = blk[0](h)
             hs.append(h)
         h = self.mid[2](self.mid[1](self.mid[0](h, emb)), emb)
         for blk in self.up:
             if isinstance(blk[0], ResBlock):
                 h = blk[0](torch.cat([h, hs.pop()], 1), emb)
-                if len(blk) > 1: h = blk[1](h)
-            else: h = blk[1](blk[0](h))
+                if len(blk) > 1:
+                    h = blk[1](h)
+            else:
+                h = blk[1](blk[0](h))
         return self.out(h)
 
 # %% ../nbs/12_nets.ipynb #9181d284
@@ -143,10 +161,14 @@ class MLPScore(nn.Module):
     def forward(self, x, t, cond=None):
         check_shape(x, (None, self.config['dim']), 'x')
         t = torch.as_tensor(t, device=x.device)
-        if t.dim() == 0: t = t.expand(x.shape[0])
+        if t.dim() == 0:
+            t = t.expand(x.shape[0])
         check_shape(t, (x.shape[0],), 't')
         h = self.inp(x) + self.temb(timestep_embedding(t, self.config['hidden'], self.config['time_scale']))
-        if (cond is None) != (self.cemb is None): raise RepkitError(f"this MLPScore was built with cond_dim={self.config['cond_dim']}")
-        if cond is not None: h = h + self.cemb(check_shape(cond, (x.shape[0], self.config['cond_dim']), 'cond'))
-        for b in self.blocks: h = h + b(h)
+        if (cond is None) != (self.cemb is None):
+            raise RepkitError(f"this MLPScore was built with cond_dim={self.config['cond_dim']}")
+        if cond is not None:
+            h = h + self.cemb(check_shape(cond, (x.shape[0], self.config['cond_dim']), 'cond'))
+        for b in self.blocks:
+            h = h + b(h)
         return self.out(h)
