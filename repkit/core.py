@@ -35,7 +35,7 @@ def default_device(device: str | torch.device | None = None # an explicit choice
             raise RepkitError(f"unknown device {device!r}: expected e.g. 'cpu', 'cuda' or 'cuda:0'") from e
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
-# %% ../nbs/00_core.ipynb #de3631d8
+# %% ../nbs/00_core.ipynb #dde577c3
 PRECISIONS = ('fp32', 'bf16', 'auto')
 
 def cpu_has_bf16() -> bool:
