@@ -77,7 +77,7 @@ def time_component(
 
 
 def inner(x: torch.Tensor, y: torch.Tensor, c) -> torch.Tensor:
-    "Lorentzian inner product `x.y - x_t y_t` of points given by space components (broadcasts over leading dims)."
+    "Lorentzian inner product `x.y - x_t y_t` of points given by space components (broadcasts)."
     x, y = _points(x), _points(y, 'y')
     c = _curvature(c, x)
     return (x * y).sum(-1) - _time(x, c) * _time(y, c)
@@ -128,7 +128,8 @@ def _pairs(x, y):
     x, y = _points(x), _points(y, 'y')
     if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
         raise RepkitError(
-            f"pairwise functions need x of shape (N, d) and y of shape (M, d), got {tuple(x.shape)} and {tuple(y.shape)}"
+            f"pairwise functions need x of shape (N, d) and y of shape (M, d), "
+            f"got {tuple(x.shape)} and {tuple(y.shape)}"
         )
     if x.dtype != y.dtype:
         y = y.to(x.dtype)
@@ -241,7 +242,8 @@ def oxy_angle(
     "Exterior angle at `x` of the triangle origin-x-y: 0 when y lies on the ray from the origin beyond x."
     x, y = _points(x), _points(y, 'y')
     c = _curvature(c, x)
-    xt, yt = _time(x, c), _time(y, c)
+    xt = _time(x, c)
+    yt = _time(y, c)
     z = _excess(x, y, c)  # -c<x,y>_L - 1
     num = (_sqnorm(y) - _sqnorm(x)) / (xt + yt) - z * xt  # y_t + c<x,y>_L x_t
     den = _safe_norm(x) * (z * (z + 2)).clamp_min(EPS**2).sqrt()  # |x| sqrt((c<x,y>_L)^2 - 1)
@@ -250,7 +252,7 @@ def oxy_angle(
 
 # %% ../nbs/60_lorentz.ipynb #b841c9a7
 def to_poincare(x: torch.Tensor, c) -> torch.Tensor:
-    "Map space components to the unit Poincare ball: `sqrt(c) x / (1 + sqrt(c) x_t)` (geoopt's map with k = 1/c)."
+    "Space components to the unit Poincare ball: `sqrt(c) x / (1 + sqrt(c) x_t)` (geoopt's map, k = 1/c)."
     x = _points(x)
     c = _curvature(c, x)
     return c.sqrt() * x / (1 + c.sqrt() * _time(x, c))[..., None]
@@ -289,7 +291,7 @@ def geodesic(
 
 # %% ../nbs/60_lorentz.ipynb #ccd798f3
 def geoopt_comparison(dtype: torch.dtype = torch.float32) -> list[dict]:
-    "Inputs where geoopt's Lorentz manifold (c = 1) returns inf, NaN or a wrong value, next to repkit's answer and the exact one."
+    "Inputs where geoopt's Lorentz manifold (c = 1) gives inf, NaN or a wrong value; repkit's answer, the exact one."
     M = geoopt_manifold(1.0, dtype)
     T = lambda *vs: torch.tensor(
         [v if isinstance(v, tuple) else (v, 0.0) for v in vs], dtype=dtype

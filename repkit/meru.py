@@ -4,45 +4,33 @@
 
 # %% ../nbs/61_meru.ipynb #47e39782
 from __future__ import annotations
-import math, os, time
+import math
+import os
+import time
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from repkit.core import (
-    RepkitError,
-    default_device,
-    make_generator,
-    check_positive_int,
-    load_checkpoint,
-    load_state,
-    weights_dir,
-)
+from .core import (RepkitError, default_device, make_generator, check_positive_int, load_checkpoint, load_state,
+                         weights_dir)
 from .data import SPRITE_SHAPES, SPRITE_COLOURS, get_dataset
-from repkit.lorentz import (
-    exp_map0,
-    log_map0,
-    pairwise_dist,
-    pairwise_inner,
-    half_aperture,
-    oxy_angle,
-    dist0,
-    geodesic,
-    to_poincare,
-    plot_disk,
-)
+from .train import TrainConfig, train, load_trained
+from .probes import retrieval_from_similarity
+from .lorentz import (exp_map0, log_map0, pairwise_dist, pairwise_inner, half_aperture, oxy_angle, dist0,
+                            geodesic, to_poincare, plot_disk)
 
 # %% auto #0
 __all__ = ['SIZES', 'POSITIONS', 'ATTRIBUTES', 'ATTRIBUTE_VALUES', 'SIZE_SPLIT', 'VOCAB', 'TOKEN', 'PAD', 'CLS', 'MAX_TOKENS',
            'POSITIVES', 'MERU_DEFAULTS', 'SCALARS', 'ZERO_SHOT_TASKS', 'ROOT', 'TRAVERSALS', 'image_attributes',
            'caption_level', 'caption_text', 'describes', 'caption_bank', 'image_captions', 'sample_captions',
            'tokenize', 'tokenize_attributes', 'ImageEncoder', 'TextEncoder', 'ImageTextModel', 'CLIP', 'MERU',
-           'build_model', 'contrastive_loss', 'entailment_loss', 'image_text_loss', 'param_groups', 'train_meru',
-           'load_meru', 'embed_images', 'caption_features', 'embed_captions', 'class_prompts', 'zero_shot', 'retrieval',
-           'in_cone', 'cone_stats', 'hierarchy', 'walk_captions', 'traversal_paths', 'traverse', 'traversal_metrics',
-           'meru_test_data', 'evaluate', 'plot_training', 'plane_basis', 'plane_points', 'disk_coordinates',
-           'plot_meru_disk', 'traversal_captions', 'PoincareExplorer', 'tour_meru']
+           'build_model', 'contrastive_loss', 'entailment_loss', 'text_entailment_loss', 'image_text_loss',
+           'param_groups', 'train_meru', 'load_meru', 'embed_images', 'caption_features', 'embed_captions',
+           'class_prompts', 'zero_shot', 'retrieval', 'in_cone', 'cone_stats', 'hierarchy', 'walk_captions',
+           'traversal_paths', 'traverse', 'traversal_metrics', 'meru_test_data', 'evaluate', 'plot_training',
+           'plane_basis', 'plane_points', 'disk_coordinates', 'plot_meru_disk', 'traversal_captions',
+           'PoincareExplorer', 'tour_meru']
 
 # %% ../nbs/61_meru.ipynb #4f0611d2
 SIZES = ('small', 'large')
@@ -65,16 +53,15 @@ def image_attributes(
         )
     t = factors['translation']
     size = (factors['scale'] >= SIZE_SPLIT).long()
-    pos = (
-        2 * (t[:, 1] < 0).long() + (t[:, 0] >= 0).long()
-    )  # 0 top left, 1 top right, 2 bottom left, 3 bottom right
+    pos = 2 * (t[:, 1] < 0).long() + (t[:, 0] >= 0).long()  # 0 top left, 1 top right, 2 bottom left, 3 bottom right
     return torch.stack([factors['shape'].long(), factors['colour'].long(), size, pos], 1)
 
 
 def _check_captions(a, name='captions'):
     if not isinstance(a, torch.Tensor) or a.dim() != 2 or a.shape[1] != 4 or a.is_floating_point():
         raise RepkitError(
-            f"{name} must be an integer tensor of shape (M, 4), got {tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__}"
+            f"{name} must be an integer tensor of shape (M, 4), "
+            f"got {tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__}"
         )
     hi = torch.tensor([len(v) for v in ATTRIBUTE_VALUES], device=a.device)
     if ((a < -1) | (a >= hi)).any():
@@ -106,7 +93,8 @@ def describes(
     images: torch.Tensor,  # (N, 4) image attributes
 ) -> torch.Tensor:
     "`(M, N)` boolean: caption m names only attributes that image n has."
-    a, b = _check_captions(captions), _check_captions(images, 'images')
+    a = _check_captions(captions)
+    b = _check_captions(images, 'images')
     return ((a[:, None] < 0) | (a[:, None] == b[None].to(a.device))).all(-1)
 
 # %% ../nbs/61_meru.ipynb #6e609337
@@ -118,7 +106,7 @@ def caption_bank(device=None) -> torch.Tensor:
 
 
 def image_captions(images: torch.Tensor) -> torch.Tensor:
-    "The 16 true captions of each image, `(N, 16, 4)`, from 'a shape' (index 0) to the full description (index 15)."
+    "The 16 true captions of each image, `(N, 16, 4)`: 'a shape' (index 0) to the full description (index 15)."
     a = _check_captions(images, 'images')
     keep = torch.tensor(
         [[(k >> j) & 1 for j in range(4)] for k in range(16)], dtype=torch.bool, device=a.device
@@ -178,7 +166,7 @@ def _lut(words, device):
 
 
 def tokenize_attributes(captions: torch.Tensor) -> torch.Tensor:
-    "Token ids `(M, MAX_TOKENS)` of captions given as attribute rows (same result as `tokenize(caption_text(...))`)."
+    "Token ids `(M, MAX_TOKENS)` of captions given as attribute rows (as `tokenize(caption_text(...))`)."
     a = _check_captions(captions)
     dev = a.device
 
@@ -204,7 +192,7 @@ def tokenize_attributes(captions: torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/61_meru.ipynb #cb5413be
 def _projection(d_in, d_out, bias=False):
-    "A linear map with weights of variance 1/d_in (unit-variance inputs give norm ~sqrt(d_out)); bias-free as in MERU."
+    "A linear map, weights of variance 1/d_in (unit-variance inputs give norm ~sqrt(d_out)); bias-free as in MERU."
     lin = nn.Linear(d_in, d_out, bias=bias)
     nn.init.normal_(lin.weight, std=d_in**-0.5)
     if bias:
@@ -365,13 +353,15 @@ class MERU(ImageTextModel):
         learn_curvature: bool = True,
         curvature_range: tuple = (0.1, 10.0),  # clamp of c
         entail_weight: float = 0.2,  # lambda of the entailment loss
-        min_radius: float = 0.1,
-    ):  # K of the cones
+        min_radius: float = 0.1,  # K of the cones
+        text_entail_weight: float = 0.0,  # weight of caption-caption entailment (not in MERU; 0: off)
+    ):
         super().__init__(embed_dim, image_channels, text_width, text_layers, text_heads, proj_bias)
         lo, hi = curvature_range
         if not 0 < lo <= curvature <= hi:
             raise RepkitError(
-                f"need 0 < curvature_range[0] <= curvature <= curvature_range[1], got {curvature} and {curvature_range}"
+                f"need 0 < curvature_range[0] <= curvature <= curvature_range[1], "
+                f"got {curvature} and {curvature_range}"
             )
         self.hparams.update(
             curvature=curvature,
@@ -380,7 +370,11 @@ class MERU(ImageTextModel):
             entail_weight=entail_weight,
             min_radius=min_radius,
         )
-        self.entail_weight, self.min_radius = entail_weight, min_radius
+        if text_entail_weight:
+            self.hparams.update(text_entail_weight=text_entail_weight)
+        self.entail_weight = entail_weight
+        self.min_radius = min_radius
+        self.text_entail_weight = text_entail_weight
         self.log_c = nn.Parameter(torch.tensor(math.log(curvature)), requires_grad=learn_curvature)
         self.alpha_image = nn.Parameter(torch.tensor(-0.5 * math.log(embed_dim)))
         self.alpha_text = nn.Parameter(torch.tensor(-0.5 * math.log(embed_dim)))
@@ -433,7 +427,8 @@ def contrastive_loss(
     "Symmetric multi-positive InfoNCE, over texts and over images."
     if logits.shape != positives.shape or logits.dim() != 2:
         raise RepkitError(
-            f"logits and positives must be (B, B') of one shape, got {tuple(logits.shape)} and {tuple(positives.shape)}"
+            f"logits and positives must be (B, B') of one shape, "
+            f"got {tuple(logits.shape)} and {tuple(positives.shape)}"
         )
     if not positives.any(0).all() or not positives.any(1).all():
         raise RepkitError("every image and every text needs at least one positive")
@@ -459,6 +454,16 @@ def entailment_loss(
     return (oxy_angle(txt, img, c) - half_aperture(txt, c, min_radius)).clamp_min(0).mean()
 
 # %% ../nbs/61_meru.ipynb #16e0338b
+def text_entailment_loss(model: MERU, caps: torch.Tensor, txt: torch.Tensor, generator=None, keep: float = 0.5):
+    "Caption-caption entailment (an extension, not MERU's): a caption with fewer attributes entails the batch caption."
+    gen = sample_captions(caps, generator, keep)               # drop each named attribute with probability 1 - keep
+    more = caption_level(gen) < caption_level(caps)
+    if not more.any():
+        return txt.new_zeros(())
+    txt_gen = model.encode_text(tokenize_attributes(gen[more]).to(txt.device))
+    c = model.c
+    return (oxy_angle(txt_gen, txt[more], c) - half_aperture(txt_gen, c, model.min_radius)).clamp_min(0).mean()
+
 def image_text_loss(
     model: nn.Module,  # a MERU or CLIP model (possibly wrapped by DDP)
     batch: tuple,  # (images (B, 3, H, W), image attributes (B, 4))
@@ -466,7 +471,7 @@ def image_text_loss(
     keep: float = 0.5,  # probability of naming each attribute in a caption
     reduce: str = 'mean',  # how several positives count (`contrastive_loss`)
 ):
-    "MERU's loss (contrastive + lambda entailment) or CLIP's (contrastive), on random true captions; returns (loss, logs)."
+    "MERU's loss (contrastive + lambda entailment) or CLIP's (contrastive) on random true captions: (loss, logs)."
     images, attrs = batch
     m = model.module if hasattr(model, 'module') else model
     caps = sample_captions(attrs, generator, keep)
@@ -477,6 +482,10 @@ def image_text_loss(
         if isinstance(m, MERU):
             ent = entailment_loss(txt, img, m.c, m.min_radius)
             loss = loss + m.entail_weight * ent
+            if m.text_entail_weight:
+                tent = text_entailment_loss(m, caps, txt, generator, keep)
+                loss = loss + m.text_entail_weight * tent
+                logs.update(text_entailment=tent.item())
             logs.update(
                 entailment=ent.item(),
                 curvature=m.c.item(),
@@ -496,7 +505,7 @@ SCALARS = (
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    "AdamW groups as in MERU: `weight_decay` on every weight, none on the learned scalars (temperature, c, alphas)."
+    "AdamW groups as in MERU: `weight_decay` on every weight, none on the learned scalars (`SCALARS`)."
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     return [
         dict(params=[p for n, p in named if n not in SCALARS], weight_decay=weight_decay),
@@ -525,8 +534,6 @@ def train_meru(
     **model_kwargs,
 ):
     "Train MERU or its CLIP baseline on captioned sprites with repkit's training loop."
-    from repkit.train import TrainConfig, train
-
     if variant not in ('meru', 'clip'):
         raise RepkitError(f"unknown variant {variant!r}: expected 'meru' or 'clip'")
     if data != 'sprites':
@@ -549,7 +556,8 @@ def train_meru(
     )
     cmd = (
         command
-        or f"train_meru(variant={variant!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, n_train={n_train})"
+        or f"train_meru(variant={variant!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, "
+        f"n_train={n_train})"
     )
 
     def loss_fn(m, batch, g):
@@ -576,22 +584,16 @@ def train_meru(
     )
 
 # %% ../nbs/61_meru.ipynb #61ac42bf
-def load_meru(
-    name_or_path: str | Path = 'meru',  # 'meru' or 'clip' (the shipped ones) or a checkpoint path
-    use_ema: bool = True,
-    map_location='cpu',
-) -> ImageTextModel:
-    "A trained MERU or CLIP model from a checkpoint (EMA weights by default), in eval mode, with its `meta`."
-    from repkit.train import load_trained
+def _build(ck: dict) -> ImageTextModel:
+    "The model of a checkpoint (those from before `proj_bias` existed were trained with biased projections)."
+    return build_model(**{'proj_bias': True, **ck['config']['model']})
 
-    return load_trained(
-        name_or_path,
-        {'meru': 'meru', 'clip': 'clip'},
-        ('meru', 'clip'),
-        lambda ck: build_model(**ck['config']['model']),
-        use_ema,
-        map_location,
-    )
+def load_meru(name_or_path: str | Path = 'meru',  # 'meru', 'clip', 'meru_tt' (shipped) or a checkpoint path
+              use_ema: bool = True,
+              map_location='cpu') -> ImageTextModel:
+    "A trained MERU or CLIP model from a checkpoint (EMA weights by default), in eval mode, with its `meta`."
+    shipped = {'meru': 'meru', 'clip': 'clip', 'meru_tt': "meru (see its model card)"}
+    return load_trained(name_or_path, shipped, ('meru', 'clip'), _build, use_ema, map_location)
 
 # %% ../nbs/61_meru.ipynb #8b468fc4
 @torch.no_grad()
@@ -625,7 +627,7 @@ ZERO_SHOT_TASKS = {'shape': (0,), 'colour': (1,), 'composite': (0, 1)}
 
 
 def class_prompts(task: str) -> tuple[torch.Tensor, torch.Tensor]:
-    "Prompts `(K, 15, 4)` for the K classes of a zero-shot task, and each class's attribute values `(K, len(attrs))`."
+    "Prompts `(K, 15, 4)` for the K classes of a zero-shot task, and the classes' attribute values `(K, len(attrs))`."
     if task not in ZERO_SHOT_TASKS:
         raise RepkitError(f"unknown task {task!r}: expected one of {list(ZERO_SHOT_TASKS)}")
     cols = ZERO_SHOT_TASKS[task]
@@ -658,8 +660,6 @@ def retrieval(
     model: ImageTextModel, img: torch.Tensor, image_attrs: torch.Tensor, ks: tuple = (1, 5)
 ) -> dict:
     "Image-to-text and text-to-image recall@k against the 288 full descriptions."
-    from repkit.probes import retrieval_from_similarity
-
     bank = caption_bank('cpu')
     full = bank[caption_level(bank) == 4]
     sim = model.cpu().similarity(img, embed_captions(model, full))
@@ -697,7 +697,7 @@ def _spread(v: torch.Tensor) -> str:
 
 @torch.no_grad()
 def cone_stats(model: MERU) -> list[dict]:
-    "Per caption level: distance to the origin, the shell sqrt(c)|x|, the half-aperture (degrees), share of half-spaces."
+    "Per caption level: distance to the origin, shell sqrt(c)|x|, half-aperture (degrees), share of half-spaces."
     bank = caption_bank('cpu')
     lv = caption_level(bank)
     model = model.cpu()
@@ -723,7 +723,7 @@ def cone_stats(model: MERU) -> list[dict]:
 
 @torch.no_grad()
 def hierarchy(model: ImageTextModel, img: torch.Tensor, image_attrs: torch.Tensor) -> dict:
-    "Level-distance rank correlation; shell and apertures; share of true and false (generic caption, image) pairs in cones."
+    "Level-distance rank correlation; shell, apertures; shares of true and false (caption, image) pairs in cones."
     from scipy.stats import spearmanr
 
     bank = caption_bank('cpu')
@@ -805,7 +805,7 @@ def _root(model: ImageTextModel, bank_emb: torch.Tensor) -> torch.Tensor:
 def traversal_paths(
     model: ImageTextModel, img: torch.Tensor, n_steps: int = 50, bank_emb: torch.Tensor | None = None
 ) -> torch.Tensor:
-    "Points `(n_steps, N, d)` from each image embedding (step 0) to the root (MERU: the origin, CLIP: the mean caption)."
+    "Points `(n_steps, N, d)` from each image embedding (step 0) to the root (MERU: origin, CLIP: mean caption)."
     model = model.cpu()
     n_steps = check_positive_int(n_steps, 'n_steps')
     if isinstance(model, MERU):
@@ -840,7 +840,7 @@ def traversal_metrics(
     n_steps: int = 50,
     procedure: str = 'meru',
 ) -> dict:
-    "Precision, distinct captions, first and last caption level, share ending at the root, monotonicity of the walks."
+    "Precision, distinct captions, first and last caption level, share ending at the root, monotone walks."
     bank = caption_bank('cpu')
     idx = traverse(model, img, n_steps, procedure)  # (N, n_steps)
     is_root = idx == len(bank)
@@ -875,7 +875,7 @@ def evaluate(
     n_traversal: int = 200,  # images walked to the root
     device=None,
 ) -> dict:
-    "Every metric of the chapter for one model: zero-shot accuracies, recall@1/5, hierarchy, traversal, learned scalars."
+    "Every metric of the chapter for one model: zero-shot, recall@1/5, hierarchy, traversal, learned scalars."
     images, at = test if test is not None else meru_test_data(n, seed)
     img = embed_images(model, images, device=device)
     model = model.cpu()
@@ -914,14 +914,14 @@ def plot_training(logs: dict, axs=None, smooth: int = 50, label: str = ''):
 
 # %% ../nbs/61_meru.ipynb #b190d469
 def plane_basis(v: torch.Tensor) -> torch.Tensor:
-    "`(d, 2)`: the two leading principal directions of tangent vectors `v`, each signed so its largest-|.| entry is > 0."
+    "`(d, 2)`: the two leading principal directions of tangent vectors `v`, each with its largest-|.| entry > 0."
     basis = torch.linalg.svd(v - v.mean(0), full_matrices=False)[2][:2].T
     sign = basis.gather(0, basis.abs().argmax(0, keepdim=True)).sign()
     return basis * sign
 
 
 def plane_points(x: torch.Tensor, c, basis: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    "2-D hyperboloid points with each point's distance to the origin kept, its direction squashed; (points, basis)."
+    "2-D hyperboloid points keeping each distance to the origin, directions squashed: (points, basis)."
     v = log_map0(x, c)
     if basis is None:
         basis = plane_basis(v)
@@ -982,11 +982,12 @@ def traversal_captions(model: ImageTextModel, img: torch.Tensor, n_steps: int = 
     "For each image, the distinct captions retrieved along its walk to the root, in order (`[ROOT]` last)."
     bank = caption_bank('cpu')
     names = [caption_text(b) for b in bank] + [ROOT]
-    return [[names[j] for j in dict.fromkeys(row.tolist())] for row in traverse(model, img, n_steps, procedure)]
+    walks = traverse(model, img, n_steps, procedure)
+    return [[names[j] for j in dict.fromkeys(row.tolist())] for row in walks]
 
 # %% ../nbs/61_meru.ipynb #9e586cc1
 class PoincareExplorer:
-    "MERU's embeddings on the Poincare disk at a chosen curvature, with one image's walk to the root and its cones."
+    "MERU's embeddings on the Poincare disk at a chosen curvature, one image's walk to the root and its cones."
 
     def __init__(
         self,
@@ -1011,7 +1012,7 @@ class PoincareExplorer:
 
     @torch.no_grad()
     def state(self, index: int, c: float | None = None) -> dict:
-        "What one frame shows: the embeddings lifted at curvature c, image `index`'s walk and the captions it retrieves."
+        "One frame: the embeddings lifted at curvature c, image `index`'s walk and the captions it retrieves."
         c = self.c_trained if c is None else float(c)
         txt = exp_map0(self.tan_txt, c)
         img = exp_map0(self.tan_img, c)
@@ -1034,7 +1035,8 @@ class PoincareExplorer:
         to_plane = lambda x: plane_points(x, s['c'], self.basis)[0]
         cones = to_plane(s['txt'][s['met']])
         plot_disk(cones, s['c'], ax, cones=True, grid=200, s=40, edgecolors='k')  # the cones the walk passes
-        p_txt, p_img = to_poincare(to_plane(s['txt']), s['c']), to_poincare(to_plane(s['img']), s['c'])
+        p_txt = to_poincare(to_plane(s['txt']), s['c'])
+        p_img = to_poincare(to_plane(s['img']), s['c'])
         ax.scatter(p_img[:, 0], p_img[:, 1], s=4, c='0.75')
         ax.scatter(p_txt[:, 0], p_txt[:, 1], s=3, c=[f'C{int(l)}' for l in self.levels], alpha=0.3)
         p_path = to_poincare(to_plane(s['path']), s['c'])

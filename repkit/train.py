@@ -171,7 +171,7 @@ def train(model: nn.Module,             # the model to train (moved to `device`)
           device=None, progress: bool = True,
           stop_after: int | None = None, # stop (with a checkpoint) after this many steps in total, to resume later
           meta: dict | None = None,     # extra facts for the checkpoint (data, command, ...)
-          param_groups: Callable | None = None # param_groups(model) -> AdamW groups (default: all, cfg.weight_decay)
+          param_groups: Callable | None = None  # param_groups(model) -> AdamW groups (default: all, cfg.weight_decay)
          ) -> TrainResult:
     "Train `model` on `data` with `loss_fn`: AdamW, warm-up + decay, clipping, EMA, checkpoints, exact resume, DDP."
     data = tuple(data) if isinstance(data, (tuple, list)) else (data,)
@@ -185,7 +185,8 @@ def train(model: nn.Module,             # the model to train (moved to `device`)
     device = default_device(device)
     model = model.to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(param_groups(model) if param_groups else model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    params = param_groups(model) if param_groups else model.parameters()
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     losses, logs, step, elapsed = [], {}, 0, 0.0
     ckpt_path = Path(ckpt_path) if ckpt_path else None
     if ckpt_path and ckpt_path.exists():
