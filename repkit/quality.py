@@ -17,7 +17,7 @@ __all__ = ['CLASSIFIER_DATA', 'QUALITY_COLUMNS', 'QUALITY_FORMATS', 'Classifier'
            'train_classifier', 'load_classifier', 'classifier_features', 'frechet_distance', 'confidence',
            'quality_report', 'tour_diffusion']
 
-# %% ../nbs/15_quality.ipynb #9ff7df03
+# %% ../nbs/15_quality.ipynb #3520a4e9
 import time
 import matplotlib.pyplot as plt
 from .core import image_grid
@@ -119,7 +119,7 @@ def quality_report(clf: Classifier, samples: torch.Tensor, data: str, seed: int 
                 confidence_samples=confidence(clf, samples), confidence_test=confidence(clf, test.images),
                 classifier_test_accuracy=acc, n_samples=len(samples), n_test=len(test))
 
-# %% ../nbs/15_quality.ipynb #55308fde
+# %% ../nbs/15_quality.ipynb #47710f71
 QUALITY_COLUMNS = {'name': 'model', 'fd_samples': 'FD samples', 'fd_floor_train_vs_test': 'FD floor',
                    'fd_ceiling_noise_vs_test': 'FD ceiling', 'confidence_samples': 'confidence on samples',
                    'confidence_test': 'confidence on test images', 'trained': 'trained'}
@@ -141,7 +141,7 @@ def _ddim_step_sweep(n: int, device, seed: int) -> list[dict]:
         sweep.append(dict(steps=k, seconds=time.perf_counter() - t0, **quality_report(clf, xs, 'digits', seed)))
     return sweep
 
-# %% ../nbs/15_quality.ipynb #6c56b811
+# %% ../nbs/15_quality.ipynb #ed08ee04
 @tour_section('diffusion', order=15, seconds=(20, 240))
 def tour_diffusion(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: sample grids and Fréchet quality of the shipped diffusion models."
