@@ -18,9 +18,10 @@ from .ddim import DiscreteSchedule, ddim_sample
 __all__ = ['DRL_NET', 'DRL_DATA', 'REGULARISERS', 'DRL_DEFAULTS', 'DRL_MODELS', 'DRL_LEVELS', 'SPRITE_PROBES', 'RIDGE_ALPHAS',
            'DIGIT_METRICS', 'SPRITE_METRICS', 'TimeEncoder', 'l1_penalty', 'kl_penalty', 'reparameterise', 'DRL',
            'build_drl', 'drl_loss', 'ConvDecoder', 'AutoEncoder', 'build_ae', 'ae_loss', 'train_drl', 'train_ae',
-           'load_drl', 'load_ae', 'drl_features', 'ae_features', 'pixel_features', 'pca_basis', 'diffusion_features',
-           'symmetry_angle', 'ridge_r2', 'probe_digits', 'probe_sprites', 'drl_eval_data', 'evaluate_drl',
-           'plot_probe_curves', 'code_samples', 'plot_code_samples', 'tour_drl', 'code_gap']
+           'load_drl', 'load_ae', 'drl_features', 'ae_features', 'pixel_features', 'sign_canonical', 'eigenspace_basis',
+           'canonical_eigh', 'pca_basis', 'diffusion_features', 'symmetry_angle', 'ridge_r2', 'probe_digits',
+           'probe_sprites', 'drl_eval_data', 'evaluate_drl', 'plot_probe_curves', 'code_samples', 'plot_code_samples',
+           'tour_drl', 'code_gap']
 
 # %% ../nbs/30_drl.ipynb #280d59a7
 class TimeEncoder(nn.Module):
@@ -271,21 +272,71 @@ def ae_features(model: AutoEncoder, images: torch.Tensor, batch: int = 500, devi
     check_shape(images, (None, c['in_channels'], c['image_size'], c['image_size']), 'images')
     return _batched(model.encode, images, batch, dev)
 
-class _Stop(Exception):
-    "Carries the hooked activations out of a forward pass."
-    def __init__(self, h): self.h = h
-
+# %% ../nbs/30_drl.ipynb #28ad2e67
 def pixel_features(images: torch.Tensor) -> torch.Tensor:
     "The flattened images `(N, C * H * W)`."
     return check_shape(images, (None, None, None, None), 'images').flatten(1).float().cpu()
 
-def pca_basis(feats: torch.Tensor, k: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    "Mean and top-`k` principal directions `(D, k)` of `(N, D)` features."
+# %% ../nbs/30_drl.ipynb #c7982d08
+def sign_canonical(V: torch.Tensor,     # (D, k) vectors in the columns
+                   rtol: float = 1e-6   # entries this close (relatively) to the largest |entry| count as tied
+                  ) -> torch.Tensor:
+    "`V` with each column's sign chosen so that its largest-magnitude entry (the first, among near-ties) is positive."
+    a = V.abs()
+    tied = a >= a.amax(0, keepdim=True) * (1 - rtol)
+    first = tied.to(torch.int8).argmax(0)                            # argmax returns the first maximal index
+    s = V[first, torch.arange(V.shape[1], device=V.device)].sign()
+    return V * torch.where(s == 0, torch.ones_like(s), s)
+
+def eigenspace_basis(U: torch.Tensor  # (D, m) orthonormal columns spanning a subspace
+                    ) -> torch.Tensor:
+    "An orthonormal basis `(D, m)` of the span of `U` that depends only on the span, not on `U`."
+    P = U @ U.T                                                      # the projector: the same for every basis U
+    d = P.diagonal()
+    key = (d / d.max()).mul(1e9).round()                             # ties up to rounding are ties
+    order = sorted(range(len(d)), key=lambda i: (-float(key[i]), i)) # coordinate axes nearest the space first
+    Q = U.new_zeros(U.shape[0], 0)
+    for i in order:
+        v = P[:, i]
+        for _ in range(2):                                           # Gram-Schmidt, twice for orthogonality
+            v = v - Q @ (Q.T @ v)
+        if v.norm() > 0.1 * d[i].sqrt():                             # skip axes already (nearly) spanned
+            Q = torch.cat([Q, (v / v.norm())[:, None]], 1)
+        if Q.shape[1] == U.shape[1]:
+            break
+    return Q
+
+def canonical_eigh(S: torch.Tensor   # (D, D) symmetric matrix
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    "Eigenvalues (decreasing) and eigenvectors of `S` that do not depend on LAPACK's sign and basis choices."
+    evals, evecs = torch.linalg.eigh(S)
+    evals, evecs = evals.flip(0), evecs.flip(1)
+    gap = math.sqrt(torch.finfo(S.dtype).eps) * evals.abs().max()    # closer eigenvalues: one eigenspace
+    start = 0
+    for k in range(1, len(evals) + 1):
+        if k == len(evals) or evals[k - 1] - evals[k] > gap:
+            if k - start > 1:
+                evecs[:, start:k] = eigenspace_basis(evecs[:, start:k])
+            start = k
+    return evals, sign_canonical(evecs)
+
+# %% ../nbs/30_drl.ipynb #1cc395d9
+def pca_basis(feats: torch.Tensor,  # (N, D) features
+              k: int = 64           # at most this many directions (fewer if the features span fewer)
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    "Mean and the top principal directions `(D, k')` of `(N, D)` features, canonical, `k' <= k` up to numerical rank."
     X = check_shape(feats, (None, None), 'feats').double()
+    k = check_positive_int(k, 'k')
     mean = X.mean(0)
-    evals, evecs = torch.linalg.eigh((X - mean).T @ (X - mean))          # (D, D) scatter matrix: cheaper than an SVD of X
-    V = evecs.flip(1)[:, :min(check_positive_int(k, 'k'), *X.shape)]     # leading directions first
-    return mean.float(), V.float()
+    evals, V = canonical_eigh((X - mean).T @ (X - mean))               # (D, D) scatter matrix: cheaper than an SVD of X
+    floor = max(X.shape) * torch.finfo(X.dtype).eps * evals[0]        # rounding level of the scatter matrix
+    rank = int((evals > floor).sum())
+    return mean.float(), V[:, :min(k, rank)].float()
+
+# %% ../nbs/30_drl.ipynb #19d9f61f
+class _Stop(Exception):
+    "Carries the hooked activations out of a forward pass."
+    def __init__(self, h): self.h = h
 
 @torch.no_grad()
 def diffusion_features(model,                    # a `repkit.ddim.DiffusionModel` (e.g. `load_pretrained('digits')`)
