@@ -9,7 +9,15 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import RepkitError, default_device, make_generator, rand, check_shape, check_finite, check_positive_int
+from repkit.core import (
+    RepkitError,
+    default_device,
+    make_generator,
+    rand,
+    check_shape,
+    check_finite,
+    check_positive_int,
+)
 from .data import ImageData, pixel_centres
 
 # %% auto #0
@@ -26,11 +34,16 @@ def quat_normalize(q: torch.Tensor,  # (..., 4) quaternions (w, x, y, z), any no
                   ) -> torch.Tensor:
     "Unit quaternions `q / |q|`; raise `RepkitError` for a wrong shape, NaNs or a zero quaternion."
     q = torch.as_tensor(q)
-    if not q.is_floating_point(): q = q.float()
-    if q.dim() == 0 or q.shape[-1] != 4: raise RepkitError(f"{name} must have shape (..., 4) holding (w, x, y, z), got {tuple(q.shape)}")
+    if not q.is_floating_point():
+        q = q.float()
+    if q.dim() == 0 or q.shape[-1] != 4:
+        raise RepkitError(f"{name} must have shape (..., 4) holding (w, x, y, z), got {tuple(q.shape)}")
     check_finite(q, name)
     n = q.norm(dim=-1, keepdim=True)
-    if (n < 1e-8).any(): raise RepkitError(f"{name} holds a quaternion of norm {n.min().item():.1e}; a rotation needs a non-zero quaternion")
+    if (n < 1e-8).any():
+        raise RepkitError(
+            f"{name} holds a quaternion of norm {n.min().item():.1e}; a rotation needs a non-zero quaternion"
+        )
     return q / n
 
 def quat_canonical(q: torch.Tensor # (..., 4) quaternions
@@ -76,14 +89,17 @@ def matrix_to_quat(R: torch.Tensor # (..., 3, 3) rotation matrices
                   ) -> torch.Tensor:
     "Canonical unit quaternions (`w >= 0`) of rotation matrices, by Shepperd's method."
     R = torch.as_tensor(R)
-    if R.dim() < 2 or R.shape[-2:] != (3, 3): raise RepkitError(f"R must have shape (..., 3, 3), got {tuple(R.shape)}")
+    if R.dim() < 2 or R.shape[-2:] != (3, 3):
+        raise RepkitError(f"R must have shape (..., 3, 3), got {tuple(R.shape)}")
     check_finite(R, 'R')
     m = [[R[..., i, j] for j in range(3)] for i in range(3)]
     d0, d1, d2 = m[0][0], m[1][1], m[2][2]
-    four_sq = torch.stack([1 + d0 + d1 + d2, 1 + d0 - d1 - d2, 1 - d0 + d1 - d2, 1 - d0 - d1 + d2], -1)  # 4w², 4x², 4y², 4z²
-    s = 2 * four_sq.clamp_min(1e-12).sqrt()                                                               # 4|component| of each branch
-    a, b, c = m[2][1] - m[1][2], m[0][2] - m[2][0], m[1][0] - m[0][1]                                     # 4wx, 4wy, 4wz
-    e, f, g = m[0][1] + m[1][0], m[0][2] + m[2][0], m[1][2] + m[2][1]                                     # 4xy, 4xz, 4yz
+    four_sq = torch.stack(
+        [1 + d0 + d1 + d2, 1 + d0 - d1 - d2, 1 - d0 + d1 - d2, 1 - d0 - d1 + d2], -1
+    )  # 4w², 4x², 4y², 4z²
+    s = 2 * four_sq.clamp_min(1e-12).sqrt()  # 4|component| of each branch
+    a, b, c = m[2][1] - m[1][2], m[0][2] - m[2][0], m[1][0] - m[0][1]  # 4wx, 4wy, 4wz
+    e, f, g = m[0][1] + m[1][0], m[0][2] + m[2][0], m[1][2] + m[2][1]  # 4xy, 4xz, 4yz
     cands = torch.stack([torch.stack([s[..., 0] / 4, a / s[..., 0], b / s[..., 0], c / s[..., 0]], -1),
                          torch.stack([a / s[..., 1], s[..., 1] / 4, e / s[..., 1], f / s[..., 1]], -1),
                          torch.stack([b / s[..., 2], e / s[..., 2], s[..., 2] / 4, g / s[..., 2]], -1),
@@ -98,10 +114,13 @@ def quat_from_axis_angle(axis: torch.Tensor,  # (..., 3) rotation axes (normalis
                         ) -> torch.Tensor:
     "Unit quaternions `(cos θ/2, sin θ/2 · axis)` of rotations by `angle` about `axis`."
     axis = torch.as_tensor(axis)
-    if not axis.is_floating_point(): axis = axis.float()
-    if axis.shape[-1:] != (3,): raise RepkitError(f"axis must have shape (..., 3), got {tuple(axis.shape)}")
+    if not axis.is_floating_point():
+        axis = axis.float()
+    if axis.shape[-1:] != (3,):
+        raise RepkitError(f"axis must have shape (..., 3), got {tuple(axis.shape)}")
     n = axis.norm(dim=-1, keepdim=True)
-    if (n < 1e-8).any(): raise RepkitError("axis must be non-zero")
+    if (n < 1e-8).any():
+        raise RepkitError("axis must be non-zero")
     angle = torch.as_tensor(angle, dtype=axis.dtype, device=axis.device)[..., None]
     return torch.cat([torch.cos(angle / 2).expand(*torch.broadcast_shapes(n.shape, angle.shape)),
                       torch.sin(angle / 2) * axis / n], -1)
@@ -116,7 +135,11 @@ def quat_angle(q1: torch.Tensor,             # (..., 4)
                q2: torch.Tensor | None = None # (..., 4); if given, the angle of the rotation between q1 and q2
               ) -> torch.Tensor:
     "Rotation angle in [0, π] of `q1`, or the geodesic distance on SO(3) between `q1` and `q2`."
-    q = quat_normalize(q1, 'q1') if q2 is None else quat_mul(quat_conj(quat_normalize(q1, 'q1')), quat_normalize(q2, 'q2'))
+    q = (
+        quat_normalize(q1, 'q1')
+        if q2 is None
+        else quat_mul(quat_conj(quat_normalize(q1, 'q1')), quat_normalize(q2, 'q2'))
+    )
     return 2 * torch.atan2(q[..., 1:].norm(dim=-1), q[..., 0].abs())
 
 # %% ../nbs/40_shapes3d.ipynb #db534109
@@ -140,14 +163,17 @@ def relative_rotation(q1: torch.Tensor, # (..., 4) rotation of the first view
     return quat_canonical(quat_mul(quat_conj(quat_normalize(q1, 'q1')), quat_normalize(q2, 'q2')))
 
 # %% ../nbs/40_shapes3d.ipynb #6b09c314
-def _len3(x, y, z): return torch.sqrt(x * x + y * y + z * z)
+def _len3(x, y, z):
+    return torch.sqrt(x * x + y * y + z * z)
 
 def sd_box(x, y, z,   # point coordinates, tensors of one shape
            bx, by, bz # half-extents, broadcastable
           ) -> torch.Tensor:
     "Exact signed distance to an axis-aligned box centred at the origin."
     qx, qy, qz = x.abs() - bx, y.abs() - by, z.abs() - bz
-    return _len3(qx.clamp_min(0), qy.clamp_min(0), qz.clamp_min(0)) + torch.maximum(torch.maximum(qx, qy), qz).clamp_max(0)
+    return _len3(qx.clamp_min(0), qy.clamp_min(0), qz.clamp_min(0)) + torch.maximum(
+        torch.maximum(qx, qy), qz
+    ).clamp_max(0)
 
 def sd_ellipsoid(x, y, z, rx, ry, rz) -> torch.Tensor:
     "First-order distance to an axis-aligned ellipsoid with radii (rx, ry, rz): `k0 (k0 - 1) / k1`, `k0 = |p/r|`, `k1 = |p/r²|`."
@@ -178,7 +204,9 @@ def sd_capsule(x, y, z, h, r # half-length of the segment on the z axis, radius
 def sd_cone(x, y, z, r, h # base radius, half-height: apex at (0,0,h), base at z=-h
            ) -> torch.Tensor:
     "Bound on the signed distance to a solid cone about the z axis."
-    side = (2 * h * torch.sqrt(x * x + y * y) + r * (z - h)) / torch.sqrt(4 * h * h + r * r)  # unit outward normal ∝ (2h, r) in (ρ, z)
+    side = (2 * h * torch.sqrt(x * x + y * y) + r * (z - h)) / torch.sqrt(
+        4 * h * h + r * r
+    )  # unit outward normal ∝ (2h, r) in (ρ, z)
     return torch.maximum(side, -z - h)
 
 def sd_pyramid(x, y, z, bx, by, h # base half-widths, half-height: base at z=-h, apex at (0,0,h)
@@ -198,16 +226,25 @@ def _lerp(lo: float, hi: float, u: torch.Tensor) -> torch.Tensor:
     "Map proportions `u` (B,) in [0, 1] to sizes in [lo, hi], shaped (B, 1) to broadcast over rays."
     return (lo + (hi - lo) * u)[:, None]
 
-def _sizes(u, *ranges): return [_lerp(lo, hi, u[:, i]) for i, (lo, hi) in enumerate(ranges)]
+def _sizes(u, *ranges):
+    return [_lerp(lo, hi, u[:, i]) for i, (lo, hi) in enumerate(ranges)]
 
-def _box(p, u):        return sd_box(*p, *_sizes(u, (.25, .5), (.25, .5), (.25, .5)))
-def _ellipsoid(p, u):  return sd_ellipsoid(*p, *_sizes(u, (.35, .85), (.35, .85), (.35, .85)))
-def _cylinder(p, u):   return sd_cylinder(*p, *_sizes(u, (.3, .6), (.3, .65)))
-def _cone(p, u):       return sd_cone(*p, *_sizes(u, (.35, .65), (.35, .65)))
-def _torus(p, u):      return sd_torus(*p, *_sizes(u, (.45, .65), (.12, .28)))
-def _capsule(p, u):    return sd_capsule(*p, *_sizes(u, (.2, .5), (.2, .4)))
-def _octahedron(p, u): return sd_octahedron(*p, *_sizes(u, (.45, .9), (.45, .9), (.45, .9)))
-def _pyramid(p, u):    return sd_pyramid(*p, *_sizes(u, (.3, .5), (.3, .5), (.35, .6)))
+def _box(p, u):
+    return sd_box(*p, *_sizes(u, (.25, .5), (.25, .5), (.25, .5)))
+def _ellipsoid(p, u):
+    return sd_ellipsoid(*p, *_sizes(u, (.35, .85), (.35, .85), (.35, .85)))
+def _cylinder(p, u):
+    return sd_cylinder(*p, *_sizes(u, (.3, .6), (.3, .65)))
+def _cone(p, u):
+    return sd_cone(*p, *_sizes(u, (.35, .65), (.35, .65)))
+def _torus(p, u):
+    return sd_torus(*p, *_sizes(u, (.45, .65), (.12, .28)))
+def _capsule(p, u):
+    return sd_capsule(*p, *_sizes(u, (.2, .5), (.2, .4)))
+def _octahedron(p, u):
+    return sd_octahedron(*p, *_sizes(u, (.45, .9), (.45, .9), (.45, .9)))
+def _pyramid(p, u):
+    return sd_pyramid(*p, *_sizes(u, (.3, .5), (.3, .5), (.35, .6)))
 
 def _ell(p, u):
     "Two bars of half-thickness t at a right angle: a foot along x at the bottom, a post along z at the left end."
@@ -223,7 +260,7 @@ def _table(p, u):
     w, d, H = _sizes(u, (.4, .6), (.3, .5), (.3, .5))
     t, l = 0.08, 0.06
     top = sd_box(x, y, z - H + t, w, d, t)
-    legs = sd_box(x.abs() - w + l, y.abs() - d + l, z + t, l, l, H - t)   # folding |x|, |y| makes one leg four
+    legs = sd_box(x.abs() - w + l, y.abs() - d + l, z + t, l, l, H - t)  # folding |x|, |y| makes one leg four
     return torch.minimum(top, legs)
 
 def _cross(p, u):
@@ -238,9 +275,20 @@ def _dumbbell(p, u):
     h, R = _sizes(u, (.35, .55), (.22, .35))
     return torch.minimum(_len3(x, y, z.abs() - h) - R, sd_cylinder(x, y, z, 0.1, h))
 
-SHAPES: dict[str, Callable] = dict(box=_box, ellipsoid=_ellipsoid, cylinder=_cylinder, cone=_cone, torus=_torus,
-                                   capsule=_capsule, octahedron=_octahedron, pyramid=_pyramid, ell=_ell,
-                                   table=_table, cross=_cross, dumbbell=_dumbbell)
+SHAPES: dict[str, Callable] = dict(
+    box=_box,
+    ellipsoid=_ellipsoid,
+    cylinder=_cylinder,
+    cone=_cone,
+    torus=_torus,
+    capsule=_capsule,
+    octahedron=_octahedron,
+    pyramid=_pyramid,
+    ell=_ell,
+    table=_table,
+    cross=_cross,
+    dumbbell=_dumbbell,
+)
 CLASSES: tuple = tuple(SHAPES)                                          # class id -> name
 AXIAL: tuple = ('cylinder', 'cone', 'torus', 'capsule', 'dumbbell')     # classes symmetric about their z axis
 
@@ -248,16 +296,22 @@ AXIAL: tuple = ('cylinder', 'cone', 'torus', 'capsule', 'dumbbell')     # classe
 def class_ids(classes: Sequence[str | int] | None = None # class names or ids; `None` for all classes
              ) -> torch.Tensor:
     "Class ids (int64) of class names or ids, checking that each is known."
-    if classes is None: return torch.arange(len(CLASSES))
-    if isinstance(classes, str): classes = [classes]
+    if classes is None:
+        return torch.arange(len(CLASSES))
+    if isinstance(classes, str):
+        classes = [classes]
     out = []
     for c in classes:
         if isinstance(c, str):
-            if c not in SHAPES: raise RepkitError(f"unknown class {c!r}; known classes: {', '.join(CLASSES)}")
+            if c not in SHAPES:
+                raise RepkitError(f"unknown class {c!r}; known classes: {', '.join(CLASSES)}")
             out.append(CLASSES.index(c))
-        elif isinstance(c, (int, torch.Tensor)) and not isinstance(c, bool) and 0 <= int(c) < len(CLASSES): out.append(int(c))
-        else: raise RepkitError(f"class {c!r} must be a name or an id in [0, {len(CLASSES)})")
-    if not out: raise RepkitError("classes must name at least one class")
+        elif isinstance(c, (int, torch.Tensor)) and not isinstance(c, bool) and 0 <= int(c) < len(CLASSES):
+            out.append(int(c))
+        else:
+            raise RepkitError(f"class {c!r} must be a name or an id in [0, {len(CLASSES)})")
+    if not out:
+        raise RepkitError("classes must name at least one class")
     return torch.tensor(out, dtype=torch.long)
 
 # %% ../nbs/40_shapes3d.ipynb #54d92372
@@ -271,10 +325,10 @@ def sphere_trace(sdf: Callable,     # a class's `sdf(p, u)`, object frame
     "Trace orthographic rays along -z; return the hit mask (B, P) and the object-frame points reached (3, B, P)."
     z0 = (1 - (xy * xy).sum(-1)).clamp_min(0).sqrt()
     o = torch.einsum('pk,bkj->jbp', torch.cat([xy, z0[:, None]], -1), R).contiguous()  # Rᵀ o, component-first
-    d = -R[:, 2, :].T[:, :, None]                                                        # Rᵀ (0, 0, -1), shape (3, B, 1)
+    d = -R[:, 2, :].T[:, :, None]  # Rᵀ (0, 0, -1), shape (3, B, 1)
     t, t_max = torch.zeros(o.shape[1:], device=o.device), 2 * z0
     for _ in range(n_steps):
-        t = (t + sdf(o + t * d, u)).clamp_max(t_max)                                     # t ← t + f(o + t d), never past the exit
+        t = (t + sdf(o + t * d, u)).clamp_max(t_max)  # t ← t + f(o + t d), never past the exit
     p = o + t * d
     return (sdf(p, u).abs() < eps) & (t < t_max), p
 
@@ -310,18 +364,25 @@ DEFAULT_BACKGROUND = (0.1, 0.1, 0.12)
 def _per_image(x, B: int, name: str, device, unit_range: bool = False) -> torch.Tensor:
     "A factor as (B, 3) float32 on `device` from (3,) or (B, 3), checking shape, finiteness and range."
     x = torch.as_tensor(x, dtype=torch.float32, device=device)
-    if x.dim() == 1: x = x.expand(B, -1)
+    if x.dim() == 1:
+        x = x.expand(B, -1)
     check_finite(check_shape(x, (B, 3), name), name)
     if unit_range and ((x < 0) | (x > 1)).any():
-        raise RepkitError(f"{name} must hold values in [0, 1], got values in [{x.min().item():.3g}, {x.max().item():.3g}]")
+        raise RepkitError(
+            f"{name} must hold values in [0, 1], got values in [{x.min().item():.3g}, {x.max().item():.3g}]"
+        )
     return x
 
 def _as_class_ids(classes) -> torch.Tensor:
     "Class ids (B,) on the CPU from a tensor of ids or a list of class names/ids."
     if torch.is_tensor(classes):
         c = check_shape(classes, (None,), 'classes').long().cpu()
-        if len(c) == 0: raise RepkitError("classes must not be empty")
-        if ((c < 0) | (c >= len(CLASSES))).any(): raise RepkitError(f"class ids must lie in [0, {len(CLASSES)}), got {c.min().item()}..{c.max().item()}")
+        if len(c) == 0:
+            raise RepkitError("classes must not be empty")
+        if ((c < 0) | (c >= len(CLASSES))).any():
+            raise RepkitError(
+                f"class ids must lie in [0, {len(CLASSES)}), got {c.min().item()}..{c.max().item()}"
+            )
         return c
     return class_ids(classes)
 
@@ -345,16 +406,25 @@ def render(classes,                      # (B,) class ids, or a list of class na
     device = default_device(device)
     cls = _as_class_ids(classes)
     B = len(cls)
-    size, n_steps, ss = check_positive_int(size, 'size'), check_positive_int(n_steps, 'n_steps'), check_positive_int(supersample, 'supersample')
+    size, n_steps, ss = (
+        check_positive_int(size, 'size'),
+        check_positive_int(n_steps, 'n_steps'),
+        check_positive_int(supersample, 'supersample'),
+    )
     max_rays = check_positive_int(max_rays, 'max_rays')
-    if not 4 <= size * ss <= 2048: raise RepkitError(f"size * supersample must lie in [4, 2048] pixels, got {size * ss}")
-    if not 0 <= ambient <= 1: raise RepkitError(f"ambient must lie in [0, 1], got {ambient}")
+    if not 4 <= size * ss <= 2048:
+        raise RepkitError(f"size * supersample must lie in [4, 2048] pixels, got {size * ss}")
+    if not 0 <= ambient <= 1:
+        raise RepkitError(f"ambient must lie in [0, 1], got {ambient}")
     u = _per_image(proportions, B, 'proportions', device, unit_range=True)
     R = quat_to_matrix(check_shape(torch.as_tensor(quats, dtype=torch.float32), (B, 4), 'quats').to(device))
-    colours, light_colours, backgrounds = [_per_image(x, B, n, device, unit_range=True) for x, n in
-                                           ((colours, 'colours'), (light_colours, 'light_colours'), (backgrounds, 'backgrounds'))]
+    colours, light_colours, backgrounds = [
+        _per_image(x, B, n, device, unit_range=True)
+        for x, n in ((colours, 'colours'), (light_colours, 'light_colours'), (backgrounds, 'backgrounds'))
+    ]
     light_dirs = _per_image(light_dirs, B, 'light_dirs', device)
-    if (light_dirs.norm(dim=-1) < 1e-8).any(): raise RepkitError("light_dirs must be non-zero vectors")
+    if (light_dirs.norm(dim=-1) < 1e-8).any():
+        raise RepkitError("light_dirs must be non-zero vectors")
     light_dirs = F.normalize(light_dirs, dim=-1)
     S = size * ss
     xy = torch.stack(pixel_centres(S, device=device), -1)            # (S*S, 2), row-major, y up
@@ -362,19 +432,25 @@ def render(classes,                      # (B,) class ids, or a list of class na
     rgb = backgrounds[:, :, None].expand(B, 3, S * S).clone()
     mask = torch.zeros(B, S * S, device=device)
     per_call = max(1, max_rays // int(inside.sum()))                # images traced at once, to bound memory
-    groups = [(c, idx) for c in cls.unique().tolist()               # one SDF per group: a class, or part of one
-              for idx in (cls == c).nonzero().squeeze(1).to(device).split(per_call)]
+    groups = [
+        (c, idx)
+        for c in cls.unique().tolist()  # one SDF per group: a class, or part of one
+        for idx in (cls == c).nonzero().squeeze(1).to(device).split(per_call)
+    ]
     for c, idx in groups:
         sdf = SHAPES[CLASSES[c]]
         hit, p = sphere_trace(sdf, u[idx], R[idx], xy[inside], n_steps)
-        n = torch.einsum('bkj,jbp->kbp', R[idx], sdf_normals(sdf, u[idx], p))   # R n: normals in the camera frame
+        n = torch.einsum(
+            'bkj,jbp->kbp', R[idx], sdf_normals(sdf, u[idx], p)
+        )  # R n: normals in the camera frame
         col = shade(n, colours[idx], light_dirs[idx], light_colours[idx], ambient)
         img_c, mask_c = rgb[idx], mask[idx]
         img_c[:, :, inside] = torch.where(hit[:, None, :], col, img_c[:, :, inside])
         mask_c[:, inside] = hit.float()
         rgb[idx], mask[idx] = img_c, mask_c
     img, mask = rgb.reshape(B, 3, S, S), mask.reshape(B, 1, S, S)
-    if ss > 1: img, mask = F.avg_pool2d(img, ss), F.avg_pool2d(mask, ss)
+    if ss > 1:
+        img, mask = F.avg_pool2d(img, ss), F.avg_pool2d(mask, ss)
     img = img.clamp(0, 1) * 2 - 1
     return (img, mask[:, 0]) if return_mask else img
 
@@ -394,7 +470,9 @@ def sample_instances(n_objects: int,              # how many objects
                     ) -> dict:
     "Per-object factors: `class_id` (n,), `proportions` (n, 3), `colour` (n, 3)."
     K = len(classes)
-    class_id = classes[torch.randperm(n_objects, generator=generator, device=generator.device).cpu() % K]  # each class n/K times (±1), shuffled
+    class_id = classes[
+        torch.randperm(n_objects, generator=generator, device=generator.device).cpu() % K
+    ]  # each class n/K times (±1), shuffled
     proportions = rand((n_objects, 3), generator, 'cpu')
     h, s, v = rand((3, n_objects), generator, 'cpu')
     colour = hsv_to_rgb(h, 0.45 + 0.45 * s, 0.65 + 0.35 * v)
@@ -415,7 +493,8 @@ def sample_views(n: int,                       # how many views
     if not vary_light:
         light_dir = F.normalize(torch.tensor(DEFAULT_LIGHT_DIR), dim=0).expand(n, 3).clone()
         light_colour = torch.tensor(DEFAULT_LIGHT_COLOUR).expand(n, 3).clone()
-    if not vary_background: background = torch.tensor(DEFAULT_BACKGROUND).expand(n, 3).clone()
+    if not vary_background:
+        background = torch.tensor(DEFAULT_BACKGROUND).expand(n, 3).clone()
     return dict(quat=quat, light_dir=light_dir, light_colour=light_colour, background=background)
 
 # %% ../nbs/40_shapes3d.ipynb #ef19edd9
@@ -435,10 +514,15 @@ class Shapes3D:
                  device=None,                 # where factors and images live (default: `default_device()`)
                  progress: bool = False       # show a progress bar when rendering many chunks
                 ):
-        self.n_objects, self.n_views = check_positive_int(n_objects, 'n_objects'), check_positive_int(n_views, 'n_views')
+        self.n_objects, self.n_views = check_positive_int(n_objects, 'n_objects'), check_positive_int(
+            n_views, 'n_views'
+        )
         self.size, self.n_steps = check_positive_int(size, 'size'), check_positive_int(n_steps, 'n_steps')
-        self.supersample, self.chunk_size = check_positive_int(supersample, 'supersample'), check_positive_int(chunk_size, 'chunk_size')
-        if not 4 <= size * supersample <= 2048: raise RepkitError(f"size * supersample must lie in [4, 2048] pixels, got {size * supersample}")
+        self.supersample, self.chunk_size = check_positive_int(
+            supersample, 'supersample'
+        ), check_positive_int(chunk_size, 'chunk_size')
+        if not 4 <= size * supersample <= 2048:
+            raise RepkitError(f"size * supersample must lie in [4, 2048] pixels, got {size * supersample}")
         self.classes, self.device, self.progress = class_ids(classes), default_device(device), progress
         g = make_generator(seed)
         inst = sample_instances(self.n_objects, self.classes, g)
@@ -450,7 +534,8 @@ class Shapes3D:
             proportions=rep(inst['proportions']), colour=rep(inst['colour']), **views).items()}
         self._chunks: dict[int, torch.Tensor] = {}
 
-    def __len__(self): return self.n_objects * self.n_views
+    def __len__(self):
+        return self.n_objects * self.n_views
     def __repr__(self):
         return (f"Shapes3D({self.n_objects} objects x {self.n_views} views, {self.size}x{self.size}, "
                 f"{len(self.classes)} classes, {len(self._chunks)}/{self.n_chunks} chunks rendered)")
@@ -462,25 +547,41 @@ def _render_chunk(self, k: int) -> torch.Tensor:
     if k not in self._chunks:
         sl = slice(k * self.chunk_size, min((k + 1) * self.chunk_size, len(self)))
         f = {n: v[sl] for n, v in self.factors.items()}
-        self._chunks[k] = render(f['class_id'], f['proportions'], f['quat'], f['colour'], f['light_dir'], f['light_colour'],
-                                 f['background'], size=self.size, n_steps=self.n_steps, supersample=self.supersample, device=self.device)
+        self._chunks[k] = render(
+            f['class_id'],
+            f['proportions'],
+            f['quat'],
+            f['colour'],
+            f['light_dir'],
+            f['light_colour'],
+            f['background'],
+            size=self.size,
+            n_steps=self.n_steps,
+            supersample=self.supersample,
+            device=self.device,
+        )
     return self._chunks[k]
 
 def _index(self, idx) -> torch.Tensor:
     "Image indices (n,) as int64 on `self.device` from an int, a slice, a list or a tensor, checked against the length."
-    if isinstance(idx, slice): return torch.arange(len(self), device=self.device)[idx]
+    if isinstance(idx, slice):
+        return torch.arange(len(self), device=self.device)[idx]
     i = torch.as_tensor(idx, device=self.device)
-    if i.is_floating_point() or i.dtype == torch.bool: raise RepkitError(f"indices must be integers, got {i.dtype}")
+    if i.is_floating_point() or i.dtype == torch.bool:
+        raise RepkitError(f"indices must be integers, got {i.dtype}")
     i = i.long().reshape(-1)
     if len(i) and ((i < -len(self)) | (i >= len(self))).any():
-        raise RepkitError(f"indices must lie in [-{len(self)}, {len(self)}), got {i.min().item()}..{i.max().item()}")
+        raise RepkitError(
+            f"indices must lie in [-{len(self)}, {len(self)}), got {i.min().item()}..{i.max().item()}"
+        )
     return i % len(self)
 
 def _get_images(self, idx) -> torch.Tensor:
     "Images (n, 3, size, size) in [-1, 1] at the given indices, rendering only the chunks they fall in."
     i = self._index(idx)
     ks = (i // self.chunk_size).unique().tolist()
-    for k in tqdm(ks, disable=not self.progress or len(ks) < 2, desc='rendering', leave=False): self._render_chunk(k)
+    for k in tqdm(ks, disable=not self.progress or len(ks) < 2, desc='rendering', leave=False):
+        self._render_chunk(k)
     out = torch.empty(len(i), 3, self.size, self.size, device=self.device)
     for k in ks:
         sel = (i // self.chunk_size) == k
@@ -500,9 +601,17 @@ def _to_image_data(self, idx=slice(None)) -> ImageData:
     return ImageData(self.get_images(i), self.factors['class_id'][i], list(CLASSES),
                      {k: v[i] for k, v in self.factors.items()}, 'shapes3d')
 
-Shapes3D._render_chunk, Shapes3D._index, Shapes3D.get_images, Shapes3D.__getitem__ = _render_chunk, _index, _get_images, _getitem
+Shapes3D._render_chunk, Shapes3D._index, Shapes3D.get_images, Shapes3D.__getitem__ = (
+    _render_chunk,
+    _index,
+    _get_images,
+    _getitem,
+)
 Shapes3D.to_image_data = _to_image_data
-Shapes3D.images = property(lambda self: self.get_images(slice(None)), doc="All images (N, 3, size, size) in [-1, 1], rendered on first use.")
+Shapes3D.images = property(
+    lambda self: self.get_images(slice(None)),
+    doc="All images (N, 3, size, size) in [-1, 1], rendered on first use.",
+)
 
 # %% ../nbs/40_shapes3d.ipynb #874a607f
 def view_pairs(ds: Shapes3D,   # the dataset
@@ -511,7 +620,8 @@ def view_pairs(ds: Shapes3D,   # the dataset
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     "Random pairs of distinct views of one object: indices `i`, `j` (n,) and `relative_rotation(q_i, q_j)` (n, 4)."
     n_pairs = check_positive_int(n_pairs, 'n_pairs')
-    if ds.n_views < 2: raise RepkitError(f"view pairs need at least 2 views per object, the dataset has {ds.n_views}")
+    if ds.n_views < 2:
+        raise RepkitError(f"view pairs need at least 2 views per object, the dataset has {ds.n_views}")
     g = make_generator(seed)
     draw = lambda lo, hi: torch.randint(lo, hi, (n_pairs,), generator=g, device=g.device).cpu()
     obj, v1 = draw(0, ds.n_objects), draw(0, ds.n_views)
