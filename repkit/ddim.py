@@ -24,12 +24,14 @@ class DiscreteSchedule(nn.Module):
     def __init__(self, T: int = 1000, kind: str = 'linear', beta_start: float = 1e-4, beta_end: float = 0.02, cosine_s: float = 0.008):
         super().__init__()
         self.T, self.kind = check_positive_int(T, 'T'), kind
-        if kind == 'linear': betas = torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
+        if kind == 'linear':
+            betas = torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
         elif kind == 'cosine':
             s = torch.arange(T + 1, dtype=torch.float64) / T
             g = torch.cos((s + cosine_s) / (1 + cosine_s) * math.pi / 2) ** 2
             betas = (1 - g[1:] / g[:-1]).clamp(max=0.999)
-        else: raise RepkitError(f"unknown schedule {kind!r}: expected 'linear' or 'cosine'")
+        else:
+            raise RepkitError(f"unknown schedule {kind!r}: expected 'linear' or 'cosine'")
         alphas = 1 - betas
         self.register_buffer('betas', betas.float())
         self.register_buffer('alphas', alphas.float())
@@ -72,7 +74,8 @@ def diffusion_loss(schedule: DiscreteSchedule, cond: bool = False) -> Callable:
 # %% ../nbs/14_ddim.ipynb #db8cacbb
 def respace(T: int, n_steps: int) -> list[int]:
     "`n_steps` evenly spaced levels from `T - 1` down to 0, then -1 (clean data)."
-    if not 1 <= check_positive_int(n_steps, 'n_steps') <= T: raise RepkitError(f"n_steps must be between 1 and T={T}, got {n_steps}")
+    if not 1 <= check_positive_int(n_steps, 'n_steps') <= T:
+        raise RepkitError(f"n_steps must be between 1 and T={T}, got {n_steps}")
     return sorted({round(x) for x in torch.linspace(0, T - 1, n_steps).tolist()}, reverse=True) + [-1]
 
 def _abar_list(schedule) -> list[float]:
@@ -85,7 +88,8 @@ def ddim_step(ab: list, x, t: int, s: int, eps, eta: float, g):
     x0 = (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)                                   # f(x_t, t)
     sigma = eta * math.sqrt((1 - ab_s) / (1 - ab_t)) * math.sqrt(max(0.0, 1 - ab_t / ab_s))
     x_s = math.sqrt(ab_s) * x0 + math.sqrt(max(0.0, 1 - ab_s - sigma**2)) * eps
-    if sigma > 0: x_s = x_s + sigma * randn(x.shape, g, x.device, x.dtype)
+    if sigma > 0:
+        x_s = x_s + sigma * randn(x.shape, g, x.device, x.dtype)
     return x_s, x0
 
 def renoise_step(ab: list, x, t: int, s: int, g):
@@ -106,9 +110,11 @@ def ddim_sample(eps_model: Callable,          # eps_model(x, t) -> predicted noi
                 clip_x0: bool = False,        # clamp the estimate of x0 to [-1, 1] (images)
                 progress: bool = False) -> torch.Tensor:
     "Sample with DDIM (any eta, any respacing) or DDPM, with RePaint-style jumps when the levels go up."
-    if eta < 0: raise RepkitError(f"eta must be >= 0, got {eta}")
+    if eta < 0:
+        raise RepkitError(f"eta must be >= 0, got {eta}")
     ts = respace(schedule.T, n_steps) if timesteps is None else list(timesteps)
-    if ts[-1] != -1 or any(not -1 <= t < schedule.T for t in ts): raise RepkitError(f"timesteps must lie in [-1, {schedule.T - 1}] and end at -1")
+    if ts[-1] != -1 or any(not -1 <= t < schedule.T for t in ts):
+        raise RepkitError(f"timesteps must lie in [-1, {schedule.T - 1}] and end at -1")
     device, g, hook = default_device(device), make_generator(generator), hook or SamplerHook()
     schedule = schedule.to(device)
     shape = tuple(shape)
@@ -125,8 +131,10 @@ def ddim_sample(eps_model: Callable,          # eps_model(x, t) -> predicted noi
             x = hook.before(x, t, i)
             eps = eps_model(x, torch.full((shape[0],), t, device=device, dtype=torch.long))
             if not checked:
-                if eps.shape != x.shape: raise RepkitError(f"eps_model must return a tensor of x's shape {tuple(x.shape)}, got {tuple(eps.shape)}")
-                check_finite(eps, 'eps_model output'); checked = True
+                if eps.shape != x.shape:
+                    raise RepkitError(f"eps_model must return a tensor of x's shape {tuple(x.shape)}, got {tuple(eps.shape)}")
+                check_finite(eps, 'eps_model output')
+                checked = True
             if clip_x0:                                   # keep f(x_t) in the image range, and the eps consistent with it
                 x0 = ((x - math.sqrt(1 - ab[t]) * eps) / math.sqrt(ab[t])).clamp(-1, 1)
                 eps = (x - math.sqrt(ab[t]) * x0) / math.sqrt(1 - ab[t])
@@ -183,7 +191,8 @@ def train_diffusion(data: str = 'digits', steps: int = 6000, batch_size: int = 6
     "Train a `DiffusionModel` preset on `data` ('digits' or 'sprites') with repkit's training loop; checkpoint to `out`."
     from repkit.data import get_dataset
     from repkit.train import TrainConfig, train
-    if data not in DIFFUSION_PRESETS: raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DIFFUSION_PRESETS)}")
+    if data not in DIFFUSION_PRESETS:
+        raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DIFFUSION_PRESETS)}")
     preset = DIFFUSION_PRESETS[data]
     ds = get_dataset(data, 'train', size=preset['size']) if data == 'digits' else get_dataset(data, 'train')
     torch.manual_seed(seed)
@@ -198,9 +207,11 @@ def train_diffusion(data: str = 'digits', steps: int = 6000, batch_size: int = 6
 def pretrained_path(name: str) -> Path:
     "Path of a shipped checkpoint (`'digits'` or `'sprites'`) inside the installed package."
     from repkit.core import weights_dir
-    if name not in DIFFUSION_PRESETS: raise RepkitError(f"unknown model {name!r}: expected one of {sorted(DIFFUSION_PRESETS)}")
+    if name not in DIFFUSION_PRESETS:
+        raise RepkitError(f"unknown model {name!r}: expected one of {sorted(DIFFUSION_PRESETS)}")
     p = weights_dir() / f'{name}_ddpm.pt'
-    if not p.exists(): raise RepkitError(f"the shipped {name} model is missing ({p}); train it with: repkit train diffusion --data {name} --out {p}")
+    if not p.exists():
+        raise RepkitError(f"the shipped {name} model is missing ({p}); train it with: repkit train diffusion --data {name} --out {p}")
     return p
 
 def load_pretrained(name: str, map_location='cpu') -> DiffusionModel:
@@ -211,7 +222,8 @@ def load_pretrained(name: str, map_location='cpu') -> DiffusionModel:
 class DiffusersEps(nn.Module):
     "Wrap a `diffusers` `UNet2DModel` (or anything returning `.sample`) as `eps_model(x, t)`."
     def __init__(self, unet: nn.Module):
-        super().__init__(); self.unet = unet
+        super().__init__()
+        self.unet = unet
     def forward(self, x, t, cond=None):
         out = self.unet(x, t)
         return out.sample if hasattr(out, 'sample') else out[0]

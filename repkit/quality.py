@@ -52,7 +52,8 @@ CLASSIFIER_DATA = {'digits': dict(size=16, channels=1), 'sprites': dict(size=32,
 def quality_data(name: str, split: str):
     "The images and labels a classifier is trained and judged on (digits: digit; sprites: shape)."
     from repkit.data import get_dataset
-    if name not in CLASSIFIER_DATA: raise RepkitError(f"unknown data {name!r}: expected one of {sorted(CLASSIFIER_DATA)}")
+    if name not in CLASSIFIER_DATA:
+        raise RepkitError(f"unknown data {name!r}: expected one of {sorted(CLASSIFIER_DATA)}")
     return get_dataset(name, split, size=16) if name == 'digits' else get_dataset(name, split)
 
 def train_classifier(data: str = 'digits', steps: int = 1500, batch_size: int = 64, lr: float = 2e-3, out=None, seed: int = 0,
@@ -74,7 +75,8 @@ def load_classifier(path_or_name, map_location='cpu') -> Classifier:
     path = weights_dir() / f'{path_or_name}_classifier.pt' if path_or_name in CLASSIFIER_DATA else Path(path_or_name)
     ck = load_checkpoint(path, kind='classifier', map_location=map_location)
     m = Classifier(**ck['config']['model'])
-    load_state(m, ck['state']['ema'], str(path)); m.meta = ck['meta']
+    load_state(m, ck['state']['ema'], str(path))
+    m.meta = ck['meta']
     return m.eval()
 
 # %% ../nbs/15_quality.ipynb #521538f4
