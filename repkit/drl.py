@@ -35,7 +35,8 @@ __all__ = ['DRL_NET', 'DRL_DATA', 'REGULARISERS', 'DRL_DEFAULTS', 'DRL_MODELS', 
 
 # %% ../nbs/30_drl.ipynb #280d59a7
 class TimeEncoder(nn.Module):
-    "The time-conditioned encoder `E_phi(x0, t)`: a small CNN returning `z` (B, z_dim), or `(mu, logvar)` if probabilistic."
+    """The time-conditioned encoder `E_phi(x0, t)`: a small CNN returning `z` (B, z_dim), or `(mu, logvar)` if
+    probabilistic."""
     def __init__(self, image_size: int = 16,      # side of the square input (divisible by 4)
                  in_channels: int = 1,           # image channels
                  z_dim: int = 32,                # size of the code
@@ -83,7 +84,8 @@ def l1_penalty(z: torch.Tensor # (B, d) codes
 def kl_penalty(mu: torch.Tensor,     # (B, d) means
                logvar: torch.Tensor  # (B, d) log-variances
               ) -> torch.Tensor:
-    "Mean over the batch of `KL(N(mu, diag exp(logvar)) || N(0, I)) = 1/2 sum(mu^2 + exp(logvar) - 1 - logvar)`."
+    """Mean over the batch of `KL(N(mu, diag exp(logvar)) || N(0, I)) = 1/2 sum(mu^2 + exp(logvar) - 1 -
+    logvar)`."""
     check_shape(mu, (None, None), 'mu')
     check_shape(logvar, tuple(mu.shape), 'logvar')
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
@@ -124,7 +126,8 @@ class DRL(nn.Module):
         )
 
     def forward(self, x_t, t, x0, generator=None):
-        "`(eps_theta(x_t, t, z), encoder output)` with `z = E_phi(x0, t)` (drawn with `generator` for the variational encoder)."
+        """`(eps_theta(x_t, t, z), encoder output)` with `z = E_phi(x0, t)` (drawn with `generator` for the
+        variational encoder)."""
         out = self.encoder(x0, t)
         z = out if self.reg == 'l1' else (out[0] if generator is None else reparameterise(*out, generator))
         return self.net(x_t, t, z), out
@@ -139,7 +142,9 @@ class DRL(nn.Module):
         return self.net(x, t, z)
 
 # %% ../nbs/30_drl.ipynb #a22e6284
-def build_drl(data: str = 'digits', reg: str = 'l1', z_dim: int = 32, reg_weight: float = 1e-4, width: int = 32, **net) -> DRL:
+def build_drl(
+    data: str = 'digits', reg: str = 'l1', z_dim: int = 32, reg_weight: float = 1e-4, width: int = 32, **net
+) -> DRL:
     "A `DRL` model for `data` ('digits' or 'sprites', 16 x 16) with the chapter's small encoder and UNet."
     if data not in DRL_DATA:
         raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
@@ -152,7 +157,8 @@ def build_drl(data: str = 'digits', reg: str = 'l1', z_dim: int = 32, reg_weight
     )
 
 def drl_loss(model: DRL, batch: tuple, generator) -> tuple:
-    "DRL's objective: noise-prediction loss with `cond = E_phi(x0, t)` plus the L1 or KL penalty; returns `(loss, logs)`."
+    """DRL's objective: noise-prediction loss with `cond = E_phi(x0, t)` plus the L1 or KL penalty; returns
+    `(loss, logs)`."""
     m = getattr(model, 'module', model)                      # unwrap DDP for the attributes
     x0 = batch[0]
     t = torch.randint(0, m.schedule.T, (x0.shape[0],), generator=generator).to(x0.device)
@@ -254,10 +260,19 @@ def train_drl(data: str = 'digits',       # 'digits' or 'sprites' (both 16 x 16)
         meta=dict(command=cmd, data=desc),
     )
 
-def train_ae(data: str = 'digits',
-             steps: int = DRL_DEFAULTS['steps'], batch_size: int = DRL_DEFAULTS['batch_size'], lr: float = DRL_DEFAULTS['lr'],
-             out: str | Path | None = None, seed: int = 0, device=None, progress: bool = True,
-             command: str | None = None, stop_after: int | None = None, z_dim: int = 32):
+def train_ae(
+    data: str = 'digits',
+    steps: int = DRL_DEFAULTS['steps'],
+    batch_size: int = DRL_DEFAULTS['batch_size'],
+    lr: float = DRL_DEFAULTS['lr'],
+    out: str | Path | None = None,
+    seed: int = 0,
+    device=None,
+    progress: bool = True,
+    command: str | None = None,
+    stop_after: int | None = None,
+    z_dim: int = 32,
+):
     "Train the autoencoder baseline (DRL's encoder + a conv decoder) on `data` with the same loop and budget."
     from repkit.train import TrainConfig, train
     images, desc = _train_images(data)
@@ -323,7 +338,7 @@ def _load(name_or_path, kind: str, use_ema: bool, map_location):
     from repkit.train import load_trained
     return load_trained(name_or_path, _TRAIN_CMD, kind, _build, use_ema, map_location)
 
-def load_drl(name_or_path: str | Path = 'drl_digits', # 'drl_digits', 'drl_sprites', 'drl_digits_kl' or a checkpoint path
+def load_drl(name_or_path: str | Path = 'drl_digits',  # 'drl_digits', 'drl_sprites', 'drl_digits_kl' or a checkpoint path
              use_ema: bool = True, map_location='cpu') -> DRL:
     "A trained DRL model (EMA weights by default), in eval mode, with its `meta`."
     return _load(name_or_path, 'drl', use_ema, map_location)
@@ -390,7 +405,8 @@ def pixel_features(images: torch.Tensor) -> torch.Tensor:
 def sign_canonical(V: torch.Tensor,     # (D, k) vectors in the columns
                    rtol: float = 1e-6   # entries this close (relatively) to the largest |entry| count as tied
                   ) -> torch.Tensor:
-    "`V` with each column's sign chosen so that its largest-magnitude entry (the first, among near-ties) is positive."
+    """`V` with each column's sign chosen so that its largest-magnitude entry (the first, among near-ties) is
+    positive."""
     a = V.abs()
     tied = a >= a.amax(0, keepdim=True) * (1 - rtol)
     first = tied.to(torch.int8).argmax(0)                            # argmax returns the first maximal index
@@ -433,7 +449,8 @@ def canonical_eigh(S: torch.Tensor   # (D, D) symmetric matrix
 def pca_basis(feats: torch.Tensor,  # (N, D) features
               k: int = 64           # at most this many directions (fewer if the features span fewer)
              ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Mean and the top principal directions `(D, k')` of `(N, D)` features, canonical, `k' <= k` up to numerical rank."
+    """Mean and the top principal directions `(D, k')` of `(N, D)` features, canonical, `k' <= k` up to
+    numerical rank."""
     X = check_shape(feats, (None, None), 'feats').double()
     k = check_positive_int(k, 'k')
     mean = X.mean(0)
@@ -449,12 +466,13 @@ class _Stop(Exception):
         self.h = h
 
 @torch.no_grad()
-def diffusion_features(model,                    # a `repkit.ddim.DiffusionModel` (e.g. `load_pretrained('digits')`)
+def diffusion_features(model,  # a `repkit.ddim.DiffusionModel` (e.g. `load_pretrained('digits')`)
                        images: torch.Tensor,     # (N, C, H, W) at the model's resolution
                        t,                        # one level or a list of levels
                        seed: int = 0,            # the noise that makes x_t
                        batch: int = 250, device=None) -> torch.Tensor:
-    "Spatially pooled bottleneck activations of a plain diffusion UNet at `x_t`: `(N, C)` or `(len(t), N, C)`."
+    """Spatially pooled bottleneck activations of a plain diffusion UNet at `x_t`: `(N, C)` or `(len(t), N,
+    C)`."""
     dev = default_device(device) if device is not None else next(model.parameters()).device
     model = model.to(dev).eval()
     ts = _levels(t, model.schedule.T)
@@ -463,18 +481,18 @@ def diffusion_features(model,                    # a `repkit.ddim.DiffusionModel
     def stop(mod, inp, out):
         raise _Stop(out.mean((2, 3)))             # pooled bottleneck; the decoder half is never run
     hook = model.net.mid[-1].register_forward_hook(stop)
-    def fwd(x, s, g):
+    def fwd(x, s, gen):
         tt = torch.full((len(x),), s, device=dev)
         try:
-            model.net(model.schedule.q_sample(x, tt, randn(x.shape, g, dev)), tt)
+            model.net(model.schedule.q_sample(x, tt, randn(x.shape, gen, dev)), tt)
         except _Stop as e:
             return e.h
         raise RepkitError("the bottleneck hook did not fire")
     try:
         feats = []
         for s in ts:
-            g = make_generator(seed * 1000 + s)
-            feats.append(_batched(lambda x: fwd(x, s, g), images, batch, dev))
+            gen = make_generator(seed * 1000 + s)
+            feats.append(_batched(lambda x: fwd(x, s, gen), images, batch, dev))
     finally:
         hook.remove()
     out = torch.stack(feats)
@@ -484,7 +502,8 @@ def diffusion_features(model,                    # a `repkit.ddim.DiffusionModel
 SPRITE_PROBES = ('shape', 'colour', 'x', 'y', 'scale', 'rotation')
 
 def symmetry_angle(shape: torch.Tensor, rotation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "The visible rotation as a full-circle angle `k * (theta mod 2 pi / k)` for a k-fold symmetric shape, and a mask of shapes that have one (not circles)."
+    """The visible rotation as a full-circle angle `k * (theta mod 2 pi / k)` for a k-fold symmetric shape,
+    and a mask of shapes that have one (not circles)."""
     from repkit.data import SPRITE_SHAPES, SPRITE_SYMMETRY, canonical_rotation
     k = torch.tensor([SPRITE_SYMMETRY[s] for s in SPRITE_SHAPES], device=shape.device)[shape]
     return (k * canonical_rotation(shape, rotation)).float(), k > 0
@@ -494,7 +513,8 @@ RIDGE_ALPHAS = (1e-3, 1e-1, 10.0, 1e3, 1e5)
 def ridge_r2(train_feats, train_factors, test_feats, test_factors, circular: bool = False,
              alphas=RIDGE_ALPHAS   # candidate ridge penalties (on standardised features)
             ) -> np.ndarray:
-    "`repkit.probes.regression_r2` per factor, with the ridge penalty chosen by leave-one-out error on the training set."
+    """`repkit.probes.regression_r2` per factor, with the ridge penalty chosen by leave-one-out error on the
+    training set."""
     from sklearn.linear_model import RidgeCV
     from sklearn.preprocessing import StandardScaler
     from repkit.probes import regression_r2, angle_to_circle, as_features, as_factors
@@ -530,8 +550,11 @@ def probe_digits(train_feats, train_labels, test_feats, test_labels, seed: int =
         knn_acc=knn_accuracy(train_feats, train_labels, test_feats, test_labels),
     )
 
-def probe_sprites(train_feats, train_factors: dict, test_feats, test_factors: dict, seed: int = 0, max_iter: int = 1000) -> dict:
-    "Per-factor scores: shape and colour accuracy (linear probe); R^2 of x, y, scale; per-shape circular R^2 of the visible rotation."
+def probe_sprites(
+    train_feats, train_factors: dict, test_feats, test_factors: dict, seed: int = 0, max_iter: int = 1000
+) -> dict:
+    """Per-factor scores: shape and colour accuracy (linear probe); R^2 of x, y, scale; per-shape circular R^2
+    of the visible rotation."""
     from repkit.probes import linear_probe
     Xtr, Xte = torch.as_tensor(train_feats).float(), torch.as_tensor(test_feats).float()
     ftr, fte = {k: v.cpu() for k, v in train_factors.items()}, {k: v.cpu() for k, v in test_factors.items()}
@@ -552,7 +575,7 @@ def probe_sprites(train_feats, train_factors: dict, test_feats, test_factors: di
 
 # %% ../nbs/30_drl.ipynb #2c359580
 def drl_eval_data(data: str = 'digits', n_train: int | None = None, n_test: int | None = None, seed: int = 0,
-                  max_iter: int = 1000   # L-BFGS iterations of the logistic-regression probes (fewer for quick runs)
+                  max_iter: int = 1000  # L-BFGS iterations of the logistic-regression probes (fewer for quick runs)
                  ) -> dict:
     "Train/test images (and 32 x 32 renders for sprites), labels and factors for the probes."
     from repkit.data import render_sprites
@@ -579,7 +602,7 @@ def _probe(ev: dict, ftr, fte) -> dict:
     import warnings
     from sklearn.exceptions import ConvergenceWarning
     from threadpoolctl import threadpool_limits
-    with warnings.catch_warnings(), threadpool_limits(limits=1):    # small problems: BLAS threads only add overhead
+    with warnings.catch_warnings(), threadpool_limits(limits=1):  # small problems: BLAS threads only add overhead
         warnings.simplefilter(
             'ignore', ConvergenceWarning
         )  # a capped probe (quick runs) may stop before convergence
@@ -598,7 +621,8 @@ def evaluate_drl(ev: dict,                    # from `drl_eval_data`
                  levels=DRL_LEVELS,           # levels of the DRL codes
                  ddpm_levels=None,            # levels of the diffusion features (default: `levels`)
                  pixels: bool = True, name: str = 'DRL', device=None) -> dict:
-    "Probe scores, one row per reader: `{'DRL t=0': {...}, ..., 'AE': {...}, 'pixels': {...}, 'DDPM t=0': {...}}`."
+    """Probe scores, one row per reader: `{'DRL t=0': {...}, ..., 'AE': {...}, 'pixels': {...}, 'DDPM t=0':
+    {...}}`."""
     rows = {}
     if drl is not None:
         ftr, fte = drl_features(drl, ev['train'].images, list(levels), device=device), drl_features(
@@ -635,8 +659,11 @@ def evaluate_drl(ev: dict,                    # from `drl_eval_data`
     return rows
 
 # %% ../nbs/30_drl.ipynb #9f1c1b55
-def plot_probe_curves(rows: dict, metrics: list, levels=DRL_LEVELS, axs=None, title: str = '', names: tuple = ('DRL',)):
-    "Probe score vs level t for each metric: DRL codes (solid), plain-diffusion features (dashed), AE and pixels (horizontal)."
+def plot_probe_curves(
+    rows: dict, metrics: list, levels=DRL_LEVELS, axs=None, title: str = '', names: tuple = ('DRL',)
+):
+    """Probe score vs level t for each metric: DRL codes (solid), plain-diffusion features (dashed), AE and
+    pixels (horizontal)."""
     import matplotlib.pyplot as plt
     if axs is None:
         _, axs = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3), squeeze=False)
@@ -673,7 +700,8 @@ def code_samples(model: DRL,
                  n_samples: int = 4,        # samples per input and cut-off
                  n_steps: int = 50,         # DDIM steps
                  seed: int = 0, device=None) -> torch.Tensor:
-    "DDIM samples given the input's codes `E_phi(x0, s)` at steps `s >= t` (own estimate below): `(len(levels), n, n_samples, C, H, W)`."
+    """DDIM samples given the input's codes `E_phi(x0, s)` at steps `s >= t` (own estimate below):
+    `(len(levels), n, n_samples, C, H, W)`."""
     dev = default_device(device) if device is not None else next(model.parameters()).device
     model = model.to(dev).eval()
     ts = _levels(list(levels), model.schedule.T)
@@ -764,12 +792,12 @@ def code_gap(model: DRL, x0: torch.Tensor, levels=DRL_LEVELS, seed: int = 0, dev
     dev = default_device(device) if device is not None else next(model.parameters()).device
     model = model.to(dev).eval()
     x0 = x0.to(dev)
-    g = make_generator(seed)
+    gen = make_generator(seed)
     perm = torch.roll(torch.arange(len(x0)), 1)  # every image gets its neighbour's code
     out = {}
     for t in _levels(list(levels), model.schedule.T):
         tt = torch.full((len(x0),), t, device=dev)
-        eps = randn(x0.shape, g, dev)
+        eps = randn(x0.shape, gen, dev)
         xt = model.schedule.q_sample(x0, tt, eps)
         z = model.encode(x0, tt)
         out[t] = tuple(float((model.eps(xt, tt, zz) - eps).pow(2).mean()) for zz in (z, z[perm]))

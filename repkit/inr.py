@@ -92,21 +92,22 @@ POSE_DEFAULTS = dict(size=24, max_shift=0.15, digit_size=12, scale_range=(0.35, 
 
 def transformed_dataset(name: str,               # 'digits' or 'sprites'
                         split: str = 'train',    # 'train' or 'test'
-                        n: int | None = None,    # number of sources (default: every digit of the split once; 10,000 / 2,000 sprites)
+                        n: int | None = None,  # number of sources (default: every digit of the split once; 10,000 / 2,000 sprites)
                         seed: int = 0,           # seeds the poses (and, for sprites, the shapes and sizes)
-                        poses: int = 1,          # poses per source: the images come source-major, `poses` in a row
+                        poses: int = 1,  # poses per source: the images come source-major, `poses` in a row
                         size: int = POSE_DEFAULTS['size'],           # canvas side in pixels
-                        max_shift: float = POSE_DEFAULTS['max_shift'], # shifts uniform in [-max_shift, max_shift]^2
-                        digit_size: int = POSE_DEFAULTS['digit_size'], # digits: side of the upright digit before padding
-                        scale_range: tuple = POSE_DEFAULTS['scale_range'], # sprites: range of the bounding-disk radius
+                        max_shift: float = POSE_DEFAULTS['max_shift'],  # shifts uniform in [-max_shift, max_shift]^2
+                        digit_size: int = POSE_DEFAULTS['digit_size'],  # digits: side of the upright digit before padding
+                        scale_range: tuple = POSE_DEFAULTS['scale_range'],  # sprites: range of the bounding-disk radius
                         device=None) -> ImageData:
-    "Grey digits or sprites `(n * poses, 1, size, size)` in [-1, 1] under full-circle rotations and shifts, with the true poses."
+    """Grey digits or sprites `(n * poses, 1, size, size)` in [-1, 1] under full-circle rotations and shifts,
+    with the true poses."""
     if name not in ('digits', 'sprites'):
         raise RepkitError(f"unknown dataset {name!r}: expected 'digits' or 'sprites'")
     if split not in ('train', 'test'):
         raise RepkitError(f"unknown split {split!r}: expected 'train' or 'test'")
     poses, size = check_positive_int(poses, 'poses'), check_positive_int(size, 'size')
-    g = make_generator(2 * seed + (split == 'test'))
+    gen = make_generator(2 * seed + (split == 'test'))
     if name == 'digits':
         if digit_size > size:
             raise RepkitError(f"digit_size {digit_size} does not fit the {size}-pixel canvas")
@@ -118,9 +119,9 @@ def transformed_dataset(name: str,               # 'digits' or 'sprites'
         labels, extra = src.labels[idx], {'source': src.factors['index'][idx]}
     else:
         n = (10_000 if split == 'train' else 2_000) if n is None else check_positive_int(n, 'n')
-        f = sample_sprite_factors(n, g, scale_range, 0.0, device='cpu')
+        f = sample_sprite_factors(n, gen, scale_range, 0.0, device='cpu')
         labels, extra = f['shape'], {'scale': f['scale'], 'source': torch.arange(n)}
-    theta, tau = sample_poses(n * poses, g, max_shift, 'cpu')
+    theta, tau = sample_poses(n * poses, gen, max_shift, 'cpu')
     rep = lambda v: v.repeat_interleave(poses, 0)
     if name == 'digits':
         images = transform_images(rep(upright), theta, tau)
@@ -145,7 +146,8 @@ def transformed_dataset(name: str,               # 'digits' or 'sprites'
 
 # %% ../nbs/50_inr.ipynb #c700a873
 class FourierFeatures(nn.Module):
-    "Random Fourier features `gamma(u) = [cos 2 pi B u, sin 2 pi B u]` with a fixed `B ~ N(0, sigma^2)` drawn from a seed."
+    """Random Fourier features `gamma(u) = [cos 2 pi B u, sin 2 pi B u]` with a fixed `B ~ N(0, sigma^2)`
+    drawn from a seed."""
     def __init__(self, n_freq: int = 32,   # m, the number of frequencies (2m features)
                  sigma: float = 2.0,       # standard deviation of the frequencies
                  seed: int = 0):           # draws B
@@ -167,7 +169,8 @@ class FourierFeatures(nn.Module):
 
 # %% ../nbs/50_inr.ipynb #97a1e24a
 class HyperINR(nn.Module):
-    "A hypernetwork `z -> w` and the INR it parametrises, `u -> sigmoid(MLP_w(gamma(u)))`, batched over codes."
+    """A hypernetwork `z -> w` and the INR it parametrises, `u -> sigmoid(MLP_w(gamma(u)))`, batched over
+    codes."""
     def __init__(self, z_dim: int = 32, channels: int = 1, n_freq: int = 32, sigma: float = 2.0,
                  inr_hidden: tuple = (32, 32),    # hidden widths of the INR
                  hyper_hidden: tuple = (96, 96),  # hidden widths of the hypernetwork
@@ -178,7 +181,7 @@ class HyperINR(nn.Module):
         self.shapes = [(dims[k + 1], dims[k]) for k in range(len(dims) - 1)]     # (out, in) of each INR layer
         self.sizes = [o * i + o for o, i in self.shapes]
         base, scale = [], []
-        for o, i in self.shapes:                                                   # nn.Linear's initialisation for the shared base
+        for o, i in self.shapes:  # nn.Linear's initialisation for the shared base
             bound = i ** -0.5
             base += [torch.empty(o * i).uniform_(-bound, bound), torch.empty(o).uniform_(-bound, bound)]
             scale.append(torch.full((o * i + o,), bound))
@@ -234,7 +237,8 @@ def centre_of_mass(x: torch.Tensor # (B, C, H, W) square images in [-1, 1]
 
 def rotation_anchor(x: torch.Tensor # (B, C, H, W) square images in [-1, 1]
                    ) -> torch.Tensor:
-    "The anchor `s(I) = E_w[|d|^2 d] / E_w[|d|^2]^(3/2)`, `d = p - c(I)`: shift invariant, rotation equivariant, shape `(B, 2)`."
+    """The anchor `s(I) = E_w[|d|^2 d] / E_w[|d|^2]^(3/2)`, `d = p - c(I)`: shift invariant, rotation
+    equivariant, shape `(B, 2)`."""
     w = ink(x)
     w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
     d = pixel_grid(x.shape[-1], x.device)[None] - centre_of_mass(x)[:, None]    # (B, P, 2)
@@ -249,8 +253,16 @@ def anchor_angle(s: torch.Tensor # (B, 2) anchor vectors
 
 # %% ../nbs/50_inr.ipynb #57887e07
 class ConvTrunk(nn.Module):
-    "The encoder trunk of both models: 3x3 convolutions (three with stride 2), GroupNorm, SiLU, then two linear layers on the flattened map."
-    def __init__(self, in_channels: int = 1, size: int = 24, channels: tuple = (16, 32, 64), hidden: int = 128, out_dim: int = 32):
+    """The encoder trunk of both models: 3x3 convolutions (three with stride 2), GroupNorm, SiLU, then two
+    linear layers on the flattened map."""
+    def __init__(
+        self,
+        in_channels: int = 1,
+        size: int = 24,
+        channels: tuple = (16, 32, 64),
+        hidden: int = 128,
+        out_dim: int = 32,
+    ):
         super().__init__()
         if size % 8:
             raise RepkitError(f"size must be a multiple of 8, got {size}")
@@ -271,10 +283,22 @@ class ConvTrunk(nn.Module):
 
 # %% ../nbs/50_inr.ipynb #cab6d23f
 class IRLINR(nn.Module):
-    "IRL-INR: an encoder to (tau, s, z) and a hypernetwork INR evaluated on the pixel grid moved into the object's frame."
+    """IRL-INR: an encoder to (tau, s, z) and a hypernetwork INR evaluated on the pixel grid moved into the
+    object's frame."""
     method = 'irl-inr'
-    def __init__(self, size: int = 24, channels: int = 1, z_dim: int = 32, enc_channels: tuple = (16, 32, 64), enc_hidden: int = 128,
-                 n_freq: int = 32, sigma: float = 2.0, inr_hidden: tuple = (32, 32), hyper_hidden: tuple = (96, 96), rff_seed: int = 0):
+    def __init__(
+        self,
+        size: int = 24,
+        channels: int = 1,
+        z_dim: int = 32,
+        enc_channels: tuple = (16, 32, 64),
+        enc_hidden: int = 128,
+        n_freq: int = 32,
+        sigma: float = 2.0,
+        inr_hidden: tuple = (32, 32),
+        hyper_hidden: tuple = (96, 96),
+        rff_seed: int = 0,
+    ):
         super().__init__()
         self.hparams = dict(
             size=size,
@@ -296,14 +320,18 @@ class IRLINR(nn.Module):
         return dict(method=self.method, **self.hparams)
 
     def encode(self, x: torch.Tensor) -> dict:
-        "`tau` (B, 2) predicted centre, `s` (B, 2) predicted anchor, `theta` (B,) its angle, `z` (B, z_dim) the code."
+        """`tau` (B, 2) predicted centre, `s` (B, 2) predicted anchor, `theta` (B,) its angle, `z` (B, z_dim)
+        the code."""
         S, C = self.hparams['size'], self.hparams['channels']
         check_shape(x, (None, C, S, S), 'images')
         h = self.encoder(x)
         return dict(tau=h[:, :2], s=h[:, 2:4], theta=anchor_angle(h[:, 2:4]), z=h[:, 4:])
 
-    def decode(self, z: torch.Tensor, theta: torch.Tensor | None = None, tau: torch.Tensor | None = None) -> torch.Tensor:
-        "Render `g_z(R_{-theta}(p - tau))` on the pixel grid: `(B, C, size, size)` in [-1, 1]; the canonical pose if none is given."
+    def decode(
+        self, z: torch.Tensor, theta: torch.Tensor | None = None, tau: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Render `g_z(R_{-theta}(p - tau))` on the pixel grid: `(B, C, size, size)` in [-1, 1]; the canonical
+        pose if none is given."""
         B, S = z.shape[0], self.hparams['size']
         theta = z.new_zeros(B) if theta is None else theta
         tau = z.new_zeros(B, 2) if tau is None else tau
@@ -321,8 +349,15 @@ class IRLINR(nn.Module):
 class RotAE(nn.Module):
     "The baseline autoencoder: the same encoder trunk to a code z, transposed convolutions back to the image."
     method = 'ae-rot'
-    def __init__(self, size: int = 24, channels: int = 1, z_dim: int = 32, enc_channels: tuple = (16, 32, 64), enc_hidden: int = 128,
-                 dec_channels: tuple = (64, 32, 16)):
+    def __init__(
+        self,
+        size: int = 24,
+        channels: int = 1,
+        z_dim: int = 32,
+        enc_channels: tuple = (16, 32, 64),
+        enc_hidden: int = 128,
+        dec_channels: tuple = (64, 32, 16),
+    ):
         super().__init__()
         self.hparams = dict(
             size=size,
@@ -362,7 +397,8 @@ def build_model(method: str = 'irl-inr', **kwargs) -> nn.Module:
 def consistency_loss(z: torch.Tensor, z2: torch.Tensor, # (B, D) codes of two views of the same images
                      centre: bool = True  # measure the cosine about the batch mean of the codes (see above)
                     ) -> torch.Tensor:
-    "Mean over the batch of `1 - cos(z - mean(z), z2 - mean(z2))`, each view centred on its batch mean (not without `centre`)."
+    """Mean over the batch of `1 - cos(z - mean(z), z2 - mean(z2))`, each view centred on its batch mean (not
+    without `centre`)."""
     if z.shape != z2.shape:
         raise RepkitError(f"z and z2 must have the same shape, got {tuple(z.shape)} and {tuple(z2.shape)}")
     if z.dim() != 2 or (centre and z.shape[0] < 2):
@@ -372,9 +408,10 @@ def consistency_loss(z: torch.Tensor, z2: torch.Tensor, # (B, D) codes of two vi
     return (1 - F.cosine_similarity(z, z2, dim=-1)).mean()
 
 def symmetry_breaking_loss(tau: torch.Tensor, s: torch.Tensor, # (B, 2) predicted centre and anchor
-                           x: torch.Tensor                      # (B, C, H, W) the images they were predicted from
+                           x: torch.Tensor  # (B, C, H, W) the images they were predicted from
                           ) -> torch.Tensor:
-    "`MSE(tau, c(I)) + MSE(s, s(I))`: pins the predicted pose to the centre of mass and the anchor of the image."
+    """`MSE(tau, c(I)) + MSE(s, s(I))`: pins the predicted pose to the centre of mass and the anchor of the
+    image."""
     return F.mse_loss(tau, centre_of_mass(x)) + F.mse_loss(s, rotation_anchor(x))
 
 def irl_inr_loss(model: nn.Module,           # an IRLINR (possibly wrapped by DDP)
@@ -382,7 +419,7 @@ def irl_inr_loss(model: nn.Module,           # an IRLINR (possibly wrapped by DD
                  generator: torch.Generator, # draws the second view's rotation and shift
                  consistency_weight: float = 1.0,  # lambda_c
                  symmetry_weight: float = 15.0,    # lambda_s
-                 view_shift: float = 0.1     # the second view's shift is uniform on [-view_shift, view_shift]^2
+                 view_shift: float = 0.1  # the second view's shift is uniform on [-view_shift, view_shift]^2
                 ) -> tuple[torch.Tensor, dict]:
     "IRL-INR's objective, reconstruction + consistency + symmetry breaking; returns (loss, logs)."
     x = batch[0]
@@ -405,7 +442,22 @@ def ae_loss(model: nn.Module, batch: tuple, generator: torch.Generator) -> tuple
 # %% ../nbs/50_inr.ipynb #d0538ff8
 INR_DEFAULTS = dict(steps=3000, batch_size=64, lr=1e-3, n_train=20_000)
 
-def _train_method(method, loss_fn, data, steps, batch_size, lr, out, seed, device, progress, command, n_train, stop_after, model_kwargs):
+def _train_method(
+    method,
+    loss_fn,
+    data,
+    steps,
+    batch_size,
+    lr,
+    out,
+    seed,
+    device,
+    progress,
+    command,
+    n_train,
+    stop_after,
+    model_kwargs,
+):
     from repkit.train import TrainConfig, train
     if data not in ('digits', 'sprites'):
         raise RepkitError(f"unknown data {data!r}: expected 'digits' or 'sprites'")
@@ -466,10 +518,22 @@ def train_inr(data: str = 'digits',          # 'digits' or 'sprites'
         model_kwargs,
     )
 
-def train_ae_rot(data: str = 'digits', steps: int = INR_DEFAULTS['steps'], batch_size: int = INR_DEFAULTS['batch_size'],
-                 lr: float = INR_DEFAULTS['lr'], out: str | Path | None = None, seed: int = 0, device=None, progress: bool = True,
-                 command: str | None = None, n_train: int = INR_DEFAULTS['n_train'], stop_after: int | None = None, **model_kwargs):
-    "Train the autoencoder baseline (same encoder trunk, data and budget as `train_inr`) on the rotated images."
+def train_ae_rot(
+    data: str = 'digits',
+    steps: int = INR_DEFAULTS['steps'],
+    batch_size: int = INR_DEFAULTS['batch_size'],
+    lr: float = INR_DEFAULTS['lr'],
+    out: str | Path | None = None,
+    seed: int = 0,
+    device=None,
+    progress: bool = True,
+    command: str | None = None,
+    n_train: int = INR_DEFAULTS['n_train'],
+    stop_after: int | None = None,
+    **model_kwargs
+):
+    """Train the autoencoder baseline (same encoder trunk, data and budget as `train_inr`) on the rotated
+    images."""
     return _train_method(
         'ae-rot',
         ae_loss,
@@ -491,9 +555,10 @@ def train_ae_rot(data: str = 'digits', steps: int = INR_DEFAULTS['steps'], batch
 SHIPPED_INR = {'inr_digits': ('inr', 'digits'), 'inr_sprites': ('inr', 'sprites'),
                'ae_rot_digits': ('ae-rot', 'digits'), 'ae_rot_sprites': ('ae-rot', 'sprites')}
 
-def load_inr(name_or_path: str | Path = 'inr_digits', # a shipped name (see `SHIPPED_INR`) or a checkpoint path
+def load_inr(name_or_path: str | Path = 'inr_digits',  # a shipped name (see `SHIPPED_INR`) or a checkpoint path
              use_ema: bool = True, map_location='cpu') -> nn.Module:
-    "A trained IRL-INR or rotation autoencoder from a checkpoint (EMA weights by default), in eval mode, with its `meta`."
+    """A trained IRL-INR or rotation autoencoder from a checkpoint (EMA weights by default), in eval mode,
+    with its `meta`."""
     from repkit.train import load_trained
     return load_trained(
         name_or_path,
@@ -559,8 +624,11 @@ PROBE_ITER = {
     'quick': 100,
 }  # L-BFGS iterations of the linear probe (the 576-pixel probe is the slow one)
 
-def inr_eval_data(name: str, n_train: int = 2000, n_test: int = 1000, n_orbit: int = 100, poses: int = 16, seed: int = 0) -> dict:
-    "Posed `train` images (for the probe), `test` images, and `orbit`: `n_orbit` test sources in `poses` poses each."
+def inr_eval_data(
+    name: str, n_train: int = 2000, n_test: int = 1000, n_orbit: int = 100, poses: int = 16, seed: int = 0
+) -> dict:
+    """Posed `train` images (for the probe), `test` images, and `orbit`: `n_orbit` test sources in `poses`
+    poses each."""
     return dict(
         train=transformed_dataset(name, 'train', n=n_train, seed=1000 + seed, device='cpu'),
         test=transformed_dataset(name, 'test', n=n_test, seed=1000 + seed, device='cpu'),
@@ -596,7 +664,8 @@ def evaluate_codes(model: nn.Module | None, # a trained model, or `None` for the
 # %% ../nbs/50_inr.ipynb #f529ce6b
 @torch.no_grad()
 def canonical_figure(model: IRLINR, orbit: ImageData, n_sources: int = 6, n_poses: int = 8, title: str = ''):
-    "Inputs in random poses (odd rows) and their decodings in the canonical pose (even rows), for a few sources."
+    """Inputs in random poses (odd rows) and their decodings in the canonical pose (even rows), for a few
+    sources."""
     import matplotlib.pyplot as plt
     K = int((orbit.factors['source'] == orbit.factors['source'][0]).sum())
     if n_poses > K:
@@ -615,7 +684,8 @@ def canonical_figure(model: IRLINR, orbit: ImageData, n_sources: int = 6, n_pose
 # %% ../nbs/50_inr.ipynb #3e5748c9
 @torch.no_grad()
 def pose_report(model: IRLINR, orbit: ImageData, device=None) -> dict:
-    "Per class: `R1` and `Rk` (angle consistency within orbits), the median anchor length, and the centre error in pixels."
+    """Per class: `R1` and `Rk` (angle consistency within orbits), the median anchor length, and the centre
+    error in pixels."""
     dev = default_device(device) if device is not None else next(model.parameters()).device
     K = int((orbit.factors['source'] == orbit.factors['source'][0]).sum())
     enc = model.to(dev).encode(orbit.images.to(dev))

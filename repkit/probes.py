@@ -145,7 +145,7 @@ def knn_accuracy(train_feats, train_labels, test_feats, test_labels,
                  k: int = 5,                 # number of neighbours that vote
                  metric: str = 'cosine',     # 'cosine' or 'euclidean'
                  weights: str = 'uniform',   # 'uniform' votes or 'distance'-weighted votes
-                 n_threads: int | None = 1   # BLAS threads for the distances (1: the same bits on every machine)
+                 n_threads: int | None = 1  # BLAS threads for the distances (1: the same bits on every machine)
                 ) -> float:
     "Test accuracy of a k-nearest-neighbour majority vote over the training features."
     Xtr, ytr, Xte, yte = _check_train_test(train_feats, train_labels, test_feats, test_labels)
@@ -194,11 +194,12 @@ def _circular_columns(circular, F: int) -> list[int]:
 
 def regression_r2(train_feats, train_factors,  # fit here
                   test_feats, test_factors,    # score here
-                  circular: bool | Sequence[int] = False, # which factor columns are angles in radians (True: all)
+                  circular: bool | Sequence[int] = False,  # which factor columns are angles in radians (True: all)
                   alpha: float = 1e-3,         # ridge penalty on standardised features; 0 = least squares
                   n_threads: int | None = 1    # BLAS threads (1: the same bits on every machine)
                  ) -> np.ndarray:
-    "Test-set R^2 of a linear regression from features to each factor, shape `(F,)`; angles scored on (cos, sin)."
+    """Test-set R^2 of a linear regression from features to each factor, shape `(F,)`; angles scored on (cos,
+    sin)."""
     Xtr = as_features(train_feats, 'train_feats')
     Xte = as_features(test_feats, 'test_feats')
     if Xtr.shape[1] != Xte.shape[1]:
@@ -241,7 +242,7 @@ def kmeans_clusters(feats,                    # (N, D) features
                     n_clusters: int,          # K
                     n_init: int = 10,         # restarts; the run with the lowest inertia wins
                     seed: int = 0,
-                    n_threads: int | None = 1 # CPU threads for k-means; `None`: scikit-learn's default (all cores)
+                    n_threads: int | None = 1  # CPU threads for k-means; `None`: scikit-learn's default (all cores)
                    ) -> np.ndarray:
     "k-means (k-means++ initialisation, `n_init` restarts) cluster assignments, shape `(N,)`."
     X = as_features(feats)
@@ -255,7 +256,8 @@ def kmeans_scores(feats, labels,               # (N, D) features, (N,) classes
                   n_clusters: int | None = None, # default: the number of classes in `labels`
                   n_init: int = 10, seed: int = 0, n_threads: int | None = 1
                  ) -> dict:
-    "Cluster with k-means and compare with the classes: `{'acc': Hungarian accuracy, 'nmi': normalised mutual information}`."
+    """Cluster with k-means and compare with the classes: `{'acc': Hungarian accuracy, 'nmi': normalised
+    mutual information}`."""
     X = as_features(feats)
     y = as_labels(labels, len(X))
     k = len(np.unique(y))
@@ -320,7 +322,7 @@ def retrieval_from_similarity(sim, positives, ks: Sequence[int] = (1, 5, 10)) ->
 
 # %% ../nbs/16_probes.ipynb #cc7f87e3
 def similarity(queries: torch.Tensor, keys: torch.Tensor, # (Q, D) and (K, D)
-               metric: str | Callable = 'cosine'          # 'cosine', 'euclidean' (negative distance) or a callable
+               metric: str | Callable = 'cosine'  # 'cosine', 'euclidean' (negative distance) or a callable
               ) -> torch.Tensor:
     "The `(Q, K)` similarity matrix between queries and keys."
     if callable(metric):
@@ -349,9 +351,9 @@ def _as_tensor_features(x, name, device):
 
 def retrieval_metrics(queries,                        # (Q, D) query features
                       keys,                           # (K, D) key features
-                      positives,                      # (Q,) index of each query's positive key, or a (Q, K) boolean mask
+                      positives,  # (Q,) index of each query's positive key, or a (Q, K) boolean mask
                       ks: Sequence[int] = (1, 5, 10), # the k of each Hit@k
-                      metric: str | Callable = 'cosine', # 'cosine', 'euclidean' or `f(queries, keys) -> (Q, K)` similarity
+                      metric: str | Callable = 'cosine',  # 'cosine', 'euclidean' or `f(queries, keys) -> (Q, K)` similarity
                       block: int = 1024,              # queries per block
                       device=None                     # where to compute; default: where `queries` lives
                      ) -> dict:
@@ -371,8 +373,8 @@ def retrieval_metrics(queries,                        # (Q, D) query features
 # %% ../nbs/16_probes.ipynb #c20c8d63
 def probe_report(train_feats, train_labels,          # (N, D) and (N,): what the learning readers fit on
                  test_feats, test_labels,            # (M, D) and (M,): what every reader is scored on
-                 train_factors=None, test_factors=None, # optional (N,)/(N, F) and (M,)/(M, F) continuous factors
-                 factor_names: Sequence[str] | None = None, # names of the factor columns (default f0, f1, ...)
+                 train_factors=None, test_factors=None,  # optional (N,)/(N, F) and (M,)/(M, F) continuous factors
+                 factor_names: Sequence[str] | None = None,  # names of the factor columns (default f0, f1, ...)
                  circular: Sequence[str | int] = (),  # names or indices of factors that are angles in radians
                  which: Sequence[str] = ('linear', 'knn', 'kmeans', 'r2'), # the readers to run
                  C: float = 1.0, knn_k: int = 5, knn_metric: str = 'cosine',
@@ -427,7 +429,7 @@ def _fmt(v, digits: int) -> str:
 
 def format_table(rows: dict[str, dict],             # method name -> {column: value}
                  digits: int = 3,                   # decimals for floats
-                 columns: Sequence[str] | None = None, # which columns, in which order (default: all, first-seen order)
+                 columns: Sequence[str] | None = None,  # which columns, in which order (default: all, first-seen order)
                  first: str = 'method'              # header of the name column
                 ) -> str:
     "A markdown table with one row per method and one column per metric."

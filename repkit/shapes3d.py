@@ -98,12 +98,12 @@ def matrix_to_quat(R: torch.Tensor # (..., 3, 3) rotation matrices
         [1 + d0 + d1 + d2, 1 + d0 - d1 - d2, 1 - d0 + d1 - d2, 1 - d0 - d1 + d2], -1
     )  # 4w², 4x², 4y², 4z²
     s = 2 * four_sq.clamp_min(1e-12).sqrt()  # 4|component| of each branch
-    a, b, c = m[2][1] - m[1][2], m[0][2] - m[2][0], m[1][0] - m[0][1]  # 4wx, 4wy, 4wz
-    e, f, g = m[0][1] + m[1][0], m[0][2] + m[2][0], m[1][2] + m[2][1]  # 4xy, 4xz, 4yz
-    cands = torch.stack([torch.stack([s[..., 0] / 4, a / s[..., 0], b / s[..., 0], c / s[..., 0]], -1),
-                         torch.stack([a / s[..., 1], s[..., 1] / 4, e / s[..., 1], f / s[..., 1]], -1),
-                         torch.stack([b / s[..., 2], e / s[..., 2], s[..., 2] / 4, g / s[..., 2]], -1),
-                         torch.stack([c / s[..., 3], f / s[..., 3], g / s[..., 3], s[..., 3] / 4], -1)], -2)
+    wx4, wy4, wz4 = m[2][1] - m[1][2], m[0][2] - m[2][0], m[1][0] - m[0][1]  # 4wx, 4wy, 4wz
+    xy4, xz4, yz4 = m[0][1] + m[1][0], m[0][2] + m[2][0], m[1][2] + m[2][1]  # 4xy, 4xz, 4yz
+    cands = torch.stack([torch.stack([s[..., 0] / 4, wx4 / s[..., 0], wy4 / s[..., 0], wz4 / s[..., 0]], -1),
+                         torch.stack([wx4 / s[..., 1], s[..., 1] / 4, xy4 / s[..., 1], xz4 / s[..., 1]], -1),
+                         torch.stack([wy4 / s[..., 2], xy4 / s[..., 2], s[..., 2] / 4, yz4 / s[..., 2]], -1),
+                         torch.stack([wz4 / s[..., 3], xz4 / s[..., 3], yz4 / s[..., 3], s[..., 3] / 4], -1)], -2)
     best = four_sq.argmax(-1)
     q = cands.gather(-2, best[..., None, None].expand(*best.shape, 1, 4)).squeeze(-2)
     return quat_canonical(q)
@@ -132,7 +132,7 @@ def quat_rotate(q: torch.Tensor, # (..., 4)
     return (quat_to_matrix(q) @ v[..., None]).squeeze(-1)
 
 def quat_angle(q1: torch.Tensor,             # (..., 4)
-               q2: torch.Tensor | None = None # (..., 4); if given, the angle of the rotation between q1 and q2
+               q2: torch.Tensor | None = None  # (..., 4); if given, the angle of the rotation between q1 and q2
               ) -> torch.Tensor:
     "Rotation angle in [0, π] of `q1`, or the geodesic distance on SO(3) between `q1` and `q2`."
     q = (
@@ -176,7 +176,8 @@ def sd_box(x, y, z,   # point coordinates, tensors of one shape
     ).clamp_max(0)
 
 def sd_ellipsoid(x, y, z, rx, ry, rz) -> torch.Tensor:
-    "First-order distance to an axis-aligned ellipsoid with radii (rx, ry, rz): `k0 (k0 - 1) / k1`, `k0 = |p/r|`, `k1 = |p/r²|`."
+    """First-order distance to an axis-aligned ellipsoid with radii (rx, ry, rz): `k0 (k0 - 1) / k1`, `k0 =
+    |p/r|`, `k1 = |p/r²|`."""
     k0 = _len3(x / rx, y / ry, z / rz)
     k1 = _len3(x / (rx * rx), y / (ry * ry), z / (rz * rz)).clamp_min(1e-9)
     return k0 * (k0 - 1) / k1
@@ -247,7 +248,8 @@ def _pyramid(p, u):
     return sd_pyramid(*p, *_sizes(u, (.3, .5), (.3, .5), (.35, .6)))
 
 def _ell(p, u):
-    "Two bars of half-thickness t at a right angle: a foot along x at the bottom, a post along z at the left end."
+    """Two bars of half-thickness t at a right angle: a foot along x at the bottom, a post along z at the left
+    end."""
     x, y, z = p
     L, H, t = _sizes(u, (.4, .6), (.4, .6), (.1, .18))
     foot = sd_box(x, y, z + H - t, L, 1.5 * t, t)
@@ -322,7 +324,8 @@ def sphere_trace(sdf: Callable,     # a class's `sdf(p, u)`, object frame
                  n_steps: int = 40, # sphere-tracing steps
                  eps: float = 2e-3  # |f| below this counts as a hit
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Trace orthographic rays along -z; return the hit mask (B, P) and the object-frame points reached (3, B, P)."
+    """Trace orthographic rays along -z; return the hit mask (B, P) and the object-frame points reached (3, B,
+    P)."""
     z0 = (1 - (xy * xy).sum(-1)).clamp_min(0).sqrt()
     o = torch.einsum('pk,bkj->jbp', torch.cat([xy, z0[:, None]], -1), R).contiguous()  # Rᵀ o, component-first
     d = -R[:, 2, :].T[:, :, None]  # Rᵀ (0, 0, -1), shape (3, B, 1)
@@ -343,8 +346,8 @@ def sdf_normals(sdf: Callable, u: torch.Tensor,
     k = torch.tensor(_TETRA, device=p.device)                                  # (4, 3)
     _, B, P = p.shape
     f = sdf((p[:, :, None, :] + h * k.T[:, None, :, None]).reshape(3, B, 4 * P), u).reshape(B, 4, P)
-    g = torch.einsum('kj,bkp->jbp', k, f)
-    return g / g.norm(dim=0).clamp_min(1e-12)
+    grad = torch.einsum('kj,bkp->jbp', k, f)
+    return grad / grad.norm(dim=0).clamp_min(1e-12)
 
 def shade(n: torch.Tensor,            # (3, B, P) unit normals, camera frame
           colour: torch.Tensor,       # (B, 3) albedo in [0, 1]
@@ -389,9 +392,9 @@ def _as_class_ids(classes) -> torch.Tensor:
 # %% ../nbs/40_shapes3d.ipynb #389e2b6e
 def render(classes,                      # (B,) class ids, or a list of class names/ids
            proportions,                  # (B, 3) or (3,) per-instance proportions in [0, 1]
-           quats,                        # (B, 4) rotations (w, x, y, z), object -> camera frame; normalised here
+           quats,  # (B, 4) rotations (w, x, y, z), object -> camera frame; normalised here
            colours=(0.8, 0.5, 0.2),      # (B, 3) or (3,) object albedo in [0, 1]
-           light_dirs=DEFAULT_LIGHT_DIR, # (B, 3) or (3,) direction towards the light, camera frame; normalised here
+           light_dirs=DEFAULT_LIGHT_DIR,  # (B, 3) or (3,) direction towards the light, camera frame; normalised here
            light_colours=DEFAULT_LIGHT_COLOUR, # (B, 3) or (3,) in [0, 1]
            backgrounds=DEFAULT_BACKGROUND,     # (B, 3) or (3,) in [0, 1]
            size: int = 32,               # images are size x size pixels
@@ -508,8 +511,8 @@ class Shapes3D:
                  classes: Sequence[str | int] | None = None, # the classes to use (default: all twelve)
                  n_steps: int = 40,           # sphere-tracing steps
                  supersample: int = 1,        # antialiasing factor
-                 vary_light: bool = True,     # random light direction and colour per view, else the default light
-                 vary_background: bool = True, # random background colour per view, else the default background
+                 vary_light: bool = True,  # random light direction and colour per view, else the default light
+                 vary_background: bool = True,  # random background colour per view, else the default background
                  chunk_size: int = 256,       # images rendered at once
                  device=None,                 # where factors and images live (default: `default_device()`)
                  progress: bool = False       # show a progress bar when rendering many chunks
@@ -524,9 +527,9 @@ class Shapes3D:
         if not 4 <= size * supersample <= 2048:
             raise RepkitError(f"size * supersample must lie in [4, 2048] pixels, got {size * supersample}")
         self.classes, self.device, self.progress = class_ids(classes), default_device(device), progress
-        g = make_generator(seed)
-        inst = sample_instances(self.n_objects, self.classes, g)
-        views = sample_views(len(self), g, vary_light, vary_background)
+        gen = make_generator(seed)
+        inst = sample_instances(self.n_objects, self.classes, gen)
+        views = sample_views(len(self), gen, vary_light, vary_background)
         rep = lambda x: x.repeat_interleave(self.n_views, 0)
         self.factors = {k: v.to(self.device) for k, v in dict(
             class_id=rep(inst['class_id']), instance_id=rep(torch.arange(self.n_objects)),
@@ -539,91 +542,87 @@ class Shapes3D:
     def __repr__(self):
         return (f"Shapes3D({self.n_objects} objects x {self.n_views} views, {self.size}x{self.size}, "
                 f"{len(self.classes)} classes, {len(self._chunks)}/{self.n_chunks} chunks rendered)")
-    n_chunks = property(lambda self: -(-len(self) // self.chunk_size))
+    @property
+    def n_chunks(self) -> int:
+        "How many chunks of `chunk_size` images the dataset has."
+        return -(-len(self) // self.chunk_size)
 
-# %% ../nbs/40_shapes3d.ipynb #b8a24c0e
-def _render_chunk(self, k: int) -> torch.Tensor:
-    "The images of chunk `k`, rendered once and kept."
-    if k not in self._chunks:
-        sl = slice(k * self.chunk_size, min((k + 1) * self.chunk_size, len(self)))
-        f = {n: v[sl] for n, v in self.factors.items()}
-        self._chunks[k] = render(
-            f['class_id'],
-            f['proportions'],
-            f['quat'],
-            f['colour'],
-            f['light_dir'],
-            f['light_colour'],
-            f['background'],
-            size=self.size,
-            n_steps=self.n_steps,
-            supersample=self.supersample,
-            device=self.device,
-        )
-    return self._chunks[k]
+    @property
+    def images(self) -> torch.Tensor:
+        "All images (N, 3, size, size) in [-1, 1], rendered on first use."
+        return self.get_images(slice(None))
 
-def _index(self, idx) -> torch.Tensor:
-    "Image indices (n,) as int64 on `self.device` from an int, a slice, a list or a tensor, checked against the length."
-    if isinstance(idx, slice):
-        return torch.arange(len(self), device=self.device)[idx]
-    i = torch.as_tensor(idx, device=self.device)
-    if i.is_floating_point() or i.dtype == torch.bool:
-        raise RepkitError(f"indices must be integers, got {i.dtype}")
-    i = i.long().reshape(-1)
-    if len(i) and ((i < -len(self)) | (i >= len(self))).any():
-        raise RepkitError(
-            f"indices must lie in [-{len(self)}, {len(self)}), got {i.min().item()}..{i.max().item()}"
-        )
-    return i % len(self)
+    def _render_chunk(self, k: int) -> torch.Tensor:
+        "The images of chunk `k`, rendered once and kept."
+        if k not in self._chunks:
+            sl = slice(k * self.chunk_size, min((k + 1) * self.chunk_size, len(self)))
+            f = {n: v[sl] for n, v in self.factors.items()}
+            self._chunks[k] = render(
+                f['class_id'],
+                f['proportions'],
+                f['quat'],
+                f['colour'],
+                f['light_dir'],
+                f['light_colour'],
+                f['background'],
+                size=self.size,
+                n_steps=self.n_steps,
+                supersample=self.supersample,
+                device=self.device,
+            )
+        return self._chunks[k]
 
-def _get_images(self, idx) -> torch.Tensor:
-    "Images (n, 3, size, size) in [-1, 1] at the given indices, rendering only the chunks they fall in."
-    i = self._index(idx)
-    ks = (i // self.chunk_size).unique().tolist()
-    for k in tqdm(ks, disable=not self.progress or len(ks) < 2, desc='rendering', leave=False):
-        self._render_chunk(k)
-    out = torch.empty(len(i), 3, self.size, self.size, device=self.device)
-    for k in ks:
-        sel = (i // self.chunk_size) == k
-        out[sel] = self._chunks[k][i[sel] - k * self.chunk_size]
-    return out
+    def _index(self, idx) -> torch.Tensor:
+        "Image indices (n,), int64 on `self.device`, from an int, a slice, a list or a tensor; checked."
+        if isinstance(idx, slice):
+            return torch.arange(len(self), device=self.device)[idx]
+        i = torch.as_tensor(idx, device=self.device)
+        if i.is_floating_point() or i.dtype == torch.bool:
+            raise RepkitError(f"indices must be integers, got {i.dtype}")
+        i = i.long().reshape(-1)
+        if len(i) and ((i < -len(self)) | (i >= len(self))).any():
+            raise RepkitError(
+                f"indices must lie in [-{len(self)}, {len(self)}), got {i.min().item()}..{i.max().item()}"
+            )
+        return i % len(self)
 
-def _getitem(self, idx) -> dict:
-    "The image(s) and all factors at `idx` (an int gives one example, anything else a batch)."
-    i = self._index(idx)
-    out = dict(image=self.get_images(i), **{k: v[i] for k, v in self.factors.items()})
-    scalar = not isinstance(idx, slice) and torch.as_tensor(idx).dim() == 0
-    return {k: v[0] for k, v in out.items()} if scalar else out
+    def get_images(self, idx) -> torch.Tensor:
+        "Images (n, 3, size, size) in [-1, 1] at the given indices, rendering only the chunks they fall in."
+        i = self._index(idx)
+        ks = (i // self.chunk_size).unique().tolist()
+        for k in tqdm(ks, disable=not self.progress or len(ks) < 2, desc='rendering', leave=False):
+            self._render_chunk(k)
+        out = torch.empty(len(i), 3, self.size, self.size, device=self.device)
+        for k in ks:
+            sel = (i // self.chunk_size) == k
+            out[sel] = self._chunks[k][i[sel] - k * self.chunk_size]
+        return out
 
-def _to_image_data(self, idx=slice(None)) -> ImageData:
-    "The images at `idx` (default: all) as `repkit.data.ImageData`, labelled by class, with every factor, for the shared probes."
-    i = self._index(idx)
-    return ImageData(self.get_images(i), self.factors['class_id'][i], list(CLASSES),
-                     {k: v[i] for k, v in self.factors.items()}, 'shapes3d')
+    def __getitem__(self, idx) -> dict:
+        "The image(s) and all factors at `idx` (an int gives one example, anything else a batch)."
+        i = self._index(idx)
+        out = dict(image=self.get_images(i), **{k: v[i] for k, v in self.factors.items()})
+        scalar = not isinstance(idx, slice) and torch.as_tensor(idx).dim() == 0
+        return {k: v[0] for k, v in out.items()} if scalar else out
 
-Shapes3D._render_chunk, Shapes3D._index, Shapes3D.get_images, Shapes3D.__getitem__ = (
-    _render_chunk,
-    _index,
-    _get_images,
-    _getitem,
-)
-Shapes3D.to_image_data = _to_image_data
-Shapes3D.images = property(
-    lambda self: self.get_images(slice(None)),
-    doc="All images (N, 3, size, size) in [-1, 1], rendered on first use.",
-)
+    def to_image_data(self, idx=slice(None)) -> ImageData:
+        "The images at `idx` (default: all) as `repkit.data.ImageData`, labelled by class, with every factor."
+        i = self._index(idx)
+        return ImageData(self.get_images(i), self.factors['class_id'][i], list(CLASSES),
+                         {k: v[i] for k, v in self.factors.items()}, 'shapes3d')
 
 # %% ../nbs/40_shapes3d.ipynb #874a607f
 def view_pairs(ds: Shapes3D,   # the dataset
                n_pairs: int,   # how many pairs
                seed: int | torch.Generator = 0
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    "Random pairs of distinct views of one object: indices `i`, `j` (n,) and `relative_rotation(q_i, q_j)` (n, 4)."
+    """Random pairs of distinct views of one object: indices `i`, `j` (n,) and `relative_rotation(q_i, q_j)`
+    (n, 4)."""
     n_pairs = check_positive_int(n_pairs, 'n_pairs')
     if ds.n_views < 2:
         raise RepkitError(f"view pairs need at least 2 views per object, the dataset has {ds.n_views}")
-    g = make_generator(seed)
-    draw = lambda lo, hi: torch.randint(lo, hi, (n_pairs,), generator=g, device=g.device).cpu()
+    gen = make_generator(seed)
+    draw = lambda lo, hi: torch.randint(lo, hi, (n_pairs,), generator=gen, device=gen.device).cpu()
     obj, v1 = draw(0, ds.n_objects), draw(0, ds.n_views)
     v2 = (v1 + draw(1, ds.n_views)) % ds.n_views                     # any view but v1
     i, j = (obj * ds.n_views + v1).to(ds.device), (obj * ds.n_views + v2).to(ds.device)

@@ -39,7 +39,8 @@ __all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'SHIPPED', 'Hypernetwork',
 
 # %% ../nbs/41_sie.ipynb #38a19cb0
 class Hypernetwork(nn.Module):
-    "SIE's predictor: a bias-free linear map from a quaternion `g` (4 numbers) to the weights of `W(g)` (d x d), applied to `z`."
+    """SIE's predictor: a bias-free linear map from a quaternion `g` (4 numbers) to the weights of `W(g)` (d x
+    d), applied to `z`."""
     def __init__(self, d: int,          # size of the equivariant embedding
                  g_dim: int = 4         # size of the transformation code (a quaternion)
                 ):
@@ -78,7 +79,8 @@ def variance_loss(z: torch.Tensor,    # (B, D) embeddings, B >= 2
                   gamma: float = 1.0, # target standard deviation
                   eps: float = 1e-4   # inside the square root, for a finite gradient at zero variance
                  ) -> torch.Tensor:
-    "VICReg's hinge `mean_j max(0, gamma - sqrt(Var(z_j) + eps))` on each dimension's standard deviation over the batch."
+    """VICReg's hinge `mean_j max(0, gamma - sqrt(Var(z_j) + eps))` on each dimension's standard deviation
+    over the batch."""
     check_shape(z, (None, None), 'z')
     if len(z) < 2:
         raise RepkitError(f"the variance term needs a batch of at least 2, got {len(z)}")
@@ -97,8 +99,8 @@ def covariance_loss(z: torch.Tensor   # (B, D) embeddings, B >= 2
 # %% ../nbs/41_sie.ipynb #04db2182
 def sie_loss(z1: torch.Tensor,            # (B, D) embeddings of view 1, invariant dimensions first
              z2: torch.Tensor,            # (B, D) embeddings of view 2
-             pred: torch.Tensor | None,   # (B, D - n_inv) predictions W(g) z1_eq of z2_eq, or None (no predictor)
-             n_inv: int,                  # leading invariant dimensions d_inv (D: VICReg, 0: equivariant only)
+             pred: torch.Tensor | None,  # (B, D - n_inv) predictions W(g) z1_eq of z2_eq, or None (no predictor)
+             n_inv: int,  # leading invariant dimensions d_inv (D: VICReg, 0: equivariant only)
              weights: dict | None = None  # lambda_inv, lambda_eq, lambda_v, lambda_v (prediction), lambda_c; default SIE_WEIGHTS
             ) -> tuple[torch.Tensor, dict]:
     "The SIE loss and its terms `{'inv', 'equi', 'var', 'pred_var', 'cov'}` (unweighted)."
@@ -144,8 +146,9 @@ class ConvEncoder(nn.Module):
 VARIANTS = ('sie', 'vicreg', 'equi')
 
 class SIEModel(nn.Module):
-    "Encoder -> representation h = (h_inv, h_eq) -> one expander per part -> z = (z_inv, z_eq); hypernetwork predictor on z_eq."
-    def __init__(self, variant: str = 'sie',        # 'sie' (split), 'vicreg' (all invariant), 'equi' (all equivariant)
+    """Encoder -> representation h = (h_inv, h_eq) -> one expander per part -> z = (z_inv, z_eq); hypernetwork
+    predictor on z_eq."""
+    def __init__(self, variant: str = 'sie',  # 'sie' (split), 'vicreg' (all invariant), 'equi' (all equivariant)
                  repr_dim: int = 64,                # size of h
                  emb_mult: int = 4,                 # expander width / input width
                  channels: tuple = (16, 32, 64, 128)):
@@ -189,7 +192,8 @@ class SIEModel(nn.Module):
             raise RepkitError(f"the {self.variant} model has no predictor")
         return self.predictor(z[:, self.emb_inv:], g)
     def forward(self, x1, x2, g):
-        "Embeddings of both views and the prediction of the second view's equivariant part (None without a predictor)."
+        """Embeddings of both views and the prediction of the second view's equivariant part (None without a
+        predictor)."""
         z1, z2 = self.embed(self.encode(torch.cat([x1, x2]))).chunk(2)
         return z1, z2, (self.predict(z1, g) if self.predictor is not None else None)
 
@@ -201,8 +205,8 @@ def colour_jitter(x: torch.Tensor,               # (B, 3, H, W) images in [-1, 1
                  ) -> torch.Tensor:
     "Per-image random hue rotation about the grey axis, saturation and brightness; images stay in [-1, 1]."
     check_shape(x, (None, 3, None, None), 'x')
-    g = make_generator(generator)
-    u = torch.rand(3, len(x), generator=g, device=g.device).to(x.device, x.dtype)
+    gen = make_generator(generator)
+    u = torch.rand(3, len(x), generator=gen, device=gen.device).to(x.device, x.dtype)
     theta, s = 2 * math.pi * u[0], saturation[0] + (saturation[1] - saturation[0]) * u[1]
     b = brightness[0] + (brightness[1] - brightness[0]) * u[2]
     a = x.new_full((3,), 3 ** -0.5)
@@ -219,18 +223,20 @@ def limited_quaternions(n: int,                   # how many
                         max_angle: float = 90.0,  # largest rotation angle, in degrees (< 180)
                         generator: torch.Generator | int | None = None,
                         device=None) -> torch.Tensor:
-    "Unit quaternions (n, 4) of rotations by a uniform angle in [0, max_angle] about a uniform random axis (w > 0)."
+    """Unit quaternions (n, 4) of rotations by a uniform angle in [0, max_angle] about a uniform random axis
+    (w > 0)."""
     from repkit.shapes3d import quat_from_axis_angle
     n = check_positive_int(n, 'n')
     if not 0 < max_angle < 180:
         raise RepkitError(f"max_angle must lie in (0, 180) degrees, got {max_angle}")
-    g = make_generator(generator)
-    axis = torch.randn(n, 3, generator=g, device=g.device, dtype=torch.float64).cpu()
-    angle = torch.rand(n, generator=g, device=g.device, dtype=torch.float64).cpu() * math.radians(max_angle)
+    gen = make_generator(generator)
+    axis = torch.randn(n, 3, generator=gen, device=gen.device, dtype=torch.float64).cpu()
+    angle = torch.rand(n, generator=gen, device=gen.device, dtype=torch.float64).cpu() * math.radians(max_angle)
     return quat_from_axis_angle(axis, angle).float().to(default_device(device))
 
 def limit_poses(ds: Shapes3D, max_angle: float | None = 90.0, seed: int = 0) -> Shapes3D:
-    "Redraw the poses of a not yet rendered `Shapes3D` within `max_angle` degrees of the canonical pose (None: keep them)."
+    """Redraw the poses of a not yet rendered `Shapes3D` within `max_angle` degrees of the canonical pose
+    (None: keep them)."""
     if max_angle is None:
         return ds
     if ds._chunks:
@@ -273,7 +279,7 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
               n_objects: int = SIE_DEFAULTS['n_objects'], n_views: int = SIE_DEFAULTS['n_views'], size: int = SIE_DEFAULTS['size'],
               n_pairs: int = SIE_DEFAULTS['n_pairs'],
               augment: bool = True,          # colour jitter on each view
-              max_angle: float | None = 90.0, # poses within this many degrees of the canonical pose (None: uniform)
+              max_angle: float | None = 90.0,  # poses within this many degrees of the canonical pose (None: uniform)
               stop_after: int | None = None, **model_kwargs):
     "Render Shapes3D view pairs from `seed` and train SIE or a baseline on them with repkit's training loop."
     from repkit.train import TrainConfig, train
@@ -325,7 +331,7 @@ SHIPPED = dict(
     sie='sie', vicreg='vicreg', sie_equi='equi'
 )  # shipped file name -> checkpoint kind (= variant)
 
-def load_sie(name_or_path: str | Path = 'sie', # 'sie', 'vicreg', 'sie_equi' (the shipped ones) or a checkpoint path
+def load_sie(name_or_path: str | Path = 'sie',  # 'sie', 'vicreg', 'sie_equi' (the shipped ones) or a checkpoint path
              use_ema: bool = True, map_location='cpu') -> SIEModel:
     "A trained SIE, VICReg or equivariant-only model (EMA weights by default), in eval mode, with its `meta`."
     from repkit.train import load_trained
@@ -339,12 +345,22 @@ def load_sie(name_or_path: str | Path = 'sie', # 'sie', 'vicreg', 'sie_equi' (th
     )
 
 # %% ../nbs/41_sie.ipynb #85e914d3
-def sie_eval_data(n_objects: int = 400, n_views: int = 12, size: int = 32, seed: int = 12345, max_angle: float | None = 90.0, device='cpu') -> Shapes3D:
-    "Held-out objects for evaluation: a `Shapes3D` from a seed other than the training one (default 12345), poses as in training."
+def sie_eval_data(
+    n_objects: int = 400,
+    n_views: int = 12,
+    size: int = 32,
+    seed: int = 12345,
+    max_angle: float | None = 90.0,
+    device='cpu',
+) -> Shapes3D:
+    """Held-out objects for evaluation: a `Shapes3D` from a seed other than the training one (default 12345),
+    poses as in training."""
     return limit_poses(Shapes3D(n_objects, n_views, size=size, seed=seed, device=device), max_angle, seed + 2)
 
 @torch.no_grad()
-def embed_views(model: SIEModel, images: torch.Tensor, batch: int = 512, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def embed_views(
+    model: SIEModel, images: torch.Tensor, batch: int = 512, device=None
+) -> tuple[torch.Tensor, torch.Tensor]:
     "Representations h (N, repr_dim) and embeddings z (N, emb_inv + emb_eq), float32 on the CPU."
     dev = default_device(device) if device is not None else next(model.parameters()).device
     model = model.to(dev).eval()
@@ -355,8 +371,11 @@ def embed_views(model: SIEModel, images: torch.Tensor, batch: int = 512, device=
         zs.append(model.embed(h).cpu())
     return torch.cat(hs), torch.cat(zs)
 
-def all_view_pairs(objects: torch.Tensor, n_views: int, distinct: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    "Indices `(i, j)` of every ordered pair of views of each object in `objects` (views of object o are o*n_views + v)."
+def all_view_pairs(
+    objects: torch.Tensor, n_views: int, distinct: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices `(i, j)` of every ordered pair of views of each object in `objects` (views of object o are
+    o*n_views + v)."""
     v1, v2 = torch.meshgrid(torch.arange(n_views), torch.arange(n_views), indexing='ij')
     keep = (v1 != v2) if distinct else torch.ones_like(v1, dtype=torch.bool)
     v1, v2 = v1[keep], v2[keep]
@@ -364,8 +383,17 @@ def all_view_pairs(objects: torch.Tensor, n_views: int, distinct: bool = True) -
     return (base + v1).reshape(-1), (base + v2).reshape(-1)
 
 # %% ../nbs/41_sie.ipynb #83baf2b3
-def mlp_r2(train_feats, train_targets, test_feats, test_targets, hidden: tuple = (256, 256), seed: int = 0, max_iter: int = 150) -> float:
-    "Test R^2 (mean over target columns) of a small MLP regressor (scikit-learn, standardised inputs, early stopping)."
+def mlp_r2(
+    train_feats,
+    train_targets,
+    test_feats,
+    test_targets,
+    hidden: tuple = (256, 256),
+    seed: int = 0,
+    max_iter: int = 150,
+) -> float:
+    """Test R^2 (mean over target columns) of a small MLP regressor (scikit-learn, standardised inputs, early
+    stopping)."""
     from sklearn.neural_network import MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -387,9 +415,18 @@ def mlp_r2(train_feats, train_targets, test_feats, test_targets, hidden: tuple =
     return float(r2_score(Yte, reg.fit(Xtr, Ytr).predict(Xte)).mean())
 
 @torch.no_grad()
-def predicted_retrieval(model: SIEModel, z: torch.Tensor, quats: torch.Tensor, objects: torch.Tensor, n_views: int,
-                        identity: bool = False, ks: tuple = (1, 5), chunk: int = 2048) -> dict:
-    "MRR and Hit@k of `W(g_st) z_eq(s)` (or `z_eq(s)` with `identity=True`) retrieving view t among the views of its object."
+def predicted_retrieval(
+    model: SIEModel,
+    z: torch.Tensor,
+    quats: torch.Tensor,
+    objects: torch.Tensor,
+    n_views: int,
+    identity: bool = False,
+    ks: tuple = (1, 5),
+    chunk: int = 2048,
+) -> dict:
+    """MRR and Hit@k of `W(g_st) z_eq(s)` (or `z_eq(s)` with `identity=True`) retrieving view t among the
+    views of its object."""
     from repkit.probes import retrieval_from_similarity
     i, j = all_view_pairs(objects, n_views)
     use_pred = model.predictor is not None and not identity
@@ -423,10 +460,11 @@ def _subsample(i, j, n, seed):
 
 def evaluate_sie(model: SIEModel, ds: Shapes3D,      # a trained model; held-out objects (`sie_eval_data`)
                  mlp: bool = True,                    # also fit the MLP rotation regressors
-                 mlp_parts: bool | None = None,       # MLP regressors on each part too (default: for SIE only)
+                 mlp_parts: bool | None = None,  # MLP regressors on each part too (default: for SIE only)
                  n_fit_pairs: int = 5000, n_test_pairs: int = 4000, # view pairs for the rotation readers
                  seed: int = 0, device=None) -> dict:
-    "Classification accuracy on h_inv / h_eq / h, rotation R^2 (linear and MLP), retrieval of predicted embeddings."
+    """Classification accuracy on h_inv / h_eq / h, rotation R^2 (linear and MLP), retrieval of predicted
+    embeddings."""
     from repkit.probes import linear_probe, regression_r2
     if ds.n_objects < 4:
         raise RepkitError(f"evaluation needs at least 4 objects (two halves), got {ds.n_objects}")
@@ -469,7 +507,8 @@ def evaluate_sie(model: SIEModel, ds: Shapes3D,      # a trained model; held-out
 def invariance_ratio(h: torch.Tensor,        # (N, D) representations
                      objects: torch.Tensor   # (N,) object id of each row
                     ) -> torch.Tensor:
-    "Per dimension, the share of variance explained by the object: `1 - mean within-object variance / total variance`, shape (D,)."
+    """Per dimension, the share of variance explained by the object: `1 - mean within-object variance / total
+    variance`, shape (D,)."""
     check_shape(h, (None, None), 'h')
     check_shape(objects, (len(h),), 'objects')
     _, inv = objects.unique(return_inverse=True)
@@ -498,7 +537,8 @@ def plot_invariance(models: dict, ds: Shapes3D, ax=None, device=None):
 
 @torch.no_grad()
 def plot_neighbours(model: SIEModel, ds: Shapes3D, n_rows: int = 4, k: int = 5, seed: int = 0, device=None):
-    "For random (source, target) view pairs of held-out objects: source, target and the top-k views retrieved by W(g) z_eq."
+    """For random (source, target) view pairs of held-out objects: source, target and the top-k views
+    retrieved by W(g) z_eq."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
     _, z = embed_views(model, ds.images, device=device)
