@@ -94,7 +94,8 @@ def covariance_loss(z: torch.Tensor   # (B, D) embeddings, B >= 2
         raise RepkitError(f"the covariance term needs a batch of at least 2, got {len(z)}")
     zc = z - z.mean(0)
     C = zc.T @ zc / (len(z) - 1)
-    return (C.pow(2).sum() - C.diagonal().pow(2).sum()) / z.shape[1]
+    off = ~torch.eye(C.shape[0], dtype=torch.bool, device=C.device)
+    return C[off].pow(2).sum() / z.shape[1]      # the off-diagonal squares themselves: no cancellation
 
 # %% ../nbs/41_sie.ipynb #04db2182
 def sie_loss(z1: torch.Tensor,            # (B, D) embeddings of view 1, invariant dimensions first
@@ -398,10 +399,11 @@ def mlp_r2(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from repkit.probes import as_features, as_factors, r2_score
-    Xtr, Xte = as_features(train_feats, 'train_feats'), as_features(test_feats, 'test_feats')
-    Ytr, Yte = as_factors(train_targets, len(Xtr), 'train_targets'), as_factors(
-        test_targets, len(Xte), 'test_targets'
-    )
+    from threadpoolctl import threadpool_limits
+    Xtr = as_features(train_feats, 'train_feats')
+    Xte = as_features(test_feats, 'test_feats')
+    Ytr = as_factors(train_targets, len(Xtr), 'train_targets')
+    Yte = as_factors(test_targets, len(Xte), 'test_targets')
     reg = make_pipeline(
         StandardScaler(),
         MLPRegressor(
@@ -412,7 +414,9 @@ def mlp_r2(
             learning_rate_init=1e-3,
         ),
     )
-    return float(r2_score(Yte, reg.fit(Xtr, Ytr).predict(Xte)).mean())
+    with threadpool_limits(limits=1):        # one BLAS thread: the same fit on every machine
+        pred = reg.fit(Xtr, Ytr).predict(Xte)
+    return float(r2_score(Yte, pred).mean())
 
 @torch.no_grad()
 def predicted_retrieval(
