@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 from .core import RepkitError, default_device, make_generator, randn, check_shape, check_finite, check_positive_int, save_checkpoint, load_checkpoint, load_state
+from .core import autocast
 from .sde import SamplerHook, bcast
 from .nets import UNet
 
@@ -108,7 +109,9 @@ def ddim_sample(eps_model: Callable,          # eps_model(x, t) -> predicted noi
                 device=None, generator=None,
                 hook: SamplerHook | None = None,
                 clip_x0: bool = False,        # clamp the estimate of x0 to [-1, 1] (images)
-                progress: bool = False) -> torch.Tensor:
+                progress: bool = False,
+                precision: str = 'fp32'       # network evaluations in 'fp32', 'bf16' or 'auto' (`core.autocast_dtype`)
+               ) -> torch.Tensor:
     "Sample with DDIM (any eta, any respacing) or DDPM, with RePaint-style jumps when the levels go up."
     if eta < 0:
         raise RepkitError(f"eta must be >= 0, got {eta}")
@@ -129,7 +132,9 @@ def ddim_sample(eps_model: Callable,          # eps_model(x, t) -> predicted noi
                 x, _ = hook.update(x, None, s, i, 'renoise')
                 continue
             x = hook.before(x, t, i)
-            eps = eps_model(x, torch.full((shape[0],), t, device=device, dtype=torch.long))
+            with autocast(device, precision):
+                eps = eps_model(x, torch.full((shape[0],), t, device=device, dtype=torch.long))
+            eps = eps.float()                             # the update itself stays in float32
             if not checked:
                 if eps.shape != x.shape:
                     raise RepkitError(f"eps_model must return a tensor of x's shape {tuple(x.shape)}, got {tuple(eps.shape)}")
