@@ -294,7 +294,7 @@ def _timer(dev: torch.device):
     return timed
 
 def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, dev, seed: int) -> dict:
-    "Time diffusers' DDIMPipeline and repkit's DDIM loop on the same randomly initialised UNet2DModel, same batch and steps."
+    "Time diffusers' DDIMPipeline and repkit's DDIM loop on one random UNet2DModel, same batch and steps."
     try:
         from diffusers import UNet2DModel, DDIMPipeline, DDIMScheduler   # optional dependency
     except ImportError:
@@ -302,10 +302,12 @@ def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, 
     torch.manual_seed(seed)
     ch = cfg['base_channels']
     n_down = len(cfg['channel_mults']) - 1
-    unet = UNet2DModel(sample_size=cfg['image_size'], in_channels=cfg['in_channels'], out_channels=cfg['in_channels'],
-                       block_out_channels=tuple(ch * m for m in cfg['channel_mults']), layers_per_block=cfg['num_res_blocks'],
+    unet = UNet2DModel(sample_size=cfg['image_size'], in_channels=cfg['in_channels'],
+                       out_channels=cfg['in_channels'], block_out_channels=tuple(ch * m for m in cfg['channel_mults']),
+                       layers_per_block=cfg['num_res_blocks'],
                        down_block_types=('DownBlock2D',) * n_down + ('AttnDownBlock2D',),
-                       up_block_types=('AttnUpBlock2D',) + ('UpBlock2D',) * n_down, norm_num_groups=min(8, ch))
+                       up_block_types=('AttnUpBlock2D',) + ('UpBlock2D',) * n_down,
+                       norm_num_groups=min(8, ch))
     unet = unet.to(dev).eval()
     sched = DDIMScheduler(num_train_timesteps=1000, beta_schedule='linear', clip_sample=True)
     pipe = DDIMPipeline(unet=unet, scheduler=sched)
@@ -316,7 +318,8 @@ def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, 
             pipe(batch_size=batch_size, num_inference_steps=n_steps, eta=0.0, output_type='np',
                  generator=torch.Generator().manual_seed(seed))
     def ours():
-        ddim_sample(DiffusersEps(unet), DiscreteSchedule(), shape, n_steps, device=dev, generator=seed, clip_x0=True)
+        ddim_sample(DiffusersEps(unet), DiscreteSchedule(), shape, n_steps, device=dev, generator=seed,
+                    clip_x0=True)
     timed = _timer(dev)
     theirs()
     ours()
@@ -324,8 +327,9 @@ def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, 
     for _ in range(repeats):
         a.append(timed(theirs))
         b.append(timed(ours))
-    return dict(unet2dmodel_parameters=sum(p.numel() for p in unet.parameters()), diffusers_ddim_pipeline_seconds=min(a),
-                repkit_ddim_seconds=min(b), repkit_over_diffusers=min(b) / min(a))
+    return dict(unet2dmodel_parameters=sum(p.numel() for p in unet.parameters()),
+                diffusers_ddim_pipeline_seconds=min(a), repkit_ddim_seconds=min(b),
+                repkit_over_diffusers=min(b) / min(a))
 
 # %% ../nbs/14_ddim.ipynb #0ddb5338
 @bench('sampler')
@@ -333,7 +337,7 @@ def bench_sampler(quick: bool = False, seed: int = 0, as_json: bool = False, pro
                   model='digits',                  # a shipped model's name, or a `DiffusionModel`
                   n_steps: int | None = None, batch_size: int | None = None, repeats: int | None = None,
                   device=None, diffusers: bool = False) -> str:
-    "DDIM wall time against the time of the same number of bare network evaluations (the floor), and their ratio."
+    "DDIM wall time against the same number of bare network evaluations (the floor), and their ratio."
     n_steps = n_steps or (20 if quick else 50)
     batch_size = batch_size or (16 if quick else 64)
     repeats = repeats or (2 if quick else 5)
@@ -356,9 +360,9 @@ def bench_sampler(quick: bool = False, seed: int = 0, as_json: bool = False, pro
     for _ in range(repeats):
         tb.append(timed(bare))
         td.append(timed(ddim))
-    res = dict(model=model if isinstance(model, str) else type(model).__name__, device=str(dev), batch_size=batch_size,
-               n_steps=n_steps, bare_network_seconds=min(tb), ddim_seconds=min(td), overhead_ratio=min(td) / min(tb),
-               threads=torch.get_num_threads())
+    res = dict(model=model if isinstance(model, str) else type(model).__name__, device=str(dev),
+               batch_size=batch_size, n_steps=n_steps, bare_network_seconds=min(tb), ddim_seconds=min(td),
+               overhead_ratio=min(td) / min(tb), threads=torch.get_num_threads())
     if diffusers:
         res['diffusers'] = _bench_vs_diffusers(m.net.config, n_steps, batch_size, repeats, dev, seed)
     if as_json:

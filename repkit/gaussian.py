@@ -327,10 +327,11 @@ def sweep_table(sweeps: dict) -> str:
     "Each sampler's best distance on both worlds, and the noise floors, as a Markdown table."
     mix = sweeps['mixture']
     img = sweeps['image']
-    rows = [dict(sampler=s, mixture=_best(mix, s), image=_best(img, s)) for s in dict.fromkeys(r['sampler'] for r in mix)]
+    samplers = dict.fromkeys(r['sampler'] for r in mix)
+    rows = [dict(sampler=s, mixture=_best(mix, s), image=_best(img, s)) for s in samplers]
     rows.append(dict(sampler='*noise floor*', mixture=f"{mix[0]['floor']:.4f} ± {mix[0]['floor_std']:.4f}",
                      image=f"{img[0]['floor']:.4f} ± {img[0]['floor_std']:.4f}"))
-    columns = {'sampler': 'sampler', 'mixture': 'best sliced W2, 2-D mixture', 'image': 'best W2, 8x8 Gaussian'}
+    columns = dict(sampler='sampler', mixture='best sliced W2, 2-D mixture', image='best W2, 8x8 Gaussian')
     return markdown_table(rows, columns, formats=dict(mixture=_fmt4, image=_fmt4))
 
 # %% ../nbs/11_gaussian.ipynb #61cc9817
@@ -361,13 +362,13 @@ def _exact_posterior(world, quick: bool, seed: int, path: Path) -> dict:
     row = torch.cat([y[None], (y * mask - (1 - mask))[None], xs[:8]])
     ax.imshow(image_grid(row.clamp(-1, 1), nrow=10))
     ax.set_axis_off()
-    ax.set_title('target | known half | 8 exact posterior samples (reverse SDE with the exact conditional score)', fontsize=8)
+    ax.set_title('target | known half | 8 exact posterior samples (reverse SDE, exact conditional score)', fontsize=8)
     return dict(n=n, w2=d_post, floor=floor[0], floor_std=floor[1], figure=save_figure(fig, path))
 
 # %% ../nbs/11_gaussian.ipynb #f27e7f9f
-@tour_section('sde', order=11, seconds=(25, 120))
+@tour_section('sde', order=11, seconds=(25, 150))
 def tour_sde(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
-    "Tour section: SDE marginals, trajectories, sampler accuracy against the noise floor, exact posterior sampling."
+    "Tour section: marginals, trajectories, sampler accuracy against the noise floor, exact posterior sampling."
     w2d = two_d_mixture()
     figs = dict(marginals=_plot_marginals(w2d, out / 'sde_marginals.png'))
     fig, axs = plt.subplots(1, 2, figsize=(10, 5))
@@ -412,5 +413,6 @@ def bench_sde(quick: bool = False, seed: int = 0, as_json: bool = False, progres
         out.append(f"{world}: noise floor {rows[0]['floor']:.4f} ± {rows[0]['floor_std']:.4f}")
         out.append(f"  {'sampler':18s} {'steps':>5s} {'evals':>6s} {'distance':>9s} {'seconds':>8s}")
         for r in rows:
-            out.append(f"  {r['sampler']:18s} {r['steps']:5d} {r['score_evals']:6d} {r['distance']:9.4f} {r['seconds']:8.2f}")
+            numbers = f"{r['steps']:5d} {r['score_evals']:6d} {r['distance']:9.4f} {r['seconds']:8.2f}"
+            out.append(f"  {r['sampler']:18s} {numbers}")
     return '\n'.join(out)

@@ -386,7 +386,7 @@ def plot_completions(samples: dict, images: torch.Tensor, masks: dict, index: in
     fig.tight_layout()
     return fig
 
-@tour_section('inpaint', order=22, seconds=(90, 1500))
+@tour_section('inpaint', order=22, seconds=(110, 1800))
 def tour_inpaint(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: exact-world study, trained-model study, quality-time plot and completions."
     import matplotlib.pyplot as plt
