@@ -16,6 +16,9 @@ __all__ = ['as_features', 'as_labels', 'as_factors', 'split', 'fit_linear_probe'
            'retrieval_ranks', 'metrics_from_ranks', 'retrieval_from_similarity', 'similarity', 'retrieval_metrics',
            'probe_report', 'format_table']
 
+# %% ../nbs/16_probes.ipynb #3af74c16
+from .report import markdown_table
+
 # %% ../nbs/16_probes.ipynb #108b03e2
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
@@ -432,11 +435,10 @@ def format_table(rows: dict[str, dict],             # method name -> {column: va
                  columns: Sequence[str] | None = None,  # which columns, in which order (default: all, first-seen order)
                  first: str = 'method'              # header of the name column
                 ) -> str:
-    "A markdown table with one row per method and one column per metric."
+    "A markdown table with one row per method and one column per metric (built by `report.markdown_table`)."
     if not rows:
         raise RepkitError("format_table needs at least one row")
     cols = list(columns) if columns is not None else list(dict.fromkeys(k for r in rows.values() for k in r))
-    lines = ['| ' + ' | '.join([first, *cols]) + ' |', '|' + '---|' * (len(cols) + 1)]
-    for name, r in rows.items():
-        lines.append('| ' + ' | '.join([str(name), *(_fmt(r.get(c), digits) for c in cols)]) + ' |')
-    return '\n'.join(lines)
+    table = [{' name': str(name), **{c: r.get(c) for c in cols}} for name, r in rows.items()]
+    formats = {c: (lambda v: _fmt(v, digits)) for c in cols}
+    return markdown_table(table, {' name': first, **{c: c for c in cols}}, formats).rstrip('\n')
