@@ -23,6 +23,15 @@ from repkit.core import (
 )
 from .nets import UNet, timestep_embedding
 from .ddim import DiscreteSchedule, ddim_sample
+import warnings
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import RidgeCV
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+from .core import image_grid
+from .data import get_dataset, render_sprites, SPRITE_SHAPES, SPRITE_SYMMETRY, canonical_rotation
+from .train import TrainConfig, train, load_trained
+from .probes import linear_probe, knn_accuracy, regression_r2, angle_to_circle, as_features, as_factors
 
 # %% auto #0
 __all__ = ['DRL_NET', 'DRL_DATA', 'REGULARISERS', 'DRL_DEFAULTS', 'DRL_MODELS', 'DRL_LEVELS', 'SPRITE_PROBES', 'RIDGE_ALPHAS',
@@ -214,7 +223,6 @@ DRL_DEFAULTS = dict(steps=2500, batch_size=64, lr=1e-3)   # what the shipped mod
 
 def _train_images(data: str) -> tuple:
     "The training images and a description, for `train_drl` and `train_ae`."
-    from repkit.data import get_dataset
     if data not in DRL_DATA:
         raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
     ds = get_dataset(data, 'train', size=DRL_DATA[data]['size'], device='cpu')
@@ -229,7 +237,6 @@ def train_drl(data: str = 'digits',       # 'digits' or 'sprites' (both 16 x 16)
               stop_after: int | None = None,
               z_dim: int = 32, reg_weight: float = 1e-4):
     "Train DRL (encoder + conditional noise network) on `data` with repkit's training loop."
-    from repkit.train import TrainConfig, train
     images, desc = _train_images(data)
     torch.manual_seed(seed)
     model = build_drl(data, reg, z_dim, reg_weight)
@@ -274,7 +281,6 @@ def train_ae(
     z_dim: int = 32,
 ):
     "Train the autoencoder baseline (DRL's encoder + a conv decoder) on `data` with the same loop and budget."
-    from repkit.train import TrainConfig, train
     images, desc = _train_images(data)
     torch.manual_seed(seed)
     model = build_ae(data, z_dim)
@@ -335,7 +341,6 @@ def _build(ck) -> nn.Module:
     return AutoEncoder(cfg['encoder'])
 
 def _load(name_or_path, kind: str, use_ema: bool, map_location):
-    from repkit.train import load_trained
     return load_trained(name_or_path, _TRAIN_CMD, kind, _build, use_ema, map_location)
 
 def load_drl(name_or_path: str | Path = 'drl_digits',  # 'drl_digits', 'drl_sprites', 'drl_digits_kl' or a checkpoint path
@@ -504,7 +509,6 @@ SPRITE_PROBES = ('shape', 'colour', 'x', 'y', 'scale', 'rotation')
 def symmetry_angle(shape: torch.Tensor, rotation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The visible rotation as a full-circle angle `k * (theta mod 2 pi / k)` for a k-fold symmetric shape,
     and a mask of shapes that have one (not circles)."""
-    from repkit.data import SPRITE_SHAPES, SPRITE_SYMMETRY, canonical_rotation
     k = torch.tensor([SPRITE_SYMMETRY[s] for s in SPRITE_SHAPES], device=shape.device)[shape]
     return (k * canonical_rotation(shape, rotation)).float(), k > 0
 
@@ -515,9 +519,6 @@ def ridge_r2(train_feats, train_factors, test_feats, test_factors, circular: boo
             ) -> np.ndarray:
     """`repkit.probes.regression_r2` per factor, with the ridge penalty chosen by leave-one-out error on the
     training set."""
-    from sklearn.linear_model import RidgeCV
-    from sklearn.preprocessing import StandardScaler
-    from repkit.probes import regression_r2, angle_to_circle, as_features, as_factors
     Xtr = StandardScaler().fit_transform(as_features(train_feats, 'train_feats'))
     Ftr = as_factors(train_factors, len(Xtr), 'train_factors')
     out = []
@@ -542,7 +543,6 @@ def probe_digits(train_feats, train_labels, test_feats, test_labels, seed: int =
                  max_iter: int = 1000    # L-BFGS iterations of the logistic regression
                 ) -> dict:
     "Digit class accuracy of a linear probe and of 5-NN."
-    from repkit.probes import linear_probe, knn_accuracy
     return dict(
         linear_acc=linear_probe(
             train_feats, train_labels, test_feats, test_labels, max_iter=max_iter, seed=seed
@@ -555,7 +555,6 @@ def probe_sprites(
 ) -> dict:
     """Per-factor scores: shape and colour accuracy (linear probe); R^2 of x, y, scale; per-shape circular R^2
     of the visible rotation."""
-    from repkit.probes import linear_probe
     Xtr, Xte = torch.as_tensor(train_feats).float(), torch.as_tensor(test_feats).float()
     ftr, fte = {k: v.cpu() for k, v in train_factors.items()}, {k: v.cpu() for k, v in test_factors.items()}
     out = dict(shape=linear_probe(Xtr, ftr['shape'], Xte, fte['shape'], max_iter=max_iter, seed=seed),
@@ -578,10 +577,8 @@ def drl_eval_data(data: str = 'digits', n_train: int | None = None, n_test: int 
                   max_iter: int = 1000  # L-BFGS iterations of the logistic-regression probes (fewer for quick runs)
                  ) -> dict:
     "Train/test images (and 32 x 32 renders for sprites), labels and factors for the probes."
-    from repkit.data import render_sprites
     if data not in DRL_DATA:
         raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
-    from repkit.data import get_dataset
     if data == 'digits':
         tr, te = get_dataset('digits', 'train', n=n_train, device='cpu'), get_dataset(
             'digits', 'test', n=n_test, device='cpu'
@@ -599,9 +596,6 @@ def drl_eval_data(data: str = 'digits', n_train: int | None = None, n_test: int 
     )
 
 def _probe(ev: dict, ftr, fte) -> dict:
-    import warnings
-    from sklearn.exceptions import ConvergenceWarning
-    from threadpoolctl import threadpool_limits
     with warnings.catch_warnings(), threadpool_limits(limits=1):  # small problems: BLAS threads only add overhead
         warnings.simplefilter(
             'ignore', ConvergenceWarning
@@ -736,7 +730,6 @@ def code_samples(model: DRL,
 def plot_code_samples(x0: torch.Tensor, samples: torch.Tensor, levels, axs=None):
     "One panel per level: each row an input (left, after a gap) and its samples."
     import matplotlib.pyplot as plt
-    from repkit.core import image_grid
     L, n, k = samples.shape[:3]
     if axs is None:
         _, axs = plt.subplots(1, L, figsize=(1.0 * (k + 1.5) * L, 1.0 * n + 0.6))

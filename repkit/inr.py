@@ -30,6 +30,11 @@ from repkit.data import (
     SPRITE_SHAPES,
     SPRITE_SYMMETRY,
 )
+import warnings
+from sklearn.exceptions import ConvergenceWarning
+from .core import show_images
+from .train import TrainConfig, train, load_trained
+from .probes import kmeans_scores, linear_probe
 
 # %% auto #0
 __all__ = ['POSE_DEFAULTS', 'INR_DEFAULTS', 'SHIPPED_INR', 'EVAL_SIZES', 'PROBE_ITER', 'rotation_matrix', 'pixel_grid',
@@ -458,7 +463,6 @@ def _train_method(
     stop_after,
     model_kwargs,
 ):
-    from repkit.train import TrainConfig, train
     if data not in ('digits', 'sprites'):
         raise RepkitError(f"unknown data {data!r}: expected 'digits' or 'sprites'")
     ds = transformed_dataset(data, 'train', n=check_positive_int(n_train, 'n_train'), seed=seed, device='cpu')
@@ -559,7 +563,6 @@ def load_inr(name_or_path: str | Path = 'inr_digits',  # a shipped name (see `SH
              use_ema: bool = True, map_location='cpu') -> nn.Module:
     """A trained IRL-INR or rotation autoencoder from a checkpoint (EMA weights by default), in eval mode,
     with its `meta`."""
-    from repkit.train import load_trained
     return load_trained(
         name_or_path,
         {k: f'{m} --data {d}' for k, (m, d) in SHIPPED_INR.items()},
@@ -641,9 +644,6 @@ def evaluate_codes(model: nn.Module | None, # a trained model, or `None` for the
                    probe_iter: int = PROBE_ITER['full'] # L-BFGS iterations of the linear probe
                   ) -> dict:
     "Invariance under poses, k-means accuracy and NMI, and linear-probe accuracy of a representation."
-    import warnings
-    from sklearn.exceptions import ConvergenceWarning
-    from repkit.probes import kmeans_scores, linear_probe
     orbit = ev['orbit']
     K = int((orbit.factors['source'] == orbit.factors['source'][0]).sum())
     zo = encode_codes(model, orbit.images, device=device)
@@ -677,7 +677,6 @@ def canonical_figure(model: IRLINR, orbit: ImageData, n_sources: int = 6, n_pose
         0, 2
     )  # source 0 inputs, source 0 canonical, source 1 inputs, ...
     fig, ax = plt.subplots(figsize=(n_poses * 0.9, n_sources * 1.8))
-    from repkit.core import show_images
     show_images(rows, nrow=n_poses, ax=ax, title=title)
     return fig
 

@@ -29,6 +29,13 @@ from repkit.shapes3d import (
     quat_to_matrix,
     CLASSES,
 )
+from sklearn.neural_network import MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+from .shapes3d import quat_from_axis_angle
+from .train import TrainConfig, train, load_trained
+from .probes import as_features, as_factors, r2_score, retrieval_from_similarity, linear_probe, regression_r2
 
 # %% auto #0
 __all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'SHIPPED', 'Hypernetwork', 'invariance_loss', 'variance_loss',
@@ -226,7 +233,6 @@ def limited_quaternions(n: int,                   # how many
                         device=None) -> torch.Tensor:
     """Unit quaternions (n, 4) of rotations by a uniform angle in [0, max_angle] about a uniform random axis
     (w > 0)."""
-    from repkit.shapes3d import quat_from_axis_angle
     n = check_positive_int(n, 'n')
     if not 0 < max_angle < 180:
         raise RepkitError(f"max_angle must lie in (0, 180) degrees, got {max_angle}")
@@ -283,7 +289,6 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
               max_angle: float | None = 90.0,  # poses within this many degrees of the canonical pose (None: uniform)
               stop_after: int | None = None, **model_kwargs):
     "Render Shapes3D view pairs from `seed` and train SIE or a baseline on them with repkit's training loop."
-    from repkit.train import TrainConfig, train
     if data != 'shapes3d':
         raise RepkitError(f"unknown data {data!r}: SIE trains on 'shapes3d' view pairs")
     weights = variant_weights(variant)
@@ -335,7 +340,6 @@ SHIPPED = dict(
 def load_sie(name_or_path: str | Path = 'sie',  # 'sie', 'vicreg', 'sie_equi' (the shipped ones) or a checkpoint path
              use_ema: bool = True, map_location='cpu') -> SIEModel:
     "A trained SIE, VICReg or equivariant-only model (EMA weights by default), in eval mode, with its `meta`."
-    from repkit.train import load_trained
     return load_trained(
         name_or_path,
         {k: k.replace('_', '-') for k in SHIPPED},
@@ -395,11 +399,6 @@ def mlp_r2(
 ) -> float:
     """Test R^2 (mean over target columns) of a small MLP regressor (scikit-learn, standardised inputs, early
     stopping)."""
-    from sklearn.neural_network import MLPRegressor
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from repkit.probes import as_features, as_factors, r2_score
-    from threadpoolctl import threadpool_limits
     Xtr = as_features(train_feats, 'train_feats')
     Xte = as_features(test_feats, 'test_feats')
     Ytr = as_factors(train_targets, len(Xtr), 'train_targets')
@@ -431,7 +430,6 @@ def predicted_retrieval(
 ) -> dict:
     """MRR and Hit@k of `W(g_st) z_eq(s)` (or `z_eq(s)` with `identity=True`) retrieving view t among the
     views of its object."""
-    from repkit.probes import retrieval_from_similarity
     i, j = all_view_pairs(objects, n_views)
     use_pred = model.predictor is not None and not identity
     zq = z if model.predictor is None else z[:, model.emb_inv :]  # VICReg: its whole embedding
@@ -469,7 +467,6 @@ def evaluate_sie(model: SIEModel, ds: Shapes3D,      # a trained model; held-out
                  seed: int = 0, device=None) -> dict:
     """Classification accuracy on h_inv / h_eq / h, rotation R^2 (linear and MLP), retrieval of predicted
     embeddings."""
-    from repkit.probes import linear_probe, regression_r2
     if ds.n_objects < 4:
         raise RepkitError(f"evaluation needs at least 4 objects (two halves), got {ds.n_objects}")
     h, z = embed_views(model, ds.images, device=device)
