@@ -32,6 +32,8 @@ from .core import image_grid
 from .data import get_dataset, render_sprites, SPRITE_SHAPES, SPRITE_SYMMETRY, canonical_rotation
 from .train import TrainConfig, train, load_trained
 from .probes import linear_probe, knn_accuracy, regression_r2, angle_to_circle, as_features, as_factors
+from .probes import format_table
+from .ddim import load_pretrained
 
 # %% auto #0
 __all__ = ['DRL_NET', 'DRL_DATA', 'REGULARISERS', 'DRL_DEFAULTS', 'DRL_MODELS', 'DRL_LEVELS', 'SPRITE_PROBES', 'RIDGE_ALPHAS',
@@ -754,8 +756,6 @@ DIGIT_METRICS, SPRITE_METRICS = ['linear_acc', 'knn_acc'], list(SPRITE_PROBES)
 def tour_drl(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: DRL codes probed against level t, next to an autoencoder, pixels and plain diffusion features; samples from codes."
     import matplotlib.pyplot as plt
-    from repkit.probes import format_table
-    from repkit.ddim import load_pretrained
     out = Path(out)
     levels = (0, 300, 800) if quick else DRL_LEVELS
     metrics, figs, tables = {}, {}, []

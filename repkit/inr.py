@@ -35,6 +35,7 @@ from sklearn.exceptions import ConvergenceWarning
 from .core import show_images
 from .train import TrainConfig, train, load_trained
 from .probes import kmeans_scores, linear_probe
+from .probes import format_table
 
 # %% auto #0
 __all__ = ['POSE_DEFAULTS', 'INR_DEFAULTS', 'SHIPPED_INR', 'EVAL_SIZES', 'PROBE_ITER', 'rotation_matrix', 'pixel_grid',
@@ -752,7 +753,6 @@ def plot_angles(model: IRLINR, data: ImageData, axs=None, device=None):
 def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: IRL-INR against an autoencoder and raw pixels on rotated digits and sprites, with pictures."
     import matplotlib.pyplot as plt
-    from repkit.probes import format_table
     out = Path(out)
     sizes = EVAL_SIZES['quick' if quick else 'full']
     metrics, pose, figs = {}, {}, {}

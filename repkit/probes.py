@@ -9,6 +9,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from .core import RepkitError, check_positive_int
+from .report import markdown_table
 
 # %% auto #0
 __all__ = ['as_features', 'as_labels', 'as_factors', 'split', 'fit_linear_probe', 'linear_probe', 'knn_accuracy',
@@ -414,29 +415,17 @@ def probe_report(train_feats, train_labels,          # (N, D) and (N,): what the
     return out
 
 # %% ../nbs/16_probes.ipynb #d05b9bea
-def _fmt(v, digits: int) -> str:
-    if v is None:
-        return ''
-    if isinstance(v, (bool, np.bool_)):
-        return str(v)
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        if math.isnan(v):
-            return 'nan'
-        return f'{v:.{digits}f}'
-    return str(v)
-
-def format_table(rows: dict[str, dict],             # method name -> {column: value}
-                 digits: int = 3,                   # decimals for floats
-                 columns: Sequence[str] | None = None,  # which columns, in which order (default: all, first-seen order)
-                 first: str = 'method'              # header of the name column
+def format_table(rows: dict[str, dict],                 # method name -> {column: value}
+                 digits: int = 3,                       # decimals for floats
+                 columns: Sequence[str] | None = None,  # which columns, in which order (default: all, first seen)
+                 first: str = 'method'                  # header of the name column
                 ) -> str:
-    "A markdown table with one row per method and one column per metric."
+    "A markdown table with one row per method and one column per metric (`repkit.report.markdown_table`)."
     if not rows:
         raise RepkitError("format_table needs at least one row")
-    cols = list(columns) if columns is not None else list(dict.fromkeys(k for r in rows.values() for k in r))
-    lines = ['| ' + ' | '.join([first, *cols]) + ' |', '|' + '---|' * (len(cols) + 1)]
-    for name, r in rows.items():
-        lines.append('| ' + ' | '.join([str(name), *(_fmt(r.get(c), digits) for c in cols)]) + ' |')
-    return '\n'.join(lines)
+    if columns is None:
+        columns = list(dict.fromkeys(k for r in rows.values() for k in r))
+    cols = list(columns)
+    fixed = lambda v: f'{v:.{digits}f}' if isinstance(v, (float, np.floating)) else str(v)   # ints and bools as they are
+    named = [{first: name, **r} for name, r in rows.items()]
+    return markdown_table(named, [first, *cols], {c: fixed for c in cols}).rstrip('\n')

@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 from .shapes3d import quat_from_axis_angle
 from .train import TrainConfig, train, load_trained
 from .probes import as_features, as_factors, r2_score, retrieval_from_similarity, linear_probe, regression_r2
+from .probes import format_table
 
 # %% auto #0
 __all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'SHIPPED', 'Hypernetwork', 'invariance_loss', 'variance_loss',
@@ -610,7 +611,6 @@ def plot_training_terms(models: dict, axs=None, smooth: int = 50):
 def tour_sie(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: SIE against VICReg and the unsplit equivariant model on classification, rotation regression and retrieval."
     import matplotlib.pyplot as plt
-    from repkit.probes import format_table
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     models = {name: load_sie(name) for name in SHIPPED}
     ds = sie_eval_data(40, 8, seed=12345 + seed) if quick else sie_eval_data(400, 12, seed=12345 + seed)
