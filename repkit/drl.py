@@ -237,7 +237,9 @@ def _train_images(data: str) -> tuple:
 @trainer('drl', reg='l1')
 def train_drl(data: str = 'digits',       # 'digits' or 'sprites' (both 16 x 16)
               reg: str = 'l1',            # 'l1' or 'kl'
-              steps: int = DRL_DEFAULTS['steps'], batch_size: int = DRL_DEFAULTS['batch_size'], lr: float = DRL_DEFAULTS['lr'],
+              steps: int = DRL_DEFAULTS['steps'],
+              batch_size: int = DRL_DEFAULTS['batch_size'],
+              lr: float = DRL_DEFAULTS['lr'],
               out: str | Path | None = None, # checkpoint path (resumed from if it exists)
               seed: int = 0, device=None, progress: bool = True,
               command: str | None = None, # how the run was started, for the model card
@@ -351,7 +353,7 @@ def _build(ck) -> nn.Module:
 def _load(name_or_path, kind: str, use_ema: bool, map_location):
     return load_trained(name_or_path, _TRAIN_CMD, kind, _build, use_ema, map_location)
 
-def load_drl(name_or_path: str | Path = 'drl_digits',  # 'drl_digits', 'drl_sprites', 'drl_digits_kl' or a checkpoint path
+def load_drl(name_or_path: str | Path = 'drl_digits',  # a name in `DRL_MODELS` or a checkpoint path
              use_ema: bool = True, map_location='cpu') -> DRL:
     "A trained DRL model (EMA weights by default), in eval mode, with its `meta`."
     return _load(name_or_path, 'drl', use_ema, map_location)
@@ -582,7 +584,7 @@ def probe_sprites(
 
 # %% ../nbs/30_drl.ipynb #2c359580
 def drl_eval_data(data: str = 'digits', n_train: int | None = None, n_test: int | None = None, seed: int = 0,
-                  max_iter: int = 1000  # L-BFGS iterations of the logistic-regression probes (fewer for quick runs)
+                  max_iter: int = 1000  # L-BFGS iterations of the logistic probes (fewer for quick runs)
                  ) -> dict:
     "Train/test images (and 32 x 32 renders for sprites), labels and factors for the probes."
     if data not in DRL_DATA:
@@ -604,7 +606,7 @@ def drl_eval_data(data: str = 'digits', n_train: int | None = None, n_test: int 
     )
 
 def _probe(ev: dict, ftr, fte) -> dict:
-    with warnings.catch_warnings(), threadpool_limits(limits=1):  # small problems: BLAS threads only add overhead
+    with warnings.catch_warnings(), threadpool_limits(limits=1):  # one BLAS thread: the same bits anywhere
         warnings.simplefilter(
             'ignore', ConvergenceWarning
         )  # a capped probe (quick runs) may stop before convergence
@@ -754,34 +756,64 @@ DIGIT_METRICS, SPRITE_METRICS = ['linear_acc', 'knn_acc'], list(SPRITE_PROBES)
 
 @tour_section('drl', order=30, seconds=(30, 300))
 def tour_drl(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
-    "Tour section: DRL codes probed against level t, next to an autoencoder, pixels and plain diffusion features; samples from codes."
+    """Tour section: DRL codes probed against level t, next to an autoencoder, pixels and plain diffusion
+    features; samples from codes."""
     import matplotlib.pyplot as plt
     out = Path(out)
     levels = (0, 300, 800) if quick else DRL_LEVELS
     metrics, figs, tables = {}, {}, []
     for data, cols in (('digits', DIGIT_METRICS), ('sprites', SPRITE_METRICS)):
-        ev = drl_eval_data(data, *((400, 200) if quick else (None, None)) if data == 'digits' else ((500, 250) if quick else (1000, 400)), seed=seed)
+        ev = drl_eval_data(
+            data,
+            *(
+                ((400, 200) if quick else (None, None))
+                if data == 'digits'
+                else ((500, 250) if quick else (1000, 400))
+            ),
+            seed=seed
+        )
         drl, ae = load_drl(f'drl_{data}'), load_ae(f'ae_{data}')
-        rows = evaluate_drl(ev, drl, ae, load_pretrained(data), levels, ddpm_levels=(100,) if quick else (0, 100, 800), device=device)
+        rows = evaluate_drl(
+            ev,
+            drl,
+            ae,
+            load_pretrained(data),
+            levels,
+            ddpm_levels=(100,) if quick else (0, 100, 800),
+            device=device,
+        )
         names = ('DRL',)
         if data == 'digits' and (weights_dir() / 'drl_digits_kl.pt').exists():
-            rows.update(evaluate_drl(ev, load_drl('drl_digits_kl'), levels=levels, pixels=False, name='DRL-KL', device=device)); names = ('DRL', 'DRL-KL')
+            rows.update(
+                evaluate_drl(
+                    ev, load_drl('drl_digits_kl'), levels=levels, pixels=False, name='DRL-KL', device=device
+                )
+            )
+            names = ('DRL', 'DRL-KL')
         metrics[data] = rows
         axs = plot_probe_curves(rows, cols, levels, title=f'{data}: ', names=names)
         figs[data] = save_figure(axs[0].figure, out / f'drl_probes_{data}.png')
-        tables.append(f"**{data}** ({len(ev['train'])} probe-training / {len(ev['test'])} test images; DRL trained {drl.meta['step']} steps in {drl.meta['seconds'] / 60:.1f} min, the autoencoder {ae.meta['step']} steps in {ae.meta['seconds'] / 60:.1f} min)\n\n" + format_table(rows, columns=cols, first='reader'))
+        tables.append(
+            f"**{data}** ({len(ev['train'])} probe-training / {len(ev['test'])} test images; DRL trained {drl.meta['step']} steps in {drl.meta['seconds'] / 60:.1f} min, the autoencoder {ae.meta['step']} steps in {ae.meta['seconds'] / 60:.1f} min)\n\n"
+            + format_table(rows, columns=cols, first='reader')
+        )
     drl = load_drl('drl_digits')
     x0 = drl_eval_data('digits', n_test=4)['test'].images
     lv = (0, 300, 800)
-    s = code_samples(drl, x0, lv, n_samples=3 if quick else 4, n_steps=10 if quick else 25, seed=seed, device=device)
+    s = code_samples(
+        drl, x0, lv, n_samples=3 if quick else 4, n_steps=10 if quick else 25, seed=seed, device=device
+    )
     plot_code_samples(x0, s, lv)
     figs['samples'] = save_figure(plt.gcf(), out / 'drl_code_samples.png')
-    md = ("DRL (Mittal et al.): a noise-prediction network conditioned on a code $E_\\phi(x_0, t)$ of the clean image from a time-conditioned encoder. "
-          "Each row 'DRL t=...' probes the code taken at level t; 'DDPM t=...' probes the pooled bottleneck of the plain shipped diffusion model at x_t; "
-          "AE is an autoencoder with the same encoder, data and steps; pixels the raw image. Digits: class accuracy (linear probe, 5-NN). "
-          "Sprites (16 x 16; the DDPM reads 32 x 32 renders of the same sprites): shape and colour accuracy, R^2 of x, y, scale, and the per-shape circular R^2 of the visible rotation.\n\n"
-          + '\n\n'.join(tables) + f"\n\n![digits]({figs['digits']})\n\n![sprites]({figs['sprites']})\n\n"
-          f"DDIM samples from the digits model given the codes of each input (left) at the levels s >= t, for t = {', '.join(map(str, lv))}:\n\n![samples]({figs['samples']})\n")
+    md = (
+        "DRL (Mittal et al.): a noise-prediction network conditioned on a code $E_\\phi(x_0, t)$ of the clean image from a time-conditioned encoder. "
+        "Each row 'DRL t=...' probes the code taken at level t; 'DDPM t=...' probes the pooled bottleneck of the plain shipped diffusion model at x_t; "
+        "AE is an autoencoder with the same encoder, data and steps; pixels the raw image. Digits: class accuracy (linear probe, 5-NN). "
+        "Sprites (16 x 16; the DDPM reads 32 x 32 renders of the same sprites): shape and colour accuracy, R^2 of x, y, scale, and the per-shape circular R^2 of the visible rotation.\n\n"
+        + '\n\n'.join(tables)
+        + f"\n\n![digits]({figs['digits']})\n\n![sprites]({figs['sprites']})\n\n"
+        f"DDIM samples from the digits model given the codes of each input (left) at the levels s >= t, for t = {', '.join(map(str, lv))}:\n\n![samples]({figs['samples']})\n"
+    )
     return dict(title='DRL: diffusion-based representation learning', markdown=md, metrics=metrics)
 
 # %% ../nbs/30_drl.ipynb #e848eab6
