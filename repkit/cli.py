@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #167e39f5
 from __future__ import annotations
-import argparse, math, sys
+import argparse, inspect, math, sys
 from pathlib import Path
 import repkit
 from .core import RepkitError, default_device, save_images
@@ -188,17 +188,20 @@ def inpaint_command(args) -> int:
     print(f"wrote {out} ({args.method}, {args.steps} steps, {args.model} model)")
     return 0
 
+def _accepts(fn, name: str) -> bool:
+    "Whether `fn` takes a keyword argument `name`."
+    return name in inspect.signature(fn).parameters
+
 def bench_command(args) -> int:
-    if args.what != 'sampler' and args.diffusers:
-        raise RepkitError("--diffusers applies to 'repkit bench sampler' only")
-    if args.what != 'inpaint' and args.analytic:
-        raise RepkitError("--analytic applies to 'repkit bench inpaint' only")
-    kw = {}
-    if args.what == 'sampler':
-        kw = dict(diffusers=args.diffusers, device=default_device(args.device))
-    if args.what == 'inpaint':
-        kw = dict(analytic=args.analytic, device=default_device(args.device))
-    print(BENCHES[args.what](quick=args.quick, seed=args.seed, as_json=args.json, **kw))
+    fn = BENCHES[args.what]
+    for flag in ('diffusers', 'analytic'):
+        if getattr(args, flag) and not _accepts(fn, flag):
+            takers = ', '.join(n for n in BENCHES if _accepts(BENCHES[n], flag))
+            raise RepkitError(f"--{flag} applies to 'repkit bench {takers}' only")
+    device = default_device(args.device)
+    options = dict(diffusers=args.diffusers, analytic=args.analytic, device=device)
+    kw = {k: v for k, v in options.items() if _accepts(fn, k)}
+    print(fn(quick=args.quick, seed=args.seed, as_json=args.json, **kw))
     return 0
 
 COMMANDS = dict(tour=tour_command, train=train_command, sample=sample_command, inpaint=inpaint_command,

@@ -52,15 +52,15 @@ def _is_float(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral)
 
 def format_cell(v,                 # the value
-                fmt=None           # a format spec such as '.3f', a function value -> str (for every value), or None
+                fmt=None           # a format spec such as '.3f', a function value -> str, or None
                ) -> str:
-    "One table cell: `fmt(v)` for a function; else '' for a missing value or NaN, the spec, or 4 digits for a float."
+    "One table cell: '' for a missing value or NaN, else `fmt` if given, 4 significant digits for a bare float."
     if isinstance(v, torch.Tensor) and v.dim() == 0:
         v = v.item()
+    if v is None or (_is_float(v) and math.isnan(v)):
+        return ''
     if callable(fmt):
         text = fmt(v)
-    elif v is None or (_is_float(v) and math.isnan(v)):
-        text = ''
     elif fmt is not None:
         text = format(v, fmt)
     elif _is_float(v):
