@@ -11,12 +11,14 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'RepkitError', 'default_device', 'make_generator', 'seed_everything',
-           'randn', 'rand', 'check_shape', 'check_finite', 'check_positive_int', 'atomic_write', 'save_checkpoint',
-           'load_checkpoint', 'load_state', 'weights_dir', 'image_grid', 'show_images', 'save_images']
+__all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'RepkitError', 'default_device', 'cpu_has_bf16',
+           'autocast_dtype', 'autocast', 'make_generator', 'seed_everything', 'randn', 'rand', 'check_shape',
+           'check_finite', 'check_positive_int', 'atomic_write', 'save_checkpoint', 'load_checkpoint', 'load_state',
+           'weights_dir', 'image_grid', 'show_images', 'save_images']
 
 # %% ../nbs/00_core.ipynb #fe177b9c
-if os.environ.get('IN_TEST'): torch.set_num_threads(int(os.environ.get('REPKIT_TEST_THREADS', '1')))
+if os.environ.get('IN_TEST'):
+    torch.set_num_threads(int(os.environ.get('REPKIT_TEST_THREADS', '1')))
 
 # %% ../nbs/00_core.ipynb #90963fb7
 class RepkitError(ValueError):
@@ -27,26 +29,67 @@ def default_device(device: str | torch.device | None = None # an explicit choice
                   ) -> torch.device:
     "The device to use: `device` if given, else CUDA when available, else the CPU."
     if device is not None:
-        try: return torch.device(device)
-        except (RuntimeError, TypeError) as e: raise RepkitError(f"unknown device {device!r}: expected e.g. 'cpu', 'cuda' or 'cuda:0'") from e
+        try:
+            return torch.device(device)
+        except (RuntimeError, TypeError) as e:
+            raise RepkitError(f"unknown device {device!r}: expected e.g. 'cpu', 'cuda' or 'cuda:0'") from e
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+# %% ../nbs/00_core.ipynb #dde577c3
+PRECISIONS = ('fp32', 'bf16', 'auto')
+
+def cpu_has_bf16() -> bool:
+    "Whether this CPU has bf16 matrix instructions (AMX or AVX-512 BF16), read from `/proc/cpuinfo` where it exists."
+    try:
+        flags = Path('/proc/cpuinfo').read_text()
+    except OSError:
+        return False                                  # not Linux: stay with float32
+    return any(f in flags.split() for f in ('amx_bf16', 'avx512_bf16'))
+
+def autocast_dtype(device: str | torch.device,   # where the computation runs
+                   precision: str = 'fp32'       # 'fp32', 'bf16' or 'auto' (bf16 where the hardware has it)
+                  ) -> torch.dtype | None:
+    "The autocast dtype for `precision` on `device`: `torch.bfloat16`, or None for plain float32."
+    if precision not in PRECISIONS:
+        raise RepkitError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == 'fp32':
+        return None
+    device = default_device(device)
+    if precision == 'bf16':
+        return torch.bfloat16
+    if device.type == 'cuda':
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if device.type == 'cpu' and cpu_has_bf16() else None
+
+def autocast(device: str | torch.device, precision: str = 'fp32'):
+    "A context that runs its block in the precision `autocast_dtype` chooses (a no-op for float32)."
+    dtype = autocast_dtype(device, precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(default_device(device).type, dtype=dtype)
 
 # %% ../nbs/00_core.ipynb #d1d1972a
 def make_generator(seed: int | torch.Generator | None = None, # a seed, a generator (returned as is), or `None` for a random seed
                    device: str | torch.device = 'cpu'          # where a new generator lives
                   ) -> torch.Generator:
     "A `torch.Generator` from a seed; an existing generator is passed through unchanged."
-    if isinstance(seed, torch.Generator): return seed
+    if isinstance(seed, torch.Generator):
+        return seed
     g = torch.Generator(device=torch.device(device))
-    if seed is None: g.seed()
-    elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool): g.manual_seed(int(seed))
-    else: raise RepkitError(f"seed must be an int, a torch.Generator or None, got {type(seed).__name__}")
+    if seed is None:
+        g.seed()
+    elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        g.manual_seed(int(seed))
+    else:
+        raise RepkitError(f"seed must be an int, a torch.Generator or None, got {type(seed).__name__}")
     return g
 
 def seed_everything(seed: int # seeds Python's, NumPy's and torch's global generators
                    ) -> None:
     "Seed the global generators, for code outside repkit that uses them."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #31f8c3cb
 def randn(shape: Iterable[int],                          # shape of the sample
@@ -71,7 +114,8 @@ def check_shape(x: torch.Tensor,        # the tensor to check
                 name: str = 'tensor'    # how to call `x` in the message
                ) -> torch.Tensor:
     "Raise `RepkitError` unless `x` is a tensor of the expected shape; return `x`."
-    if not isinstance(x, torch.Tensor): raise RepkitError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not isinstance(x, torch.Tensor):
+        raise RepkitError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     ok = x.dim() == len(shape) and all(s is None or s == xs for s, xs in zip(shape, x.shape))
     if not ok:
         want = '(' + ', '.join('*' if s is None else str(s) for s in shape) + (',)' if len(shape) == 1 else ')')
@@ -98,17 +142,21 @@ def atomic_write(path: str | Path, # the file to (re)write
                 ):
     "Context manager yielding a file object; on success it replaces `path`, on error nothing changes."
     path = Path(path)
-    if not path.parent.exists(): raise RepkitError(f"cannot write {path}: folder {path.parent} does not exist")
+    if not path.parent.exists():
+        raise RepkitError(f"cannot write {path}: folder {path.parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    umask = os.umask(0); os.umask(umask)
+    umask = os.umask(0)
+    os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)                       # mkstemp makes 0600 files; give the usual permissions
     try:
         with os.fdopen(fd, mode) as f:
             yield f
-            f.flush(); os.fsync(f.fileno())
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 # %% ../nbs/00_core.ipynb #6a648a80
@@ -124,8 +172,10 @@ def save_checkpoint(path: str | Path,  # where to write (atomically)
     "Save a versioned checkpoint dictionary atomically; return the path."
     ckpt = dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, kind=kind,
                 config=dict(config or {}), meta=dict(meta or {}), state=state)
-    buf = io.BytesIO(); torch.save(ckpt, buf)
-    with atomic_write(path, 'wb') as f: f.write(buf.getvalue())
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    with atomic_write(path, 'wb') as f:
+        f.write(buf.getvalue())
     return Path(path)
 
 def load_checkpoint(path: str | Path,   # a file written by `save_checkpoint`
@@ -134,9 +184,12 @@ def load_checkpoint(path: str | Path,   # a file written by `save_checkpoint`
                    ) -> dict:
     "Read a checkpoint safely (`weights_only=True`) and check its format and kind."
     path = Path(path)
-    if not path.is_file(): raise RepkitError(f"checkpoint {path} does not exist")
-    try: ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e: raise RepkitError(f"{path} is not a readable checkpoint ({type(e).__name__})") from e
+    if not path.is_file():
+        raise RepkitError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise RepkitError(f"{path} is not a readable checkpoint ({type(e).__name__})") from e
     if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
         raise RepkitError(f"{path} is not a repkit checkpoint")
     if kind is not None and ckpt['kind'] != kind:
@@ -156,9 +209,12 @@ def load_state(module: torch.nn.Module, # the model to load into
              for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
     if missing or unexpected or wrong:
         parts = []
-        if missing: parts.append(f"missing {len(missing)} (e.g. {missing[0]})")
-        if unexpected: parts.append(f"unexpected {len(unexpected)} (e.g. {unexpected[0]})")
-        if wrong: parts.append(f"{len(wrong)} of another shape (e.g. {wrong[0]})")
+        if missing:
+            parts.append(f"missing {len(missing)} (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} (e.g. {unexpected[0]})")
+        if wrong:
+            parts.append(f"{len(wrong)} of another shape (e.g. {wrong[0]})")
         raise RepkitError(f"{what} does not fit {type(module).__name__}: " + '; '.join(parts))
     module.load_state_dict(state)
     return module
@@ -178,8 +234,10 @@ def image_grid(images: torch.Tensor,     # (B, C, H, W) with C in {1, 3}
     "Tile a batch of images into one `(H', W', 3)` array with values in [0, 1]."
     x = check_shape(torch.as_tensor(images), (None, None, None, None), 'images').detach().float().cpu()
     B, C, H, W = x.shape
-    if C not in (1, 3): raise RepkitError(f"images must have 1 or 3 channels, got {C}")
-    if C == 1: x = x.expand(B, 3, H, W)
+    if C not in (1, 3):
+        raise RepkitError(f"images must have 1 or 3 channels, got {C}")
+    if C == 1:
+        x = x.expand(B, 3, H, W)
     lo, hi = value_range
     x = ((x - lo) / (hi - lo)).clamp(0, 1)
     nrow = nrow or max(1, math.ceil(math.sqrt(B)))
@@ -194,10 +252,12 @@ def show_images(images: torch.Tensor, nrow: int | None = None, title: str | None
                 ax=None, value_range: tuple = (-1., 1.), figsize=(4, 4)):
     "Show a batch of images as one grid with matplotlib; return the axes."
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=figsize)
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
     ax.imshow(image_grid(images, nrow, value_range=value_range), interpolation='nearest')
     ax.set_axis_off()
-    if title: ax.set_title(title)
+    if title:
+        ax.set_title(title)
     return ax
 
 def save_images(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 4,
@@ -206,6 +266,8 @@ def save_images(images: torch.Tensor, path: str | Path, nrow: int | None = None,
     import matplotlib.image as mpimg
     g = image_grid(images, nrow, value_range=value_range)
     g = np.kron(g, np.ones((scale, scale, 1)))
-    buf = io.BytesIO(); mpimg.imsave(buf, g, format='png')
-    with atomic_write(path, 'wb') as f: f.write(buf.getvalue())
+    buf = io.BytesIO()
+    mpimg.imsave(buf, g, format='png')
+    with atomic_write(path, 'wb') as f:
+        f.write(buf.getvalue())
     return Path(path)

@@ -16,7 +16,11 @@ __all__ = ['DIGIT_SIZE', 'DIGIT_SPLITS', 'SPRITE_SHAPES', 'SPRITE_COLOURS', 'SPR
            'SPRITE_SDF', 'SPRITE_FACTORS', 'DATASETS', 'MASKS', 'FREE_FORM', 'ImageData', 'resize_images',
            'digits_split', 'load_digits', 'pixel_centres', 'sdf_square', 'sdf_circle', 'sdf_cross', 'sdf_triangle',
            'sdf_heart', 'sdf_ellipse', 'render_sprites', 'sample_sprite_factors', 'canonical_rotation', 'make_sprites',
-           'get_dataset', 'segment_distance', 'free_form_mask', 'make_masks', 'make_mask']
+           'get_dataset', 'segment_distance', 'free_form_mask', 'make_masks', 'make_mask', 'load_image', 'load_mask']
+
+# %% ../nbs/01_data.ipynb #b9f7a82c
+from pathlib import Path
+import matplotlib.pyplot as plt
 
 # %% ../nbs/01_data.ipynb #b3f257dc
 @dataclass
@@ -31,8 +35,10 @@ class ImageData:
     def __len__(self): return len(self.labels)
     def __getitem__(self, idx) -> ImageData:
         "The subset selected by a slice, an index list or tensor, or a boolean mask."
-        if isinstance(idx, (int, np.integer)): idx = [int(idx)]
-        if not isinstance(idx, slice): idx = torch.as_tensor(idx, device=self.labels.device)
+        if isinstance(idx, (int, np.integer)):
+            idx = [int(idx)]
+        if not isinstance(idx, slice):
+            idx = torch.as_tensor(idx, device=self.labels.device)
         return ImageData(self.images[idx], self.labels[idx], self.class_names,
                          {k: v[idx] for k, v in self.factors.items()}, self.name)
     def to(self, device) -> ImageData:
@@ -41,7 +47,8 @@ class ImageData:
         return ImageData(self.images.to(d), self.labels.to(d), self.class_names,
                          {k: v.to(d) for k, v in self.factors.items()}, self.name)
     def __repr__(self):
-        return f"ImageData({self.name!r}, n={len(self)}, image shape={tuple(self.images.shape[1:])}, factors={list(self.factors)})"
+        shape = tuple(self.images.shape[1:])
+        return f"ImageData({self.name!r}, n={len(self)}, image shape={shape}, factors={list(self.factors)})"
 
 # %% ../nbs/01_data.ipynb #09765056
 DIGIT_SIZE = 8  # the native resolution of scikit-learn's digits
@@ -58,8 +65,10 @@ def resize_images(x: torch.Tensor,          # (N, C, h, w) images in [-1, 1]
                  ) -> torch.Tensor:
     "Resize a batch of square images to `size` x `size`, anti-aliased when shrinking, clipped to [-1, 1]."
     size = _check_size(size)
-    if mode not in ('bilinear', 'bicubic'): raise RepkitError(f"mode must be 'bilinear' or 'bicubic', got {mode!r}")
-    if x.shape[-1] == size and x.shape[-2] == size: return x.clone()
+    if mode not in ('bilinear', 'bicubic'):
+        raise RepkitError(f"mode must be 'bilinear' or 'bicubic', got {mode!r}")
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x.clone()
     y = F.interpolate(x, size=(size, size), mode=mode, align_corners=False, antialias=size < x.shape[-1])
     return y.clamp(-1, 1)
 
@@ -84,7 +93,8 @@ def load_digits(split: str = 'train',        # 'train', 'test' or 'all'
                 device=None                  # where the tensors go (default: `default_device()`)
                ) -> ImageData:
     "scikit-learn's handwritten digits as `(N, 1, size, size)` images in [-1, 1] with labels 0..9."
-    if split not in DIGIT_SPLITS: raise RepkitError(f"unknown split {split!r} for digits: expected one of {', '.join(DIGIT_SPLITS)}")
+    if split not in DIGIT_SPLITS:
+        raise RepkitError(f"unknown split {split!r} for digits: expected one of {', '.join(DIGIT_SPLITS)}")
     size = _check_size(size)
     from sklearn.datasets import load_digits as _sk_load_digits
     d = _sk_load_digits()
@@ -108,7 +118,8 @@ def pixel_centres(size: int,            # the image is size x size
                   device=None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     "Canvas coordinates `(x, y)` of the pixel centres, each `(size*size,)` in row-major order, with y pointing up."
-    c = extent * (-1 + (2 * torch.arange(size, device=default_device(device), dtype=torch.float32) + 1) / size)
+    i = torch.arange(size, device=default_device(device), dtype=torch.float32)
+    c = extent * (-1 + (2 * i + 1) / size)                  # centre of pixel i on [-extent, extent]
     y, x = torch.meshgrid(-c, c, indexing='ij')   # row i has y = -c[i]: the top row is at +extent
     return x.reshape(-1), y.reshape(-1)
 
@@ -159,16 +170,22 @@ def render_sprites(factors: dict,                # 'shape' (N,), 'rgb' (N, 3), '
                   ) -> torch.Tensor:
     "Render sprites from their factors as `(N, 3, size, size)` images in [-1, 1], with anti-aliased edges."
     size, dev = _check_size(size, minimum=8), default_device(device)
-    if not extent > 0: raise RepkitError(f"extent must be positive, got {extent!r}")
+    if not extent > 0:
+        raise RepkitError(f"extent must be positive, got {extent!r}")
     missing = [k for k in SPRITE_FACTORS if k not in factors]
-    if missing: raise RepkitError(f"factors lack {', '.join(missing)}: render_sprites needs {', '.join(SPRITE_FACTORS)}")
+    if missing:
+        raise RepkitError(f"factors lack {', '.join(missing)}: "
+                          f"render_sprites needs {', '.join(SPRITE_FACTORS)}")
     f = {k: torch.as_tensor(factors[k]).to(dev) for k in SPRITE_FACTORS}
     n = len(f['shape'])
     for k, tail in (('rgb', (3,)), ('scale', ()), ('rotation', ()), ('translation', (2,))):
-        if tuple(f[k].shape) != (n, *tail): raise RepkitError(f"factor {k} must have shape {(n, *tail)}, got {tuple(f[k].shape)}")
-    if n and (f['shape'].min() < 0 or f['shape'].max() >= len(SPRITE_SHAPES)): raise RepkitError(f"shape indices must lie in 0..{len(SPRITE_SHAPES) - 1}")
+        if tuple(f[k].shape) != (n, *tail):
+            raise RepkitError(f"factor {k} must have shape {(n, *tail)}, got {tuple(f[k].shape)}")
+    if n and (f['shape'].min() < 0 or f['shape'].max() >= len(SPRITE_SHAPES)):
+        raise RepkitError(f"shape indices must lie in 0..{len(SPRITE_SHAPES) - 1}")
     bg = torch.as_tensor(background, dtype=torch.float32, device=dev).reshape(-1, 1, 1)
-    if bg.shape[0] not in (1, 3): raise RepkitError(f"background must be one value or an RGB triple, got {background!r}")
+    if bg.shape[0] not in (1, 3):
+        raise RepkitError(f"background must be one value or an RGB triple, got {background!r}")
     px, py = pixel_centres(size, extent, dev)
     h = 2 * extent / size                                            # pixel width in canvas units
     out = []
@@ -181,7 +198,8 @@ def render_sprites(factors: dict,                # 'shape' (N,), 'rgb' (N, 3), '
         d = torch.empty_like(u)
         for k, name in enumerate(SPRITE_SHAPES):
             idx = (sh == k).nonzero().squeeze(1)
-            if len(idx): d[idx] = SPRITE_SDF[name](u[idx], v[idx])
+            if len(idx):
+                d[idx] = SPRITE_SDF[name](u[idx], v[idx])
         alpha = (0.5 - d * s / h).clamp(0, 1).reshape(-1, 1, size, size)   # covered fraction of each pixel
         colour = (2 * f['rgb'][i:i + chunk].float() - 1)[:, :, None, None]
         out.append(bg + alpha * (colour - bg))                       # (1 - alpha) b + alpha (2c - 1)
@@ -197,8 +215,10 @@ def sample_sprite_factors(n: int,                          # how many sprites
     "Draw sprite factors: shape and colour (uniform over the classes), scale, rotation in [0, 2 pi), translation."
     n = check_positive_int(n, 'n')
     lo, hi = (float(v) for v in scale_range)
-    if not 0 < lo <= hi: raise RepkitError(f"scale_range must satisfy 0 < low <= high, got {scale_range!r}")
-    if not max_shift >= 0: raise RepkitError(f"max_shift must be >= 0, got {max_shift!r}")
+    if not 0 < lo <= hi:
+        raise RepkitError(f"scale_range must satisfy 0 < low <= high, got {scale_range!r}")
+    if not max_shift >= 0:
+        raise RepkitError(f"max_shift must be >= 0, got {max_shift!r}")
     g = make_generator(seed)
     u = torch.rand((n, 6), generator=g, device=g.device, dtype=torch.float64).cpu()  # one row per sprite
     shape = (u[:, 0] * len(SPRITE_SHAPES)).long().clamp_max(len(SPRITE_SHAPES) - 1)
@@ -246,17 +266,23 @@ def get_dataset(name: str,            # 'digits' or 'sprites'
                 **kwargs                 # passed on to `load_digits` or `make_sprites`
                ) -> ImageData:
     "A dataset by name: scikit-learn's digits or procedural sprites, as `ImageData`."
-    if name not in DATASETS: raise RepkitError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)): raise RepkitError(f"seed must be an int, got {type(seed).__name__}")
+    if name not in DATASETS:
+        raise RepkitError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise RepkitError(f"seed must be an int, got {type(seed).__name__}")
     if name == 'digits':
         data = load_digits(split, 16 if size is None else size, device=device, **kwargs)
-        if n is None: return data
+        if n is None:
+            return data
         n = check_positive_int(n, 'n')
-        if n > len(data): raise RepkitError(f"n={n} is more than the {len(data)} digits in split {split!r}")
+        if n > len(data):
+            raise RepkitError(f"n={n} is more than the {len(data)} digits in split {split!r}")
         return data[:n]
-    if split not in ('train', 'test'): raise RepkitError(f"unknown split {split!r} for sprites: expected train or test")
+    if split not in ('train', 'test'):
+        raise RepkitError(f"unknown split {split!r} for sprites: expected train or test")
     n = (10_000 if split == 'train' else 2_000) if n is None else n
-    data = make_sprites(n, 2 * seed + (split == 'test'), 32 if size is None else size, device=device, **kwargs)
+    side = 32 if size is None else size
+    data = make_sprites(n, 2 * seed + (split == 'test'), side, device=device, **kwargs)
     data.name = f'sprites/{split}'
     return data
 
@@ -267,16 +293,25 @@ FREE_FORM = {'narrow': dict(width=1 / 16, min_width=1.0, coverage=(0.15, 0.25)),
 
 def _mask_size(size) -> tuple[int, int]:
     "`(H, W)` from an int or a pair; each side at least 4."
-    hw = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else tuple(size) if isinstance(size, (tuple, list, torch.Size)) else None
-    if hw is None or len(hw) != 2: raise RepkitError(f"size must be an int or a pair (H, W), got {size!r}")
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        hw = (size, size)
+    elif isinstance(size, (tuple, list, torch.Size)):
+        hw = tuple(size)
+    else:
+        hw = None
+    if hw is None or len(hw) != 2:
+        raise RepkitError(f"size must be an int or a pair (H, W), got {size!r}")
     return _check_size(hw[0], 'mask height'), _check_size(hw[1], 'mask width')
 
 def _fixed_mask(name, H, W):
     "The deterministic families, as an (H, W) float tensor with 1 = known."
     m = torch.zeros(H, W)
-    if name == 'half':   m[:, :W // 2] = 1
-    if name == 'altern': m[1::2] = 1
-    if name == 'sr':     m[1::2, 1::2] = 1
+    if name == 'half':
+        m[:, :W // 2] = 1
+    if name == 'altern':
+        m[1::2] = 1
+    if name == 'sr':
+        m[1::2, 1::2] = 1
     if name == 'expand':
         h, w = H // 4, W // 4
         m[(H - h) // 2:(H - h) // 2 + h, (W - w) // 2:(W - w) // 2 + w] = 1
@@ -306,16 +341,23 @@ def free_form_mask(H: int, W: int,            # image size
     rnd = lambda k: torch.rand(k, generator=g, device=g.device, dtype=torch.float64).cpu()
     lo, hi = coverage
     target = lo + (hi - lo) * rnd(1).item()
-    hole, L, box = torch.zeros(H * W, dtype=torch.bool), min(H, W), torch.tensor([W, H], dtype=torch.float64)
+    hole = torch.zeros(H * W, dtype=torch.bool)             # pixels painted over so far
+    L = min(H, W)                                           # stroke lengths scale with the shorter side
+    box = torch.tensor([W, H], dtype=torch.float64)
     for step in range(max_segments):
-        if hole.double().mean() >= target: break
+        if hole.double().mean() >= target:
+            break
         u = rnd(5)                                                          # start x, start y, heading, turn, length
-        if step % seg_per_stroke == 0: a, heading = u[:2] * box, 2 * math.pi * u[2].item()
+        if step % seg_per_stroke == 0:
+            a = u[:2] * box
+            heading = 2 * math.pi * u[2].item()
         heading += max_turn * (2 * u[3].item() - 1)
-        b = a + L * (0.1 + 0.2 * u[4].item()) * torch.tensor([math.cos(heading), math.sin(heading)], dtype=torch.float64)
+        direction = torch.tensor([math.cos(heading), math.sin(heading)], dtype=torch.float64)
+        b = a + L * (0.1 + 0.2 * u[4].item()) * direction
         b = torch.where(b < 0, -b, torch.where(b > box, 2 * box - b, b))   # bounce off the borders
         hole |= segment_distance(pix, a, b) <= width / 2
-        heading, a = math.atan2(*(b - a).flip(0).tolist()), b
+        heading = math.atan2(*(b - a).flip(0).tolist())
+        a = b
     return (~hole).float().reshape(H, W)
 
 # %% ../nbs/01_data.ipynb #84988b22
@@ -327,16 +369,59 @@ def make_masks(name: str,       # one of `MASKS`
                device=None
               ) -> torch.Tensor:
     "A batch `(n, channels, H, W)` of float 0/1 masks of one family, 1 = known pixel."
-    if name not in MASKS: raise RepkitError(f"unknown mask {name!r}: expected one of {', '.join(MASKS)}")
+    if name not in MASKS:
+        raise RepkitError(f"unknown mask {name!r}: expected one of {', '.join(MASKS)}")
     n, channels = check_positive_int(n, 'n'), check_positive_int(channels, 'channels')
     H, W = _mask_size(size)
     if name in FREE_FORM:
         g, p = make_generator(seed), FREE_FORM[name]
         width = max(p['min_width'], p['width'] * min(H, W))
         m = torch.stack([free_form_mask(H, W, g, width, p['coverage']) for _ in range(n)])
-    else: m = _fixed_mask(name, H, W).expand(n, H, W)
+    else:
+        m = _fixed_mask(name, H, W).expand(n, H, W)
     return m[:, None].expand(n, channels, H, W).contiguous().to(default_device(device))
 
 def make_mask(name: str, size=32, seed=0, channels: int = 1, device=None) -> torch.Tensor:
     "One mask `(channels, H, W)` of a family (see `make_masks`), 1 = known pixel."
     return make_masks(name, 1, size, seed, channels, device)[0]
+
+# %% ../nbs/01_data.ipynb #ce8ef684
+def _read_png(path, what: str) -> torch.Tensor:
+    "A PNG file as a float tensor with values in [0, 1], `(H, W)` or `(H, W, channels)`."
+    try:
+        a = torch.as_tensor(plt.imread(str(path))).float()
+    except (OSError, ValueError, SyntaxError) as e:
+        raise RepkitError(f"cannot read the {what} {path}: {e}") from None
+    return a / 255 if a.max() > 1 else a
+
+def load_image(path,                    # a PNG file
+               shape: tuple,            # (C, H, W) wanted, C = 1 (grey) or 3 (RGB)
+               name: str = 'the model'  # who needs this shape, for the message
+              ) -> torch.Tensor:
+    "Read a PNG as a `(C, H, W)` tensor in [-1, 1]."
+    C, H, W = shape
+    a = _read_png(path, 'image')
+    a = a[None] if a.dim() == 2 else a[..., :3].permute(2, 0, 1)             # (1 or 3, H, W), alpha dropped
+    if a.shape[0] != C:
+        a = a.mean(0, keepdim=True) if C == 1 else a.expand(C, -1, -1)
+    if tuple(a.shape[1:]) != (H, W):
+        raise RepkitError(f"{name} needs a {H}x{W} image, {path} is {a.shape[1]}x{a.shape[2]}")
+    return (2 * a - 1).contiguous()
+
+def load_mask(path_or_family,   # a mask family in `MASKS`, or a PNG (white = known)
+              size: int,        # image side
+              seed: int = 0     # for the free-form families
+             ) -> torch.Tensor:
+    "A mask `(1, size, size)` (1 = known): a named family, or a black-and-white PNG read with matplotlib."
+    if str(path_or_family) in MASKS:
+        return make_mask(str(path_or_family), size, seed, device='cpu')
+    p = Path(path_or_family)
+    if not p.exists():
+        raise RepkitError(f"mask {str(path_or_family)!r} is neither a mask family ({', '.join(MASKS)}) nor an existing file")
+    a = _read_png(p, 'mask')
+    a = a if a.dim() == 2 else a[..., :3].mean(-1)
+    if tuple(a.shape) != (size, size):
+        raise RepkitError(f"mask must be {size}x{size}, {p} is {a.shape[0]}x{a.shape[1]}")
+    if not ((a == 0) | (a == 1)).all():
+        raise RepkitError(f"mask {p} must be binary (black = unknown, white = known), found grey values")
+    return a[None].contiguous()

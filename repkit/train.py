@@ -11,11 +11,12 @@ from typing import Callable
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from .core import RepkitError, default_device, make_generator, save_checkpoint, load_checkpoint, load_state, check_positive_int, check_finite
+from .core import (RepkitError, default_device, make_generator, save_checkpoint, load_checkpoint, load_state,
+                         check_positive_int, check_finite, atomic_write, weights_dir, autocast, autocast_dtype)
 
 # %% auto #0
-__all__ = ['TrainConfig', 'lr_at', 'Batches', 'dist_info', 'init_distributed', 'ema_update', 'TrainResult', 'train', 'ddp_check',
-           'model_card', 'write_model_card', 'slim_checkpoint', 'load_trained']
+__all__ = ['TrainConfig', 'lr_at', 'Batches', 'dist_info', 'init_distributed', 'ema_update', 'TrainResult', 'resume_mismatch',
+           'train', 'ddp_check', 'model_card', 'write_model_card', 'slim_checkpoint', 'load_trained']
 
 # %% ../nbs/13_train.ipynb #dcfd546c
 @dataclass
@@ -33,21 +34,28 @@ class TrainConfig:
     ema_decay: float = 0.999      # EMA of the weights (0: no EMA)
     ckpt_every: int = 500         # steps between checkpoints
     seed: int = 0                 # seeds batches, the loss's generator and dropout
-    amp: bool = False             # bf16 autocast (CUDA only)
+    precision: str = 'fp32'       # 'fp32', 'bf16' or 'auto': autocast of the loss (see `repkit.core.autocast_dtype`)
     compile: bool = False         # torch.compile the model (CUDA only)
 
     def __post_init__(self):
-        for k in ('steps', 'batch_size', 'ckpt_every'): check_positive_int(getattr(self, k), k)
-        if self.warmup < 0: raise RepkitError(f"warmup must be >= 0, got {self.warmup}")
-        if self.decay not in ('cosine', 'constant'): raise RepkitError(f"decay must be 'cosine' or 'constant', got {self.decay!r}")
-        if not 0 <= self.ema_decay < 1: raise RepkitError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        for k in ('steps', 'batch_size', 'ckpt_every'):
+            check_positive_int(getattr(self, k), k)
+        if self.warmup < 0:
+            raise RepkitError(f"warmup must be >= 0, got {self.warmup}")
+        if self.decay not in ('cosine', 'constant'):
+            raise RepkitError(f"decay must be 'cosine' or 'constant', got {self.decay!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise RepkitError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         self.betas = tuple(self.betas)
+        autocast_dtype('cpu', self.precision)          # refuses an unknown precision now, not at the first step
 
 # %% ../nbs/13_train.ipynb #57c588bb
 def lr_at(step: int, cfg: TrainConfig) -> float:
     "Learning rate at `step` (0-based) under `cfg`'s warm-up and decay."
-    if step < cfg.warmup: return cfg.lr * (step + 1) / cfg.warmup
-    if cfg.decay == 'constant': return cfg.lr
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.decay == 'constant':
+        return cfg.lr
     frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
     return cfg.lr * (cfg.min_lr + (1 - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
@@ -64,7 +72,10 @@ def _mix(*xs: int) -> int:
 class Batches:
     "Stateless batches: the batch at a step depends only on (seed, step)."
     def __init__(self, n: int, batch_size: int, seed: int = 0):
-        self.n, self.batch_size, self.seed, self._cache = check_positive_int(n, 'dataset size'), batch_size, seed, {}
+        self.n = check_positive_int(n, 'dataset size')
+        self.batch_size = batch_size
+        self.seed = seed
+        self._cache = {}              # the permutation of the current epoch only
     def perm(self, epoch: int) -> torch.Tensor:
         if epoch not in self._cache:
             self._cache = {epoch: torch.randperm(self.n, generator=make_generator(_mix(self.seed, 1, epoch)))}
@@ -78,7 +89,8 @@ class Batches:
 def dist_info() -> tuple[int, int]:
     "(rank, world_size) of this process; (0, 1) outside `torchrun`."
     import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
 def init_distributed(backend: str | None = None) -> tuple[int, int]:
@@ -87,7 +99,8 @@ def init_distributed(backend: str | None = None) -> tuple[int, int]:
     if int(os.environ.get('WORLD_SIZE', '1')) > 1 and not dist.is_initialized():
         backend = backend or ('nccl' if torch.cuda.is_available() else 'gloo')
         dist.init_process_group(backend)
-        if backend == 'nccl': torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
+        if backend == 'nccl':
+            torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
     return dist_info()
 
 # %% ../nbs/13_train.ipynb #926a67e7
@@ -95,8 +108,10 @@ def init_distributed(backend: str | None = None) -> tuple[int, int]:
 def ema_update(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
     "In place: `ema <- beta ema + (1 - beta) model` with warm-up `beta = min(decay, (1 + step) / (10 + step))`."
     beta = min(decay, (1 + step) / (10 + step))
-    for pe, pm in zip(ema.parameters(), model.parameters()): pe.lerp_(pm.detach(), 1 - beta)
-    for be, bm in zip(ema.buffers(), model.buffers()): be.copy_(bm)
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm.detach(), 1 - beta)
+    for be, bm in zip(ema.buffers(), model.buffers()):
+        be.copy_(bm)
 
 # %% ../nbs/13_train.ipynb #f8daa192
 @dataclass
@@ -112,10 +127,40 @@ class TrainResult:
 def _unwrap(m): return m.module if hasattr(m, 'module') else m
 
 def _hardware(device) -> str:
-    if device.type == 'cuda': return torch.cuda.get_device_name(device)
+    if device.type == 'cuda':
+        return torch.cuda.get_device_name(device)
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
+# %% ../nbs/13_train.ipynb #06119a15
+def resume_mismatch(saved: dict,       # the `train` part of a checkpoint's config
+                    cfg: TrainConfig   # the configuration of the run that wants to resume
+                   ) -> str | None:
+    "Why a run with `cfg` cannot resume a checkpoint trained with `saved`, or None if it can."
+    for k in ('batch_size', 'seed', 'lr', 'warmup', 'decay'):
+        if k not in saved:
+            continue                                  # an older checkpoint without this field: nothing to compare
+        was = saved[k]
+        now = getattr(cfg, k)
+        if isinstance(was, list):
+            now = list(now)
+        if was != now:
+            return f"it was trained with {k}={was!r}, now {k}={getattr(cfg, k)!r}"
+    return None
+
+
 # %% ../nbs/13_train.ipynb #dfd8426f
+def _resume(ckpt_path: Path, kind: str, cfg: TrainConfig, model: nn.Module, ema: nn.Module, opt) -> tuple:
+    "Load a training checkpoint into `model`, `ema` and `opt`; return (step, losses, logs, seconds)."
+    ck = load_checkpoint(ckpt_path, kind=kind)
+    why = resume_mismatch(ck['config'].get('train', {}), cfg)
+    if why:
+        raise RepkitError(f"cannot resume {ckpt_path}: {why}")
+    load_state(model, ck['state']['model'], str(ckpt_path))
+    load_state(ema, ck['state']['ema'], str(ckpt_path))
+    opt.load_state_dict(ck['state']['optimizer'])
+    meta = ck['meta']
+    return meta['step'], list(meta['losses']), dict(meta.get('logs', {})), meta.get('seconds', 0.0)
+
 def train(model: nn.Module,             # the model to train (moved to `device`)
           loss_fn: Callable,            # loss_fn(model, batch, generator) -> loss or (loss, logs)
           data: tuple,                  # tensors with a common first dimension
@@ -131,37 +176,35 @@ def train(model: nn.Module,             # the model to train (moved to `device`)
     data = tuple(data) if isinstance(data, (tuple, list)) else (data,)
     n = len(data[0])
     for d in data:
-        if len(d) != n: raise RepkitError(f"data tensors must share their first dimension: {[len(x) for x in data]}")
+        if len(d) != n:
+            raise RepkitError(f"data tensors must share their first dimension: {[len(x) for x in data]}")
     rank, world = dist_info()
-    if cfg.batch_size % world: raise RepkitError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes")
+    if cfg.batch_size % world:
+        raise RepkitError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes")
     device = default_device(device)
     model = model.to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     losses, logs, step, elapsed = [], {}, 0, 0.0
     ckpt_path = Path(ckpt_path) if ckpt_path else None
-    if ckpt_path and ckpt_path.exists():                                   # resume
-        ck = load_checkpoint(ckpt_path, kind=kind)
-        saved = ck['config'].get('train', {})
-        for k in ('batch_size', 'seed', 'lr', 'warmup', 'decay'):
-            if k in saved and saved[k] != getattr(cfg, k) if not isinstance(saved[k], list) else list(getattr(cfg, k)) != saved[k]:
-                raise RepkitError(f"cannot resume {ckpt_path}: it was trained with {k}={saved[k]!r}, now {k}={getattr(cfg, k)!r}")
-        load_state(model, ck['state']['model'], str(ckpt_path)); load_state(ema, ck['state']['ema'], str(ckpt_path))
-        opt.load_state_dict(ck['state']['optimizer'])
-        step, losses, logs, elapsed = ck['meta']['step'], list(ck['meta']['losses']), dict(ck['meta'].get('logs', {})), ck['meta'].get('seconds', 0.0)
+    if ckpt_path and ckpt_path.exists():
+        step, losses, logs, elapsed = _resume(ckpt_path, kind, cfg, model, ema, opt)
     fwd = model
     if world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+        from torch.nn.parallel import DistributedDataParallel as DDP   # only under torchrun
         fwd = DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)
-    if cfg.compile and device.type == 'cuda': fwd = torch.compile(fwd)
+    if cfg.compile and device.type == 'cuda':
+        fwd = torch.compile(fwd)
     batches = Batches(n, cfg.batch_size, cfg.seed)
 
     def save():
-        if rank != 0 or ckpt_path is None: return
-        save_checkpoint(ckpt_path, kind, {'model': _unwrap(model).state_dict(), 'ema': ema.state_dict(), 'optimizer': opt.state_dict()},
-                        config={'model': model_config or getattr(model, 'config', {}), 'train': asdict(cfg)},
-                        meta=dict(meta or {}, step=step, losses=losses, logs=logs, seconds=elapsed, hardware=_hardware(device),
-                                  torch=str(torch.__version__)))
+        if rank != 0 or ckpt_path is None:
+            return
+        state = {'model': _unwrap(model).state_dict(), 'ema': ema.state_dict(), 'optimizer': opt.state_dict()}
+        facts = dict(meta or {}, step=step, losses=losses, logs=logs, seconds=elapsed,
+                     hardware=_hardware(device), torch=str(torch.__version__))
+        save_checkpoint(ckpt_path, kind, state, config={'model': model_config or getattr(model, 'config', {}),
+                                                        'train': asdict(cfg)}, meta=facts)
 
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc=kind, leave=False)
@@ -171,41 +214,57 @@ def train(model: nn.Module,             # the model to train (moved to `device`)
             idx = batches.indices(step)[rank::world]
             batch = tuple(d[idx].to(device, non_blocking=True) for d in data)
             torch.manual_seed(_mix(cfg.seed, 2, step))                          # dropout, if any
-            g = make_generator(_mix(cfg.seed, 3, step, rank))                   # the loss's randomness
-            for group in opt.param_groups: group['lr'] = lr_at(step, cfg)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == 'cuda'):
-                out = loss_fn(fwd, batch, g)
+            gen = make_generator(_mix(cfg.seed, 3, step, rank))                 # the loss's randomness
+            for group in opt.param_groups:
+                group['lr'] = lr_at(step, cfg)
+            with autocast(device, cfg.precision):
+                out = loss_fn(fwd, batch, gen)
             loss, extra = out if isinstance(out, tuple) else (out, {})
-            if not torch.isfinite(loss): raise RepkitError(f"the loss became {loss.item()} at step {step}; lower the learning rate or check the data")
+            if not torch.isfinite(loss):
+                raise RepkitError(f"the loss became {loss.item()} at step {step}; lower the learning rate or check the data")
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if cfg.grad_clip: torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            if cfg.ema_decay > 0: ema_update(ema, _unwrap(model), cfg.ema_decay, step)
-            else: ema.load_state_dict(_unwrap(model).state_dict())
+            if cfg.ema_decay > 0:
+                ema_update(ema, _unwrap(model), cfg.ema_decay, step)
+            else:
+                ema.load_state_dict(_unwrap(model).state_dict())
             step += 1
             losses.append(loss.item())
-            for k, v in extra.items(): logs.setdefault(k, []).append(float(v))
-            bar.update(); bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
-            if step % cfg.ckpt_every == 0: elapsed += time.perf_counter() - t0; t0 = time.perf_counter(); save()
+            for k, v in extra.items():
+                logs.setdefault(k, []).append(float(v))
+            bar.update()
+            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+            if step % cfg.ckpt_every == 0:
+                elapsed += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                save()
     except KeyboardInterrupt:
-        elapsed += time.perf_counter() - t0; t0 = time.perf_counter(); save(); bar.close()
+        elapsed += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        save()
+        bar.close()
         raise
     bar.close()
     elapsed += time.perf_counter() - t0
     save()
     return TrainResult(_unwrap(model), ema, losses, step, elapsed, logs)
 
+
 # %% ../nbs/13_train.ipynb #164d795a
 def _free_port() -> int:
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 def _ddp_regression(X, steps, batch_size, device='cpu', progress=False):
     torch.manual_seed(0)
     w = torch.arange(1., X.shape[1] + 1)[:, None]
     loss = lambda m, b, g: (m(b[0]) - b[0] @ w).pow(2).mean()
-    return train(nn.Linear(X.shape[1], 1), loss, (X,), TrainConfig(steps=steps, batch_size=batch_size, lr=0.05, warmup=0, ema_decay=0.0),
-                 device=device, progress=progress)
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=0.05, warmup=0, ema_decay=0.0)
+    return train(nn.Linear(X.shape[1], 1), loss, (X,), cfg, device=device, progress=progress)
 
 def _ddp_worker(rank, world, port, X, steps, batch_size, out):
     import torch.distributed as dist
@@ -214,8 +273,10 @@ def _ddp_worker(rank, world, port, X, steps, batch_size, out):
     dist.init_process_group('gloo', rank=rank, world_size=world)
     try:
         res = _ddp_regression(X, steps, batch_size)
-        if rank == 0: torch.save(res.model.state_dict(), out)
-    finally: dist.destroy_process_group()
+        if rank == 0:
+            torch.save(res.model.state_dict(), out)
+    finally:
+        dist.destroy_process_group()
 
 def ddp_check(steps: int = 20, batch_size: int = 32, world: int = 2, seed: int = 0) -> float:
     "Train a regression with `world` gloo processes and with one process; return the max weight difference."
@@ -233,32 +294,44 @@ def model_card(ckpt_path: str | Path, title: str | None = None, extra: dict | No
     "Markdown model card from a checkpoint's kind, config and meta, plus `extra` facts (e.g. metrics)."
     ck = load_checkpoint(ckpt_path)
     meta, tcfg = ck['meta'], ck['config'].get('train', {})
-    facts = {'kind': ck['kind'], 'command': meta.get('command', '(not recorded)'), 'data': meta.get('data', '(not recorded)'),
-             'seed': tcfg.get('seed'), 'steps': meta.get('step'), 'batch size': tcfg.get('batch_size'), 'learning rate': tcfg.get('lr'),
-             'EMA decay': tcfg.get('ema_decay'), 'wall time': f"{meta.get('seconds', 0) / 60:.1f} min", 'hardware': meta.get('hardware'),
-             'torch': meta.get('torch'), 'final loss (mean of last 100 steps)': round(sum(meta['losses'][-100:]) / max(1, len(meta['losses'][-100:])), 5) if meta.get('losses') else None}
+    last = meta.get('losses', [])[-100:]
+    facts = {'kind': ck['kind'],
+             'command': meta.get('command', '(not recorded)'),
+             'data': meta.get('data', '(not recorded)'),
+             'seed': tcfg.get('seed'),
+             'steps': meta.get('step'),
+             'batch size': tcfg.get('batch_size'),
+             'learning rate': tcfg.get('lr'),
+             'EMA decay': tcfg.get('ema_decay'),
+             'wall time': f"{meta.get('seconds', 0) / 60:.1f} min",
+             'hardware': meta.get('hardware'),
+             'torch': meta.get('torch'),
+             'final loss (mean of last 100 steps)': round(sum(last) / len(last), 5) if last else None}
     lines = [f"# {title or Path(ckpt_path).stem}", '', '| fact | value |', '|---|---|']
     lines += [f"| {k} | `{v}` |" if k == 'command' else f"| {k} | {v} |" for k, v in facts.items() if v is not None]
     lines += ['', '## Model', '', '```', json.dumps(ck['config'].get('model', {}), indent=1), '```']
     for section, values in (extra or {}).items():
         lines += ['', f"## {section}", '']
-        if isinstance(values, dict): lines += ['| metric | value |', '|---|---|'] + [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in values.items()]
-        else: lines.append(str(values))
+        if isinstance(values, dict):
+            lines += ['| metric | value |', '|---|---|']
+            lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in values.items()]
+        else:
+            lines.append(str(values))
     return '\n'.join(lines) + '\n'
 
 def write_model_card(ckpt_path: str | Path, title: str | None = None, extra: dict | None = None) -> Path:
     "Write `model_card(...)` next to the checkpoint as `<name>.md` (atomically)."
-    from repkit.core import atomic_write
     out = Path(ckpt_path).with_suffix('.md')
-    with atomic_write(out, 'w') as f: f.write(model_card(ckpt_path, title, extra))
+    with atomic_write(out, 'w') as f:
+        f.write(model_card(ckpt_path, title, extra))
     return out
 
 # %% ../nbs/13_train.ipynb #89ab73f2
 def slim_checkpoint(src: str | Path, dst: str | Path) -> Path:
     "Copy a training checkpoint keeping only its EMA weights (plus kind, config and meta), for shipping."
-    from repkit.core import save_checkpoint
     ck = load_checkpoint(src)
-    if 'ema' not in ck['state']: raise RepkitError(f"{src} has no EMA weights to ship")
+    if 'ema' not in ck['state']:
+        raise RepkitError(f"{src} has no EMA weights to ship")
     return save_checkpoint(dst, ck['kind'], {'ema': ck['state']['ema']}, ck['config'], ck['meta'])
 
 # %% ../nbs/13_train.ipynb #f437f45e
@@ -268,17 +341,19 @@ def load_trained(name_or_path: str | Path,  # a shipped name (a key of `shipped`
                  build: Callable,           # build(checkpoint) -> the model, from its stored config
                  use_ema: bool = True,      # the EMA weights (else the raw ones, if the file has them)
                  map_location='cpu') -> nn.Module:
-    "A trained model from a shipped name or a checkpoint path: kind checked, weights loaded, `meta` attached, in eval mode."
-    from repkit.core import weights_dir
+    "A trained model from a shipped name or a path: kind checked, weights loaded, `meta` attached, in eval mode."
     name = str(name_or_path)
     if name in shipped:
         path = weights_dir() / f'{name}.pt'
         if not path.exists():
-            raise RepkitError(f"the shipped model {name} is missing ({path}); train it with: repkit train {shipped[name]} --out PATH, then slim_checkpoint it into {path}")
-    else: path = Path(name_or_path)
+            raise RepkitError(f"the shipped model {name} is missing ({path}); train it with: "
+                              f"repkit train {shipped[name]} --out PATH, then slim_checkpoint it into {path}")
+    else:
+        path = Path(name_or_path)
     ck = load_checkpoint(path, map_location=map_location)
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    if ck['kind'] not in kinds: raise RepkitError(f"{path} holds a '{ck['kind']}' checkpoint, expected {' or '.join(repr(k) for k in kinds)}")
+    if ck['kind'] not in kinds:
+        raise RepkitError(f"{path} holds a '{ck['kind']}' checkpoint, expected {' or '.join(repr(k) for k in kinds)}")
     model = build(ck)
     load_state(model, ck['state']['ema' if use_ema and 'ema' in ck['state'] else 'model'], str(path))
     model.meta = ck['meta']
