@@ -16,7 +16,11 @@ __all__ = ['DIGIT_SIZE', 'DIGIT_SPLITS', 'SPRITE_SHAPES', 'SPRITE_COLOURS', 'SPR
            'SPRITE_SDF', 'SPRITE_FACTORS', 'DATASETS', 'MASKS', 'FREE_FORM', 'ImageData', 'resize_images',
            'digits_split', 'load_digits', 'pixel_centres', 'sdf_square', 'sdf_circle', 'sdf_cross', 'sdf_triangle',
            'sdf_heart', 'sdf_ellipse', 'render_sprites', 'sample_sprite_factors', 'canonical_rotation', 'make_sprites',
-           'get_dataset', 'segment_distance', 'free_form_mask', 'make_masks', 'make_mask']
+           'get_dataset', 'segment_distance', 'free_form_mask', 'make_masks', 'make_mask', 'load_image', 'load_mask']
+
+# %% ../nbs/01_data.ipynb #b9f7a82c
+from pathlib import Path
+import matplotlib.pyplot as plt
 
 # %% ../nbs/01_data.ipynb #b3f257dc
 @dataclass
@@ -43,7 +47,8 @@ class ImageData:
         return ImageData(self.images.to(d), self.labels.to(d), self.class_names,
                          {k: v.to(d) for k, v in self.factors.items()}, self.name)
     def __repr__(self):
-        return f"ImageData({self.name!r}, n={len(self)}, image shape={tuple(self.images.shape[1:])}, factors={list(self.factors)})"
+        shape = tuple(self.images.shape[1:])
+        return f"ImageData({self.name!r}, n={len(self)}, image shape={shape}, factors={list(self.factors)})"
 
 # %% ../nbs/01_data.ipynb #09765056
 DIGIT_SIZE = 8  # the native resolution of scikit-learn's digits
@@ -113,7 +118,8 @@ def pixel_centres(size: int,            # the image is size x size
                   device=None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     "Canvas coordinates `(x, y)` of the pixel centres, each `(size*size,)` in row-major order, with y pointing up."
-    c = extent * (-1 + (2 * torch.arange(size, device=default_device(device), dtype=torch.float32) + 1) / size)
+    i = torch.arange(size, device=default_device(device), dtype=torch.float32)
+    c = extent * (-1 + (2 * i + 1) / size)                  # centre of pixel i on [-extent, extent]
     y, x = torch.meshgrid(-c, c, indexing='ij')   # row i has y = -c[i]: the top row is at +extent
     return x.reshape(-1), y.reshape(-1)
 
@@ -168,7 +174,8 @@ def render_sprites(factors: dict,                # 'shape' (N,), 'rgb' (N, 3), '
         raise RepkitError(f"extent must be positive, got {extent!r}")
     missing = [k for k in SPRITE_FACTORS if k not in factors]
     if missing:
-        raise RepkitError(f"factors lack {', '.join(missing)}: render_sprites needs {', '.join(SPRITE_FACTORS)}")
+        raise RepkitError(f"factors lack {', '.join(missing)}: "
+                          f"render_sprites needs {', '.join(SPRITE_FACTORS)}")
     f = {k: torch.as_tensor(factors[k]).to(dev) for k in SPRITE_FACTORS}
     n = len(f['shape'])
     for k, tail in (('rgb', (3,)), ('scale', ()), ('rotation', ()), ('translation', (2,))):
@@ -274,7 +281,8 @@ def get_dataset(name: str,            # 'digits' or 'sprites'
     if split not in ('train', 'test'):
         raise RepkitError(f"unknown split {split!r} for sprites: expected train or test")
     n = (10_000 if split == 'train' else 2_000) if n is None else n
-    data = make_sprites(n, 2 * seed + (split == 'test'), 32 if size is None else size, device=device, **kwargs)
+    side = 32 if size is None else size
+    data = make_sprites(n, 2 * seed + (split == 'test'), side, device=device, **kwargs)
     data.name = f'sprites/{split}'
     return data
 
@@ -285,7 +293,12 @@ FREE_FORM = {'narrow': dict(width=1 / 16, min_width=1.0, coverage=(0.15, 0.25)),
 
 def _mask_size(size) -> tuple[int, int]:
     "`(H, W)` from an int or a pair; each side at least 4."
-    hw = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else tuple(size) if isinstance(size, (tuple, list, torch.Size)) else None
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        hw = (size, size)
+    elif isinstance(size, (tuple, list, torch.Size)):
+        hw = tuple(size)
+    else:
+        hw = None
     if hw is None or len(hw) != 2:
         raise RepkitError(f"size must be an int or a pair (H, W), got {size!r}")
     return _check_size(hw[0], 'mask height'), _check_size(hw[1], 'mask width')
@@ -328,18 +341,23 @@ def free_form_mask(H: int, W: int,            # image size
     rnd = lambda k: torch.rand(k, generator=g, device=g.device, dtype=torch.float64).cpu()
     lo, hi = coverage
     target = lo + (hi - lo) * rnd(1).item()
-    hole, L, box = torch.zeros(H * W, dtype=torch.bool), min(H, W), torch.tensor([W, H], dtype=torch.float64)
+    hole = torch.zeros(H * W, dtype=torch.bool)             # pixels painted over so far
+    L = min(H, W)                                           # stroke lengths scale with the shorter side
+    box = torch.tensor([W, H], dtype=torch.float64)
     for step in range(max_segments):
         if hole.double().mean() >= target:
             break
         u = rnd(5)                                                          # start x, start y, heading, turn, length
         if step % seg_per_stroke == 0:
-            a, heading = u[:2] * box, 2 * math.pi * u[2].item()
+            a = u[:2] * box
+            heading = 2 * math.pi * u[2].item()
         heading += max_turn * (2 * u[3].item() - 1)
-        b = a + L * (0.1 + 0.2 * u[4].item()) * torch.tensor([math.cos(heading), math.sin(heading)], dtype=torch.float64)
+        direction = torch.tensor([math.cos(heading), math.sin(heading)], dtype=torch.float64)
+        b = a + L * (0.1 + 0.2 * u[4].item()) * direction
         b = torch.where(b < 0, -b, torch.where(b > box, 2 * box - b, b))   # bounce off the borders
         hole |= segment_distance(pix, a, b) <= width / 2
-        heading, a = math.atan2(*(b - a).flip(0).tolist()), b
+        heading = math.atan2(*(b - a).flip(0).tolist())
+        a = b
     return (~hole).float().reshape(H, W)
 
 # %% ../nbs/01_data.ipynb #84988b22
@@ -366,3 +384,45 @@ def make_masks(name: str,       # one of `MASKS`
 def make_mask(name: str, size=32, seed=0, channels: int = 1, device=None) -> torch.Tensor:
     "One mask `(channels, H, W)` of a family (see `make_masks`), 1 = known pixel."
     return make_masks(name, 1, size, seed, channels, device)[0]
+
+# %% ../nbs/01_data.ipynb #ce8ef684
+def _read_png(path, what: str) -> torch.Tensor:
+    "A PNG file as a float tensor with values in [0, 1], `(H, W)` or `(H, W, channels)`."
+    try:
+        a = torch.as_tensor(plt.imread(str(path))).float()
+    except (OSError, ValueError, SyntaxError) as e:
+        raise RepkitError(f"cannot read the {what} {path}: {e}") from None
+    return a / 255 if a.max() > 1 else a
+
+def load_image(path,                    # a PNG file
+               shape: tuple,            # (C, H, W) wanted, C = 1 (grey) or 3 (RGB)
+               name: str = 'the model'  # who needs this shape, for the message
+              ) -> torch.Tensor:
+    "Read a PNG as a `(C, H, W)` tensor in [-1, 1]."
+    C, H, W = shape
+    a = _read_png(path, 'image')
+    a = a[None] if a.dim() == 2 else a[..., :3].permute(2, 0, 1)             # (1 or 3, H, W), alpha dropped
+    if a.shape[0] != C:
+        a = a.mean(0, keepdim=True) if C == 1 else a.expand(C, -1, -1)
+    if tuple(a.shape[1:]) != (H, W):
+        raise RepkitError(f"{name} needs a {H}x{W} image, {path} is {a.shape[1]}x{a.shape[2]}")
+    return (2 * a - 1).contiguous()
+
+def load_mask(path_or_family,   # a mask family in `MASKS`, or a PNG (white = known)
+              size: int,        # image side
+              seed: int = 0     # for the free-form families
+             ) -> torch.Tensor:
+    "A mask `(1, size, size)` (1 = known): a named family, or a black-and-white PNG read with matplotlib."
+    if str(path_or_family) in MASKS:
+        return make_mask(str(path_or_family), size, seed, device='cpu')
+    p = Path(path_or_family)
+    if not p.exists():
+        families = ', '.join(MASKS)
+        raise RepkitError(f"mask {str(path_or_family)!r} is neither a mask family ({families}) nor an existing file")
+    a = _read_png(p, 'mask')
+    a = a if a.dim() == 2 else a[..., :3].mean(-1)
+    if tuple(a.shape) != (size, size):
+        raise RepkitError(f"mask must be {size}x{size}, {p} is {a.shape[0]}x{a.shape[1]}")
+    if not ((a == 0) | (a == 1)).all():
+        raise RepkitError(f"mask {p} must be binary (black = unknown, white = known), found grey values")
+    return a[None].contiguous()

@@ -5,19 +5,28 @@
 # %% ../nbs/14_ddim.ipynb #4f9e430e
 from __future__ import annotations
 import math
+import time
 from pathlib import Path
 from typing import Callable
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 from .core import RepkitError, default_device, make_generator, randn, check_shape, check_finite, check_positive_int, save_checkpoint, load_checkpoint, load_state
+from .core import weights_dir
 from .core import autocast
 from .sde import SamplerHook, bcast
 from .nets import UNet
+from .data import get_dataset
+from .train import TrainConfig, train
 
 # %% auto #0
 __all__ = ['DIFFUSION_PRESETS', 'DiscreteSchedule', 'diffusion_loss', 'respace', 'ddim_step', 'renoise_step', 'ddim_sample',
-           'ddpm_sample', 'DiffusionModel', 'train_diffusion', 'pretrained_path', 'load_pretrained', 'DiffusersEps']
+           'ddpm_sample', 'DiffusionModel', 'train_diffusion', 'pretrained_path', 'load_pretrained', 'train_throughput',
+           'bench_train', 'DiffusersEps', 'model_shape', 'bench_sampler']
+
+# %% ../nbs/14_ddim.ipynb #d9354c15
+import json, time
+from .report import trainer, bench, markdown_table
 
 # %% ../nbs/14_ddim.ipynb #c2c25c70
 class DiscreteSchedule(nn.Module):
@@ -190,12 +199,11 @@ DIFFUSION_PRESETS = {
     'sprites': dict(size=32, net=dict(image_size=32, in_channels=3, base_channels=16, channel_mults=(1, 2, 4), num_res_blocks=1, attn_resolutions=(8,))),
 }
 
+@trainer('diffusion')
 def train_diffusion(data: str = 'digits', steps: int = 6000, batch_size: int = 64, lr: float = 1e-3,
                     out: str | Path | None = None, seed: int = 0, device=None, progress: bool = True,
                     stop_after: int | None = None, schedule: str = 'linear', command: str | None = None):
     "Train a `DiffusionModel` preset on `data` ('digits' or 'sprites') with repkit's training loop; checkpoint to `out`."
-    from repkit.data import get_dataset
-    from repkit.train import TrainConfig, train
     if data not in DIFFUSION_PRESETS:
         raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DIFFUSION_PRESETS)}")
     preset = DIFFUSION_PRESETS[data]
@@ -211,7 +219,6 @@ def train_diffusion(data: str = 'digits', steps: int = 6000, batch_size: int = 6
 # %% ../nbs/14_ddim.ipynb #a7ee3565
 def pretrained_path(name: str) -> Path:
     "Path of a shipped checkpoint (`'digits'` or `'sprites'`) inside the installed package."
-    from repkit.core import weights_dir
     if name not in DIFFUSION_PRESETS:
         raise RepkitError(f"unknown model {name!r}: expected one of {sorted(DIFFUSION_PRESETS)}")
     p = weights_dir() / f'{name}_ddpm.pt'
@@ -223,6 +230,49 @@ def load_pretrained(name: str, map_location='cpu') -> DiffusionModel:
     "The shipped diffusion model for `'digits'` or `'sprites'` (EMA weights)."
     return DiffusionModel.load(pretrained_path(name), map_location=map_location)
 
+# %% ../nbs/14_ddim.ipynb #b748b4b0
+def train_throughput(names: tuple = ('digits', 'sprites'),   # presets of `DIFFUSION_PRESETS`
+                     precisions: tuple = ('fp32', 'bf16'),
+                     steps: int = 10,             # timed steps per run (after one untimed warm-up run)
+                     batch_size: int = 64,
+                     repeats: int = 2,            # alternating runs per precision; the fastest counts
+                     device=None, seed: int = 0) -> list[dict]:
+    "Training steps per second of each preset's UNet in each precision, measured side by side."
+    device = default_device(device)
+    rows = []
+    for name in names:
+        if name not in DIFFUSION_PRESETS:
+            raise RepkitError(f"unknown preset {name!r}: expected one of {sorted(DIFFUSION_PRESETS)}")
+        preset = DIFFUSION_PRESETS[name]
+        images = get_dataset(name, 'train', size=preset['size']).images[:4 * batch_size]
+        best = {}
+        for r in range(repeats + 1):                          # run 0 warms up kernels and caches
+            for prec in precisions:
+                torch.manual_seed(seed)
+                model = DiffusionModel(UNet(**preset['net']))
+                cfg = TrainConfig(steps=steps, batch_size=batch_size, warmup=0, ckpt_every=10 ** 9, seed=seed,
+                                  precision=prec)
+                t0 = time.perf_counter()
+                train(model, diffusion_loss(model.schedule), (images,), cfg, device=device, progress=False)
+                rate = steps / (time.perf_counter() - t0)
+                if r > 0:
+                    best[prec] = max(best.get(prec, 0.0), rate)
+        for prec in precisions:
+            rows.append(dict(model=name, precision=prec, batch_size=batch_size, steps_per_second=best[prec],
+                             speedup_over_fp32=best[prec] / best[precisions[0]], threads=torch.get_num_threads(),
+                             device=str(device)))
+    return rows
+
+# %% ../nbs/14_ddim.ipynb #84f06731
+@bench('train')
+def bench_train(quick: bool = False, seed: int = 0, as_json: bool = False, progress: bool = False,
+                device=None) -> str:
+    "Training steps/s of the digits and sprites UNets at batch 64 in fp32 and bf16, measured side by side."
+    rows = train_throughput(steps=3 if quick else 20, batch_size=64, repeats=1 if quick else 2, device=device, seed=seed)
+    if as_json:
+        return json.dumps(rows, indent=1)
+    return markdown_table(rows)
+
 # %% ../nbs/14_ddim.ipynb #db8a161c
 class DiffusersEps(nn.Module):
     "Wrap a `diffusers` `UNet2DModel` (or anything returning `.sample`) as `eps_model(x, t)`."
@@ -232,3 +282,100 @@ class DiffusersEps(nn.Module):
     def forward(self, x, t, cond=None):
         out = self.unet(x, t)
         return out.sample if hasattr(out, 'sample') else out[0]
+
+# %% ../nbs/14_ddim.ipynb #f96bbacb
+def model_shape(model: str) -> tuple[int, int, int]:
+    "`(C, H, W)` of the images a shipped model works on."
+    if model not in DIFFUSION_PRESETS:
+        raise RepkitError(f"unknown model {model!r}: expected one of {', '.join(DIFFUSION_PRESETS)}")
+    net = DIFFUSION_PRESETS[model]['net']
+    return net['in_channels'], net['image_size'], net['image_size']
+
+# %% ../nbs/14_ddim.ipynb #84d3fa22
+def _timer(dev: torch.device):
+    "A function timing `f()` in seconds, synchronising CUDA before and after."
+    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+    def timed(f):
+        sync()
+        t0 = time.perf_counter()
+        f()
+        sync()
+        return time.perf_counter() - t0
+    return timed
+
+def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, dev, seed: int) -> dict:
+    "Time diffusers' DDIMPipeline and repkit's DDIM loop on one random UNet2DModel, same batch and steps."
+    try:
+        from diffusers import UNet2DModel, DDIMPipeline, DDIMScheduler   # optional dependency
+    except ImportError:
+        raise RepkitError("--diffusers needs the diffusers package: pip install diffusers")
+    torch.manual_seed(seed)
+    ch = cfg['base_channels']
+    n_down = len(cfg['channel_mults']) - 1
+    unet = UNet2DModel(sample_size=cfg['image_size'], in_channels=cfg['in_channels'],
+                       out_channels=cfg['in_channels'], block_out_channels=tuple(ch * m for m in cfg['channel_mults']),
+                       layers_per_block=cfg['num_res_blocks'],
+                       down_block_types=('DownBlock2D',) * n_down + ('AttnDownBlock2D',),
+                       up_block_types=('AttnUpBlock2D',) + ('UpBlock2D',) * n_down,
+                       norm_num_groups=min(8, ch))
+    unet = unet.to(dev).eval()
+    sched = DDIMScheduler(num_train_timesteps=1000, beta_schedule='linear', clip_sample=True)
+    pipe = DDIMPipeline(unet=unet, scheduler=sched)
+    pipe.set_progress_bar_config(disable=True)
+    shape = (batch_size, cfg['in_channels'], cfg['image_size'], cfg['image_size'])
+    def theirs():
+        with torch.no_grad():
+            pipe(batch_size=batch_size, num_inference_steps=n_steps, eta=0.0, output_type='np',
+                 generator=torch.Generator().manual_seed(seed))
+    def ours():
+        ddim_sample(DiffusersEps(unet), DiscreteSchedule(), shape, n_steps, device=dev, generator=seed,
+                    clip_x0=True)
+    timed = _timer(dev)
+    theirs()
+    ours()
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(timed(theirs))
+        b.append(timed(ours))
+    return dict(unet2dmodel_parameters=sum(p.numel() for p in unet.parameters()),
+                diffusers_ddim_pipeline_seconds=min(a), repkit_ddim_seconds=min(b),
+                repkit_over_diffusers=min(b) / min(a))
+
+# %% ../nbs/14_ddim.ipynb #0ddb5338
+@bench('sampler')
+def bench_sampler(quick: bool = False, seed: int = 0, as_json: bool = False, progress: bool = False,
+                  model='digits',                  # a shipped model's name, or a `DiffusionModel`
+                  n_steps: int | None = None, batch_size: int | None = None, repeats: int | None = None,
+                  device=None, diffusers: bool = False) -> str:
+    "DDIM wall time against the same number of bare network evaluations (the floor), and their ratio."
+    n_steps = n_steps or (20 if quick else 50)
+    batch_size = batch_size or (16 if quick else 64)
+    repeats = repeats or (2 if quick else 5)
+    dev = default_device(device)
+    m = (load_pretrained(model) if isinstance(model, str) else model).to(dev).eval()
+    c = m.net.config
+    shape = (batch_size, c['in_channels'], c['image_size'], c['image_size'])
+    x = randn(shape, seed, dev)
+    ts = respace(m.schedule.T, n_steps)[:-1]
+    def bare():
+        with torch.no_grad():
+            for t in ts:
+                m(x, torch.full((batch_size,), t, device=dev, dtype=torch.long))
+    def ddim():
+        ddim_sample(m, m.schedule, shape, n_steps, device=dev, generator=seed)
+    timed = _timer(dev)
+    bare()                                                                    # warm-up
+    ddim()
+    tb, td = [], []
+    for _ in range(repeats):
+        tb.append(timed(bare))
+        td.append(timed(ddim))
+    res = dict(model=model if isinstance(model, str) else type(model).__name__, device=str(dev),
+               batch_size=batch_size, n_steps=n_steps, bare_network_seconds=min(tb), ddim_seconds=min(td),
+               overhead_ratio=min(td) / min(tb), threads=torch.get_num_threads())
+    if diffusers:
+        res['diffusers'] = _bench_vs_diffusers(m.net.config, n_steps, batch_size, repeats, dev, seed)
+    if as_json:
+        return json.dumps(res, indent=1)
+    flat = {**{k: v for k, v in res.items() if k != 'diffusers'}, **res.get('diffusers', {})}
+    return '\n'.join(f"{k:32s} {v:.4f}" if isinstance(v, float) else f"{k:32s} {v}" for k, v in flat.items())

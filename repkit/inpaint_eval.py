@@ -14,13 +14,19 @@ from .gaussian import MixtureWorld, image_gaussian, image_mixture, gaussian_fit,
 from .data import MASKS, make_mask, make_masks, get_dataset
 from .sde import SamplerHook, CombinedHook
 from .inpaint import METHODS, ExactEps, CountingEps, inpaint, prepare_observation, repaint_timesteps
+import repkit.copaint   # registers 'copaint' and 'copaint-tt' in METHODS
 
 # %% auto #0
 __all__ = ['ANALYTIC_WORLDS', 'ANALYTIC_METHODS', 'TRAINED_METHODS', 'QUICK', 'FULL', 'CPU_TOUR', 'analytic_world',
            'posterior_scores', 'analytic_study', 'markdown_table', 'analytic_table', 'plot_analytic', 'psnr', 'ssim',
-           'evaluate_inpainting', 'trained_study', 'summary_rows', 'trained_table', 'plot_quality_time', 'model_shape',
-           'check_inpaint_input', 'inpaint_image', 'load_image', 'load_mask', 'record_trajectory', 'inpaint_explorer',
-           'plot_completions', 'tour_inpaint']
+           'evaluate_inpainting', 'trained_study', 'summary_rows', 'trained_table', 'plot_quality_time',
+           'check_inpaint_input', 'inpaint_image', 'record_trajectory', 'inpaint_explorer', 'plot_completions',
+           'tour_inpaint', 'bench_inpaint']
+
+# %% ../nbs/22_inpaint_eval.ipynb #cd5f3554
+import json
+from .ddim import model_shape
+from .report import save_figure, tour_section, bench
 
 # %% ../nbs/22_inpaint_eval.ipynb #bbb664a1
 ANALYTIC_WORLDS = ('gaussian', 'mixture')
@@ -279,13 +285,6 @@ def plot_quality_time(rows: list[dict], ax=None,
     return ax
 
 # %% ../nbs/22_inpaint_eval.ipynb #147496c3
-def model_shape(model: str) -> tuple[int, int, int]:
-    "`(C, H, W)` of the images a shipped model works on."
-    from repkit.ddim import DIFFUSION_PRESETS
-    if model not in DIFFUSION_PRESETS: raise RepkitError(f"unknown model {model!r}: expected one of {', '.join(DIFFUSION_PRESETS)}")
-    net = DIFFUSION_PRESETS[model]['net']
-    return net['in_channels'], net['image_size'], net['image_size']
-
 def check_inpaint_input(image: torch.Tensor, mask: torch.Tensor, method: str, model: str):
     "Validate an (image, mask, method, model) request; returns the image and mask as float tensors."
     C, H, W = model_shape(model)
@@ -312,35 +311,6 @@ def inpaint_image(image: torch.Tensor,    # (C, H, W) in [-1, 1], the model's si
     x = inpaint(method, net, net.schedule, image, mask, n_samples=1, n_steps=check_positive_int(n_steps, 'n_steps'),
                 device=device, generator=seed, clip_x0=True, **method_kwargs)
     return x[0].clamp(-1, 1).cpu()
-
-def load_image(path, model: str = 'digits') -> torch.Tensor:
-    "Read a PNG as a `(C, H, W)` tensor in [-1, 1] for a shipped model (colour converted to grey for digits, grey repeated for sprites)."
-    import matplotlib.pyplot as plt
-    C, H, W = model_shape(model)
-    try: a = torch.as_tensor(plt.imread(str(path))).float()
-    except (OSError, ValueError, SyntaxError) as e: raise RepkitError(f"cannot read the image {path}: {e}") from None
-    if a.dtype == torch.uint8 or a.max() > 1: a = a / 255
-    a = a[None] if a.dim() == 2 else a[..., :3].permute(2, 0, 1)             # (1 or 3, H, W), alpha dropped
-    if a.shape[0] != C: a = a.mean(0, keepdim=True) if C == 1 else a.expand(C, -1, -1)
-    if tuple(a.shape[1:]) != (H, W): raise RepkitError(f"the {model} model needs a {H}x{W} image, {path} is {a.shape[1]}x{a.shape[2]}")
-    return (2 * a - 1).contiguous()
-
-def load_mask(path_or_family,   # a mask family in `repkit.data.MASKS`, or a PNG (white = known)
-              size: int,        # image side
-              seed: int = 0     # for the free-form families
-             ) -> torch.Tensor:
-    "A mask `(1, size, size)` (1 = known): a named family, or a black-and-white PNG read with matplotlib."
-    import matplotlib.pyplot as plt
-    if str(path_or_family) in MASKS: return make_mask(str(path_or_family), size, seed, device='cpu')
-    p = Path(path_or_family)
-    if not p.exists(): raise RepkitError(f"mask {str(path_or_family)!r} is neither a mask family ({', '.join(MASKS)}) nor an existing file")
-    try: a = torch.as_tensor(plt.imread(str(p))).float()
-    except (OSError, ValueError, SyntaxError) as e: raise RepkitError(f"cannot read the mask {p}: {e}") from None
-    if a.max() > 1: a = a / 255
-    a = a if a.dim() == 2 else a[..., :3].mean(-1)
-    if tuple(a.shape) != (size, size): raise RepkitError(f"mask must be {size}x{size}, {p} is {a.shape[0]}x{a.shape[1]}")
-    if not ((a == 0) | (a == 1)).all(): raise RepkitError(f"mask {p} must be binary (black = unknown, white = known), found grey values")
-    return a[None].contiguous()
 
 # %% ../nbs/22_inpaint_eval.ipynb #5315269e
 class _Trajectory(SamplerHook):
@@ -416,10 +386,10 @@ def plot_completions(samples: dict, images: torch.Tensor, masks: dict, index: in
     fig.tight_layout()
     return fig
 
+@tour_section('inpaint', order=22, seconds=(110, 1800))
 def tour_inpaint(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: exact-world study, trained-model study, quality-time plot and completions."
     import matplotlib.pyplot as plt
-    from repkit.cli import save_figure
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     rows_a = analytic_study(quick=quick, seed=seed, progress=progress)
     fig = plt.figure(figsize=(14, 3.8)); plot_analytic(rows_a, fig.subplots(1, 3)); fig.tight_layout()
@@ -450,3 +420,15 @@ The shipped models on CoPaint's protocol ({cfg['n_images']} test images x {cfg['
 """ + ' '.join(f'![{ds} completions]({f})' for ds, f in f_c.items()) + '\n'
     return dict(title='Inpainting: exact posteriors and trained models', markdown=md,
                 metrics=dict(analytic=rows_a, trained=rows_t, trained_summary=summary_rows(rows_t)))
+
+# %% ../nbs/22_inpaint_eval.ipynb #1dfc832c
+@bench('inpaint')
+def bench_inpaint(quick: bool = False, seed: int = 0, as_json: bool = False, progress: bool = False,
+                  analytic: bool = False,   # the exact-world study instead of the trained models
+                  device=None) -> str:
+    "Inpainting tables: on the exact worlds (`analytic=True`) or with the shipped trained models."
+    if analytic:
+        rows = analytic_study(quick=quick, seed=seed, progress=progress)
+        return json.dumps(rows, indent=1, default=float) if as_json else analytic_table(rows)
+    rows = trained_study(quick=quick, seed=seed, device=device, progress=progress)
+    return json.dumps(rows, indent=1, default=float) if as_json else trained_table(rows)

@@ -32,6 +32,9 @@ __all__ = ['SIZES', 'POSITIONS', 'ATTRIBUTES', 'ATTRIBUTE_VALUES', 'SIZE_SPLIT',
            'plane_basis', 'plane_points', 'disk_coordinates', 'plot_meru_disk', 'traversal_captions',
            'PoincareExplorer', 'tour_meru']
 
+# %% ../nbs/61_meru.ipynb #2cc70094
+from .report import save_figure, tour_section, trainer
+
 # %% ../nbs/61_meru.ipynb #4f0611d2
 SIZES = ('small', 'large')
 POSITIONS = ('top left', 'top right', 'bottom left', 'bottom right')
@@ -513,6 +516,8 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
+@trainer('clip', variant='clip')
+@trainer('meru', variant='meru')
 def train_meru(
     variant: str = 'meru',  # 'meru' or 'clip'
     data: str = 'sprites',  # the only captioned dataset
@@ -1073,10 +1078,10 @@ class PoincareExplorer:
         return fig
 
 # %% ../nbs/61_meru.ipynb #76283b0e
+@tour_section('meru', order=61, seconds=(3, 30))
 def tour_meru(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: MERU against CLIP on zero-shot classification, retrieval, hierarchy and traversal, with pictures."
     import matplotlib.pyplot as plt
-    from repkit.cli import save_figure
     from repkit.probes import format_table
     out = Path(out)
     models = {v: load_meru(v) for v in ('meru', 'clip')}
