@@ -11,8 +11,8 @@ from .core import RepkitError, default_device, randn, check_positive_int
 # %% auto #0
 __all__ = ['EPS', 'TINY', 'SINH_MAX', 'PAIRWISE_FLOOR', 'time_component', 'inner', 'dist', 'dist0', 'pairwise_inner',
            'pairwise_dist', 'exp_map0', 'log_map0', 'to_geoopt', 'from_geoopt', 'to_geoopt_tangent', 'geoopt_manifold',
-           'half_aperture', 'oxy_angle', 'to_poincare', 'from_poincare', 'geodesic', 'geoopt_comparison',
-           'comparison_markdown', 'plot_disk', 'bench_lorentz', 'bench_lorentz_command']
+           'half_aperture', 'oxy_angle', 'to_poincare', 'from_poincare', 'geodesic', 'geoopt_comparison', 'plot_disk',
+           'bench_lorentz', 'bench_lorentz_command']
 
 # %% ../nbs/60_lorentz.ipynb #72f21036
 import json
@@ -348,17 +348,6 @@ def geoopt_comparison(dtype: torch.dtype = torch.float32) -> list[dict]:
         dict(input=n, exact=float(e), geoopt=float(g), repkit=float(r), past_cap=p) for n, e, g, r, p in rows
     ]
 
-
-def comparison_markdown(rows: list[dict], dtype: str = 'float32') -> str:
-    "The rows of `geoopt_comparison` as a Markdown table."
-    out = [f'| input ({dtype}, c = 1) | exact | geoopt | repkit |', '|---|---|---|---|']
-    return '\n'.join(
-        out
-        + [
-            f"| {r['input']} | {r['exact']:.6g} | {r['geoopt']:.6g} | {r['repkit']:.6g}{' (capped)' if r['past_cap'] else ''} |"
-            for r in rows
-        ]
-    )
 
 # %% ../nbs/60_lorentz.ipynb #fba5aa30
 def plot_disk(

@@ -22,14 +22,14 @@ from .lorentz import (exp_map0, log_map0, pairwise_dist, pairwise_inner, half_ap
 
 # %% auto #0
 __all__ = ['SIZES', 'POSITIONS', 'ATTRIBUTES', 'ATTRIBUTE_VALUES', 'SIZE_SPLIT', 'VOCAB', 'TOKEN', 'PAD', 'CLS', 'MAX_TOKENS',
-           'POSITIVES', 'MERU_DEFAULTS', 'SCALARS', 'ZERO_SHOT_TASKS', 'ROOT', 'TRAVERSALS', 'image_attributes',
-           'caption_level', 'caption_text', 'describes', 'caption_bank', 'image_captions', 'sample_captions',
-           'tokenize', 'tokenize_attributes', 'ImageEncoder', 'TextEncoder', 'ImageTextModel', 'CLIP', 'MERU',
-           'build_model', 'contrastive_loss', 'entailment_loss', 'text_entailment_loss', 'image_text_loss',
-           'param_groups', 'train_meru', 'load_meru', 'embed_images', 'caption_features', 'embed_captions',
-           'class_prompts', 'zero_shot', 'retrieval', 'in_cone', 'cone_stats', 'hierarchy', 'walk_captions',
-           'traversal_paths', 'traverse', 'traversal_metrics', 'meru_test_data', 'evaluate', 'plot_training',
-           'plane_basis', 'plane_points', 'disk_coordinates', 'plot_meru_disk', 'traversal_captions',
+           'POSITIVES', 'MERU_DEFAULTS', 'SCALARS', 'ZERO_SHOT_TASKS', 'ROOT', 'TRAVERSALS', 'TOUR_COLUMNS',
+           'image_attributes', 'caption_level', 'caption_text', 'describes', 'caption_bank', 'image_captions',
+           'sample_captions', 'tokenize', 'tokenize_attributes', 'ImageEncoder', 'TextEncoder', 'ImageTextModel',
+           'CLIP', 'MERU', 'build_model', 'contrastive_loss', 'entailment_loss', 'text_entailment_loss',
+           'image_text_loss', 'param_groups', 'train_meru', 'load_meru', 'embed_images', 'caption_features',
+           'embed_captions', 'class_prompts', 'zero_shot', 'retrieval', 'in_cone', 'cone_stats', 'hierarchy',
+           'walk_captions', 'traversal_paths', 'traverse', 'traversal_metrics', 'meru_test_data', 'evaluate',
+           'plot_training', 'plane_basis', 'plane_points', 'disk_coordinates', 'plot_meru_disk', 'traversal_captions',
            'PoincareExplorer', 'tour_meru']
 
 # %% ../nbs/61_meru.ipynb #2cc70094
@@ -1078,31 +1078,47 @@ class PoincareExplorer:
         return fig
 
 # %% ../nbs/61_meru.ipynb #76283b0e
+TOUR_COLUMNS = ['zs_shape', 'zs_colour', 'zs_composite', 'i2t_r1', 'i2t_r5', 't2i_r1', 't2i_r5', 'level_spearman',
+                'shell_min', 'shell_max', 'aperture_median', 'half_space', 'cone_true', 'cone_false', 'trav_precision',
+                'trav_distinct', 'trav_first_level', 'trav_last_level', 'trav_root', 'trav_monotone', 'curvature',
+                'train_steps', 'train_minutes']
+
 @tour_section('meru', order=61, seconds=(3, 30))
 def tour_meru(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
-    "Tour section: MERU against CLIP on zero-shot classification, retrieval, hierarchy and traversal, with pictures."
+    "Tour section: MERU, MERU-TT and CLIP on zero-shot classification, retrieval, hierarchy and traversal."
     import matplotlib.pyplot as plt
     from repkit.probes import format_table
     out = Path(out)
-    models = {v: load_meru(v) for v in ('meru', 'clip')}
+    models = {v: load_meru(v) for v in ('meru', 'clip', 'meru_tt')}
     test = meru_test_data(400 if quick else 2000, seed)
-    metrics = {v: evaluate(m, test, n_traversal=100 if quick else 200, device=device) for v, m in models.items()}
-    for v, m in models.items(): metrics[v].update(train_steps=m.meta['step'], train_minutes=m.meta['seconds'] / 60)
-    img = embed_images(models['meru'], test[0][:400])
-    fig, ax = plt.subplots(figsize=(6, 6)); plot_meru_disk(models['meru'], img, ax)
+    metrics = {}
+    for v, m in models.items():
+        metrics[v] = evaluate(m, test, n_traversal=100 if quick else 200, device=device)
+        metrics[v].update(train_steps=m.meta['step'], train_minutes=m.meta['seconds'] / 60)
+    fig, axs = plt.subplots(1, 2, figsize=(12, 6))
+    for ax, v in zip(axs, ('meru', 'meru_tt')):
+        plot_meru_disk(models[v], embed_images(models[v], test[0][:400]), ax)
+        ax.set_title(f"{v}: " + ax.get_title())
     disk = save_figure(fig, out / 'meru_disk.png')
-    axs = plot_training(models['meru'].meta['logs'], label='MERU'); plot_training(models['clip'].meta['logs'], axs, label='CLIP'); axs[2].legend()
+    axs = plot_training(models['meru'].meta['logs'], label='MERU')
+    plot_training(models['clip'].meta['logs'], axs, label='CLIP')
+    plot_training(models['meru_tt'].meta['logs'], axs, label='MERU-TT')
+    axs[2].legend()
     curves = save_figure(axs[0].figure, out / 'meru_training.png')
     walks = {v: traversal_captions(m, embed_images(m, test[0][:3])) for v, m in models.items()}
     lines = []
     for i in range(3):
         lines.append(f"- image {i} ({caption_text(image_captions(test[1][:3])[i, -1])}):")
         lines += [f"  - {v.upper()}: " + ' → '.join(walks[v][i]) for v in walks]
-    cols = ['zs_shape', 'zs_colour', 'zs_composite', 'i2t_r1', 'i2t_r5', 't2i_r1', 't2i_r5', 'level_spearman', 'cone_true', 'cone_false',
-            'trav_precision', 'trav_distinct', 'trav_first_level', 'trav_last_level', 'trav_monotone', 'curvature', 'train_steps', 'train_minutes']
-    md = f"""MERU (hyperbolic, learned curvature, entailment loss) against CLIP with the same encoders, data and budget, on {len(test[0])} held-out captioned sprites. zs: zero-shot accuracy (chance 0.167, 0.167, 0.028); r1/r5: recall@1/5 against the 288 full descriptions; level_spearman: rank correlation of caption level with distance to the origin (CLIP: with its unnormalised feature norm); cone_true/false: share of (generic caption, image) pairs with the image in the caption's cone, for true and false captions; trav: walks from images to the root.
+    table = format_table({v.upper(): r for v, r in metrics.items()}, columns=TOUR_COLUMNS)
+    md = f"""MERU (hyperbolic, learned curvature, entailment loss), MERU-TT (fixed c = 1, plus caption-caption entailment) \
+and CLIP with the same encoders and data, on {len(test[0])} held-out captioned sprites. zs: zero-shot accuracy \
+(chance 0.167, 0.167, 0.028); r1/r5: recall@1/5 against the 288 full descriptions; level_spearman: rank correlation \
+of caption level with distance to the origin (CLIP: with its unnormalised feature norm); shell: sqrt(c)|y| of the \
+captions (cones are half-spaces below 0.2); aperture_median in degrees; cone_true/false: share of (generic caption, \
+image) pairs with the image in the caption's cone; trav: walks from images to [ROOT] (MERU's procedure).
 
-{format_table({v.upper(): r for v, r in metrics.items()}, columns=cols)}
+{table}
 
 ![disk]({disk})
 
