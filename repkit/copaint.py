@@ -9,7 +9,7 @@ from typing import Callable
 import torch
 from .core import RepkitError, make_generator, check_positive_int
 from .ddim import DiscreteSchedule, respace
-from .inpaint import Conditioner, EpsCache, coefs_at, repaint_timesteps
+from .inpaint import Conditioner, EpsCache, coefs_at, repaint_timesteps, scaled_jump_length
 
 # %% auto #0
 __all__ = ['CoPaint', 'build_copaint', 'build_copaint_tt']
@@ -109,9 +109,9 @@ def build_copaint(eps_model, schedule, y, m, n_steps, generator, eta: float = 0.
     return CoPaint(y, m, schedule, eps_model, ts, generator=generator, **kwargs), dict(eta=eta, timesteps=ts)
 
 def build_copaint_tt(eps_model, schedule, y, m, n_steps, generator, eta: float = 0.0,
-                     jump_length: int | None = None, # None: round(10 n_steps / 250), the paper's fraction
+                     jump_length: int | None = None, # None: `scaled_jump_length(n_steps)`, the paper's share
                      jump_n_sample: int = 2, **kwargs):
     "CoPaint-TT: CoPaint on RePaint's level sequence, optimising once more before each jump."
-    J = max(1, round(10 * n_steps / 250)) if jump_length is None else jump_length
+    J = scaled_jump_length(n_steps) if jump_length is None else jump_length
     ts = repaint_timesteps(n_steps, J, jump_n_sample, schedule.T)
     return CoPaint(y, m, schedule, eps_model, ts, generator=generator, **kwargs), dict(eta=eta, timesteps=ts)

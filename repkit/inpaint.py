@@ -13,8 +13,9 @@ from .ddim import DiscreteSchedule, ddim_sample, respace
 
 # %% auto #0
 __all__ = ['METHODS', 'prepare_observation', 'CountingEps', 'coefs_at', 'EpsCache', 'Conditioner', 'ExactEps', 'Replace',
-           'AnnealedLangevin', 'repaint_timesteps', 'count_steps', 'DDNM', 'DPS', 'build_replace', 'build_langevin',
-           'build_repaint', 'build_ddnm', 'build_dps', 'inpaint', 'inpaint_sde']
+           'AnnealedLangevin', 'repaint_timesteps', 'count_steps', 'scaled_jump_length', 'DDNM', 'DPS',
+           'x0_hat_jacobian_norm', 'build_replace', 'build_langevin', 'build_repaint', 'build_ddnm', 'build_dps',
+           'inpaint', 'inpaint_sde']
 
 # %% ../nbs/20_inpaint.ipynb #e86d30cc
 def prepare_observation(y: torch.Tensor,     # one observation `(C, H, W)` (with `n_samples`) or a batch `(B, C, H, W)`
@@ -166,15 +167,43 @@ def count_steps(timesteps: list[int]) -> tuple[int, int]:
     down = sum(s < t for t, s in zip(timesteps[:-1], timesteps[1:]))
     return down, len(timesteps) - 1 - down
 
+def scaled_jump_length(n_steps: int,         # levels on the respaced grid
+                       jump_length: int = 10, # J at the reference step count (RePaint: 10)
+                       ref_steps: int = 250   # the step count J was chosen for (RePaint: 250)
+                      ) -> int:
+    "The jump length in grid positions that spans the same share of the schedule at `n_steps` as `jump_length` at `ref_steps`."
+    return max(1, round(jump_length * check_positive_int(n_steps, 'n_steps') / ref_steps))
+
 # %% ../nbs/20_inpaint.ipynb #b39d3416
 class DDNM(Conditioner):
-    "DDNM for inpainting: replace the known part of the one-step estimate `x0_hat` by `y` inside each DDIM step."
-    def update(self, x, x0, s, i, stage):
-        if stage in ('predictor', 'corrector') or (stage == 'denoise' and x0 is None):
+    "DDNM for inpainting: the known part of the one-step estimate `x0_hat` replaced by `y` in each denoising step."
+    def __init__(self, y, mask, coefs, generator=None,
+                 eta: float = 0.85,         # the share of fresh noise (paper: 0.85); its meaning is set by `eta_kind`
+                 eta_kind: str = 'ddnm'):   # 'ddnm': DDNM's own step; 'ddim': the loop's DDIM step with DDIM's eta
+        super().__init__(y, mask, coefs, generator)
+        if eta_kind not in ('ddnm', 'ddim'):
+            raise RepkitError(f"eta_kind must be 'ddnm' or 'ddim', got {eta_kind!r}")
+        if not 0 <= eta <= 1:
+            raise RepkitError(f"eta must lie in [0, 1], got {eta}")
+        self.eta, self.eta_kind = eta, eta_kind
+        self.x_t, self.t = None, None
+    def before(self, x, t, i):
+        self.x_t, self.t = x, t                  # DDNM's step re-reads its noise prediction from here
+        return x
+    def update(self, x, x0_hat, s, i, stage):
+        if stage in ('predictor', 'corrector') or (stage == 'denoise' and x0_hat is None):
             raise RepkitError("DDNM needs the estimate of x0: run it in the DDIM loop (repkit.ddim.ddim_sample)")
-        if stage == 'denoise':
-            x = x + coefs_at(self.coefs, s)[0] * self.m * (self.y - x0)   # x_s += sqrt(ᾱ_s) m (y - x̂0)
-        return x, x0
+        if stage != 'denoise':
+            return x, x0_hat
+        alpha_s, sigma_s = coefs_at(self.coefs, s)
+        if self.eta_kind == 'ddim':
+            return x + alpha_s * self.m * (self.y - x0_hat), x0_hat      # x_s += sqrt(ᾱ_s) m (y - x̂0)
+        alpha_t, sigma_t = coefs_at(self.coefs, self.t)
+        eps_hat = (self.x_t - alpha_t * x0_hat) / sigma_t                # the noise prediction of this step
+        x_s = alpha_s * self.paste(x0_hat, self.y) + sigma_s * math.sqrt(1 - self.eta**2) * eps_hat
+        if sigma_s > 0:
+            x_s = x_s + sigma_s * self.eta * randn(x.shape, self.g, x.device, x.dtype)   # c1 z, c1 = η sqrt(1 - ᾱ_s)
+        return x_s, x0_hat
 
 # %% ../nbs/20_inpaint.ipynb #2a52cb2c
 class DPS(Conditioner):
@@ -184,18 +213,32 @@ class DPS(Conditioner):
         self.cache, self.zeta, self.grad = EpsCache(eps_model), zeta, None
     def loop_model(self, eps_model): return self.cache
     def before(self, x, t, i):
-        a, s = coefs_at(self.coefs, t)
+        alpha_t, sigma_t = coefs_at(self.coefs, t)
+        level = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
         with torch.enable_grad():
             xr = x.detach().requires_grad_(True)
-            eps = self.cache.eps_model(xr, torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long))
-            x0 = (xr - s * eps) / a                                          # f(x_t, t)
-            res = (self.m * (self.y - x0)).flatten(1).pow(2).sum(1).add(1e-12).sqrt()   # ||m (y - f(x_t))|| per sample
-            self.grad = torch.autograd.grad(res.sum(), xr)[0]
+            eps = self.cache.eps_model(xr, level)
+            x0_hat = (xr - sigma_t * eps) / alpha_t                            # f(x_t, t)
+            r_norm = (self.m * (self.y - x0_hat)).flatten(1).pow(2).sum(1).add(1e-12).sqrt()   # ||r|| per sample
+            self.grad = torch.autograd.grad(r_norm.sum(), xr)[0]   # = grad ||r||^2 / (2 ||r||)
         self.cache.put(x, t, eps)
         return x
-    def update(self, x, x0, s, i, stage):
-        if stage == 'denoise': x = x - self.zeta * self.grad
-        return x, x0
+    def update(self, x, x0_hat, s, i, stage):
+        if stage == 'denoise':
+            x = x - self.zeta * self.grad
+        return x, x0_hat
+
+# %% ../nbs/20_inpaint.ipynb #990f2486
+def x0_hat_jacobian_norm(eps_model: Callable, # eps_model(x, t), t a (B,) long tensor
+                         coefs,               # the schedule (anything with `marginal_coefs`)
+                         x: torch.Tensor,     # one state x_t, shape (C, H, W)
+                         t: int) -> float:
+    "Spectral norm of the Jacobian of the one-step estimate `f(x_t, t) = (x_t - sigma_t eps(x_t, t)) / alpha_t`."
+    alpha_t, sigma_t = coefs_at(coefs, t)
+    level = torch.full((1,), int(t), dtype=torch.long, device=x.device)
+    f = lambda v: ((v - sigma_t * eps_model(v, level)) / alpha_t).reshape(-1)
+    J = torch.autograd.functional.jacobian(f, x[None].double())
+    return torch.linalg.matrix_norm(J.reshape(J.shape[0], -1), 2).item()   # singular values: no sign convention
 
 # %% ../nbs/20_inpaint.ipynb #75cc007b
 def _score_from_eps(eps_model, schedule):
@@ -215,13 +258,20 @@ def build_langevin(eps_model, schedule, y, m, n_steps, generator, eta: float = 1
     hook = AnnealedLangevin(y, m, schedule, _score_from_eps(eps_model, schedule), sigma_last, n_langevin, step_lr, generator)
     return hook, dict(eta=eta, n_steps=n_steps)
 
-def build_repaint(eps_model, schedule, y, m, n_steps, generator, eta: float = 1.0, jump_length: int = 10, jump_n_sample: int = 10):
-    "RePaint: replacement with resampling jumps (ancestral steps)."
-    return Replace(y, m, schedule, generator, stages=('denoise',)), dict(eta=eta, timesteps=repaint_timesteps(n_steps, jump_length, jump_n_sample, schedule.T))
+def build_repaint(eps_model, schedule, y, m, n_steps, generator, eta: float = 1.0,
+                  jump_length: int | None = None, # grid positions per jump; None: `scaled_jump_length(n_steps)`
+                  jump_n_sample: int = 10):       # r: walks of each stretch (paper: 10)
+    "RePaint: replacement with resampling jumps (ancestral steps); at 250 steps the paper's J = 10, r = 10."
+    J = scaled_jump_length(n_steps) if jump_length is None else jump_length
+    ts = repaint_timesteps(n_steps, J, jump_n_sample, schedule.T)
+    return Replace(y, m, schedule, generator, stages=('denoise',)), dict(eta=eta, timesteps=ts)
 
-def build_ddnm(eps_model, schedule, y, m, n_steps, generator, eta: float = 0.85):
-    "DDNM: the known part of x0_hat replaced by y inside each DDIM step (paper: eta = 0.85)."
-    return DDNM(y, m, schedule, generator), dict(eta=eta, n_steps=n_steps)
+def build_ddnm(eps_model, schedule, y, m, n_steps, generator,
+               eta: float = 0.85,          # paper: 0.85
+               eta_kind: str = 'ddnm'):    # 'ddnm': DDNM's own step; 'ddim': DDIM's eta in the loop's step
+    "DDNM: the known part of x0_hat replaced by y in each step (DDNM's eta = 0.85: 85 % fresh noise)."
+    hook = DDNM(y, m, schedule, generator, eta=eta, eta_kind=eta_kind)
+    return hook, dict(eta=0.0 if eta_kind == 'ddnm' else eta, n_steps=n_steps)
 
 def build_dps(eps_model, schedule, y, m, n_steps, generator, eta: float = 1.0, zeta: float = 0.5):
     "DPS: ancestral steps, each followed by `zeta` times the gradient of the residual norm (paper: 0.5)."

@@ -22,7 +22,8 @@ def timestep_embedding(t: torch.Tensor,     # (B,) times, integer steps or conti
     if dim % 2:
         raise RepkitError(f"embedding dim must be even, got {dim}")
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)  # ω_j
+    j = torch.arange(half, device=t.device, dtype=torch.float32)
+    freqs = torch.exp(-math.log(max_period) * j / half)                    # ω_j = max_period^(-j / half)
     args = scale * t.float()[:, None] * freqs[None]
     return torch.cat([args.cos(), args.sin()], -1)
 
@@ -35,9 +36,12 @@ class ResBlock(nn.Module):
     "Residual block with GroupNorm, SiLU and an additive embedding (time + conditioning)."
     def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float = 0.0):
         super().__init__()
-        self.norm1, self.conv1 = nn.GroupNorm(_groups(c_in), c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.norm1 = nn.GroupNorm(_groups(c_in), c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
         self.emb = nn.Linear(emb_dim, c_out)
-        self.norm2, self.drop, self.conv2 = nn.GroupNorm(_groups(c_out), c_out), nn.Dropout(dropout), nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.norm2 = nn.GroupNorm(_groups(c_out), c_out)
+        self.drop = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
     def forward(self, x, emb):
         h = self.conv1(F.silu(self.norm1(x)))
@@ -51,17 +55,20 @@ class AttnBlock(nn.Module):
         super().__init__()
         if c % heads:
             heads = 1
-        self.norm, self.heads = nn.GroupNorm(_groups(c), c), heads
-        self.qkv, self.proj = nn.Conv2d(c, 3 * c, 1), nn.Conv2d(c, c, 1)
+        self.norm = nn.GroupNorm(_groups(c), c)
+        self.heads = heads
+        self.qkv = nn.Conv2d(c, 3 * c, 1)
+        self.proj = nn.Conv2d(c, c, 1)
     def forward(self, x):
         B, C, H, W = x.shape
         q, k, v = self.qkv(self.norm(x)).reshape(B, 3, self.heads, C // self.heads, H * W).unbind(1)
-        h = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))  # (B, heads, HW, C/heads)
+        q, k, v = (a.transpose(-1, -2) for a in (q, k, v))                  # (B, heads, HW, C/heads)
+        h = F.scaled_dot_product_attention(q, k, v)
         return x + self.proj(h.transpose(-1, -2).reshape(B, C, H, W))
 
 # %% ../nbs/12_nets.ipynb #4640ec77
 class UNet(nn.Module):
-    "A small UNet noise/score network with time embedding, optional conditioning vector, and attention at low resolution."
+    "A small UNet noise/score network: time embedding, optional conditioning vector, attention at low resolution."
     def __init__(self, image_size: int = 16,       # side of the (square) input
                  in_channels: int = 1,             # image channels (output has the same)
                  base_channels: int = 32,          # channels at full resolution
@@ -74,14 +81,21 @@ class UNet(nn.Module):
         super().__init__()
         self.config = dict(image_size=image_size, in_channels=in_channels, base_channels=base_channels,
                            channel_mults=tuple(channel_mults), num_res_blocks=num_res_blocks,
-                           attn_resolutions=tuple(attn_resolutions), dropout=dropout, cond_dim=cond_dim, time_scale=time_scale)
+                           attn_resolutions=tuple(attn_resolutions), dropout=dropout, cond_dim=cond_dim,
+                           time_scale=time_scale)
         if image_size % 2 ** (len(channel_mults) - 1):
             raise RepkitError(f"image_size {image_size} must be divisible by 2^{len(channel_mults) - 1}")
-        ch, emb_dim = base_channels, 4 * base_channels
+        ch = base_channels
+        emb_dim = 4 * base_channels
         self.time_mlp = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        self.cond_mlp = nn.Sequential(nn.Linear(cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)) if cond_dim else None
+        self.cond_mlp = None
+        if cond_dim:
+            self.cond_mlp = nn.Sequential(nn.Linear(cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.stem = nn.Conv2d(in_channels, ch, 3, padding=1)
-        self.down, skips, res, c = nn.ModuleList(), [ch], image_size, ch
+        self.down = nn.ModuleList()
+        skips = [ch]                  # channels of each feature map the up path will concatenate
+        res = image_size              # side of the current feature map
+        c = ch                        # its channels
         for lvl, mult in enumerate(channel_mults):
             for _ in range(num_res_blocks):
                 blk = nn.ModuleList([ResBlock(c, ch * mult, emb_dim, dropout)])
@@ -94,7 +108,8 @@ class UNet(nn.Module):
                 self.down.append(nn.ModuleList([nn.Conv2d(c, c, 3, stride=2, padding=1)]))
                 skips.append(c)
                 res //= 2
-        self.mid = nn.ModuleList([ResBlock(c, c, emb_dim, dropout), AttnBlock(c), ResBlock(c, c, emb_dim, dropout)])
+        self.mid = nn.ModuleList([ResBlock(c, c, emb_dim, dropout), AttnBlock(c),
+                                  ResBlock(c, c, emb_dim, dropout)])
         self.up = nn.ModuleList()
         for lvl, mult in reversed(list(enumerate(channel_mults))):
             for _ in range(num_res_blocks + 1):
@@ -104,9 +119,11 @@ class UNet(nn.Module):
                     blk.append(AttnBlock(c))
                 self.up.append(blk)
             if lvl > 0:
-                self.up.append(nn.ModuleList([nn.Upsample(scale_factor=2, mode='nearest'), nn.Conv2d(c, c, 3, padding=1)]))
+                upsample = nn.Upsample(scale_factor=2, mode='nearest')
+                self.up.append(nn.ModuleList([upsample, nn.Conv2d(c, c, 3, padding=1)]))
                 res *= 2
-        self.out = nn.Sequential(nn.GroupNorm(_groups(c), c), nn.SiLU(), nn.Conv2d(c, in_channels, 3, padding=1))
+        self.out = nn.Sequential(nn.GroupNorm(_groups(c), c), nn.SiLU(),
+                                 nn.Conv2d(c, in_channels, 3, padding=1))
 
     def embed(self, t, cond):
         "Time embedding plus (optionally) the projected conditioning vector."
@@ -120,7 +137,8 @@ class UNet(nn.Module):
         return emb
 
     def forward(self, x, t, cond=None):
-        c, s = self.config['in_channels'], self.config['image_size']
+        c = self.config['in_channels']
+        s = self.config['image_size']
         check_shape(x, (None, c, s, s), 'x')
         t = torch.as_tensor(t, device=x.device)
         if t.dim() == 0:
@@ -150,13 +168,20 @@ class UNet(nn.Module):
 # %% ../nbs/12_nets.ipynb #9181d284
 class MLPScore(nn.Module):
     "Residual MLP for `(B, dim)` inputs with a sinusoidal time embedding and optional conditioning vector."
-    def __init__(self, dim: int = 2, hidden: int = 128, n_blocks: int = 3, cond_dim: int | None = None, time_scale: float = 1000.):
+    def __init__(self, dim: int = 2,                 # input dimension
+                 hidden: int = 128,             # width of the residual blocks
+                 n_blocks: int = 3,
+                 cond_dim: int | None = None,   # size of an optional conditioning vector
+                 time_scale: float = 1000.):    # scale of t in the time embedding
         super().__init__()
         self.config = dict(dim=dim, hidden=hidden, n_blocks=n_blocks, cond_dim=cond_dim, time_scale=time_scale)
-        self.inp, self.temb = nn.Linear(dim, hidden), nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.inp = nn.Linear(dim, hidden)
+        self.temb = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
         self.cemb = nn.Linear(cond_dim, hidden) if cond_dim else None
-        self.blocks = nn.ModuleList([nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, 2 * hidden), nn.SiLU(), nn.Linear(2 * hidden, hidden))
-                                     for _ in range(n_blocks)])
+        def block():
+            return nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, 2 * hidden), nn.SiLU(),
+                                 nn.Linear(2 * hidden, hidden))
+        self.blocks = nn.ModuleList([block() for _ in range(n_blocks)])
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, dim))
     def forward(self, x, t, cond=None):
         check_shape(x, (None, self.config['dim']), 'x')

@@ -11,7 +11,8 @@ from typing import Callable
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from .core import RepkitError, default_device, make_generator, save_checkpoint, load_checkpoint, load_state, check_positive_int, check_finite
+from .core import (RepkitError, default_device, make_generator, save_checkpoint, load_checkpoint, load_state,
+                         check_positive_int, check_finite, atomic_write, weights_dir)
 
 # %% auto #0
 __all__ = ['TrainConfig', 'lr_at', 'Batches', 'dist_info', 'init_distributed', 'ema_update', 'TrainResult', 'resume_mismatch',
@@ -70,7 +71,10 @@ def _mix(*xs: int) -> int:
 class Batches:
     "Stateless batches: the batch at a step depends only on (seed, step)."
     def __init__(self, n: int, batch_size: int, seed: int = 0):
-        self.n, self.batch_size, self.seed, self._cache = check_positive_int(n, 'dataset size'), batch_size, seed, {}
+        self.n = check_positive_int(n, 'dataset size')
+        self.batch_size = batch_size
+        self.seed = seed
+        self._cache = {}              # the permutation of the current epoch only
     def perm(self, epoch: int) -> torch.Tensor:
         if epoch not in self._cache:
             self._cache = {epoch: torch.randperm(self.n, generator=make_generator(_mix(self.seed, 1, epoch)))}
@@ -258,8 +262,8 @@ def _ddp_regression(X, steps, batch_size, device='cpu', progress=False):
     torch.manual_seed(0)
     w = torch.arange(1., X.shape[1] + 1)[:, None]
     loss = lambda m, b, g: (m(b[0]) - b[0] @ w).pow(2).mean()
-    return train(nn.Linear(X.shape[1], 1), loss, (X,), TrainConfig(steps=steps, batch_size=batch_size, lr=0.05, warmup=0, ema_decay=0.0),
-                 device=device, progress=progress)
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=0.05, warmup=0, ema_decay=0.0)
+    return train(nn.Linear(X.shape[1], 1), loss, (X,), cfg, device=device, progress=progress)
 
 def _ddp_worker(rank, world, port, X, steps, batch_size, out):
     import torch.distributed as dist
@@ -289,24 +293,33 @@ def model_card(ckpt_path: str | Path, title: str | None = None, extra: dict | No
     "Markdown model card from a checkpoint's kind, config and meta, plus `extra` facts (e.g. metrics)."
     ck = load_checkpoint(ckpt_path)
     meta, tcfg = ck['meta'], ck['config'].get('train', {})
-    facts = {'kind': ck['kind'], 'command': meta.get('command', '(not recorded)'), 'data': meta.get('data', '(not recorded)'),
-             'seed': tcfg.get('seed'), 'steps': meta.get('step'), 'batch size': tcfg.get('batch_size'), 'learning rate': tcfg.get('lr'),
-             'EMA decay': tcfg.get('ema_decay'), 'wall time': f"{meta.get('seconds', 0) / 60:.1f} min", 'hardware': meta.get('hardware'),
-             'torch': meta.get('torch'), 'final loss (mean of last 100 steps)': round(sum(meta['losses'][-100:]) / max(1, len(meta['losses'][-100:])), 5) if meta.get('losses') else None}
+    last = meta.get('losses', [])[-100:]
+    facts = {'kind': ck['kind'],
+             'command': meta.get('command', '(not recorded)'),
+             'data': meta.get('data', '(not recorded)'),
+             'seed': tcfg.get('seed'),
+             'steps': meta.get('step'),
+             'batch size': tcfg.get('batch_size'),
+             'learning rate': tcfg.get('lr'),
+             'EMA decay': tcfg.get('ema_decay'),
+             'wall time': f"{meta.get('seconds', 0) / 60:.1f} min",
+             'hardware': meta.get('hardware'),
+             'torch': meta.get('torch'),
+             'final loss (mean of last 100 steps)': round(sum(last) / len(last), 5) if last else None}
     lines = [f"# {title or Path(ckpt_path).stem}", '', '| fact | value |', '|---|---|']
     lines += [f"| {k} | `{v}` |" if k == 'command' else f"| {k} | {v} |" for k, v in facts.items() if v is not None]
     lines += ['', '## Model', '', '```', json.dumps(ck['config'].get('model', {}), indent=1), '```']
     for section, values in (extra or {}).items():
         lines += ['', f"## {section}", '']
         if isinstance(values, dict):
-            lines += ['| metric | value |', '|---|---|'] + [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in values.items()]
+            lines += ['| metric | value |', '|---|---|']
+            lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in values.items()]
         else:
             lines.append(str(values))
     return '\n'.join(lines) + '\n'
 
 def write_model_card(ckpt_path: str | Path, title: str | None = None, extra: dict | None = None) -> Path:
     "Write `model_card(...)` next to the checkpoint as `<name>.md` (atomically)."
-    from repkit.core import atomic_write
     out = Path(ckpt_path).with_suffix('.md')
     with atomic_write(out, 'w') as f:
         f.write(model_card(ckpt_path, title, extra))
@@ -315,7 +328,6 @@ def write_model_card(ckpt_path: str | Path, title: str | None = None, extra: dic
 # %% ../nbs/13_train.ipynb #89ab73f2
 def slim_checkpoint(src: str | Path, dst: str | Path) -> Path:
     "Copy a training checkpoint keeping only its EMA weights (plus kind, config and meta), for shipping."
-    from repkit.core import save_checkpoint
     ck = load_checkpoint(src)
     if 'ema' not in ck['state']:
         raise RepkitError(f"{src} has no EMA weights to ship")
@@ -328,13 +340,13 @@ def load_trained(name_or_path: str | Path,  # a shipped name (a key of `shipped`
                  build: Callable,           # build(checkpoint) -> the model, from its stored config
                  use_ema: bool = True,      # the EMA weights (else the raw ones, if the file has them)
                  map_location='cpu') -> nn.Module:
-    "A trained model from a shipped name or a checkpoint path: kind checked, weights loaded, `meta` attached, in eval mode."
-    from repkit.core import weights_dir
+    "A trained model from a shipped name or a path: kind checked, weights loaded, `meta` attached, in eval mode."
     name = str(name_or_path)
     if name in shipped:
         path = weights_dir() / f'{name}.pt'
         if not path.exists():
-            raise RepkitError(f"the shipped model {name} is missing ({path}); train it with: repkit train {shipped[name]} --out PATH, then slim_checkpoint it into {path}")
+            raise RepkitError(f"the shipped model {name} is missing ({path}); train it with: "
+                              f"repkit train {shipped[name]} --out PATH, then slim_checkpoint it into {path}")
     else:
         path = Path(name_or_path)
     ck = load_checkpoint(path, map_location=map_location)
