@@ -8,6 +8,7 @@ import math, time
 from pathlib import Path
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 from .core import RepkitError, default_device, make_generator, randn, check_finite, check_positive_int
 from .ddim import DiscreteSchedule, ddim_sample
 from .gaussian import MixtureWorld, image_gaussian, image_mixture, gaussian_fit, bures_w2, sliced_w2
@@ -16,30 +17,46 @@ from .sde import SamplerHook, CombinedHook
 from .inpaint import METHODS, ExactEps, CountingEps, inpaint, prepare_observation, repaint_timesteps
 
 # %% auto #0
-__all__ = ['ANALYTIC_WORLDS', 'ANALYTIC_METHODS', 'TRAINED_METHODS', 'QUICK', 'FULL', 'CPU_TOUR', 'analytic_world',
-           'posterior_scores', 'analytic_study', 'markdown_table', 'analytic_table', 'plot_analytic', 'psnr', 'ssim',
-           'evaluate_inpainting', 'trained_study', 'summary_rows', 'trained_table', 'plot_quality_time', 'model_shape',
-           'check_inpaint_input', 'inpaint_image', 'load_image', 'load_mask', 'record_trajectory', 'inpaint_explorer',
-           'plot_completions', 'tour_inpaint']
+__all__ = ['ANALYTIC_WORLDS', 'OBSERVATION_SEEDS', 'ANALYTIC_METHODS', 'SCORES', 'FLOOR_KEYS', 'TRAINED_METHODS', 'QUICK', 'FULL',
+           'CPU_TOUR', 'analytic_world', 'posterior_scores', 'analytic_study', 'markdown_table', 'analytic_table',
+           'plot_analytic', 'observation_summary', 'summary_table', 'psnr', 'ssim', 'evaluate_inpainting',
+           'trained_study', 'summary_rows', 'trained_table', 'plot_quality_time', 'model_shape', 'check_inpaint_input',
+           'inpaint_image', 'load_image', 'load_mask', 'record_trajectory', 'inpaint_explorer', 'plot_completions',
+           'tour_inpaint']
 
 # %% ../nbs/22_inpaint_eval.ipynb #bbb664a1
 ANALYTIC_WORLDS = ('gaussian', 'mixture')
+OBSERVATION_SEEDS = {'gaussian': 7, 'mixture': 15}   # observation i of a world is drawn with seed OBSERVATION_SEEDS[world] + i
 
-def analytic_world(name: str): # 'gaussian' or 'mixture'
-    "An exact world of the study with its mask and observation: `(world, mask, y)`."
+def analytic_world(name: str,           # 'gaussian' or 'mixture'
+                   observation: int = 0 # which fixed observation: drawn from the world with its own seed
+                  ):
+    "An exact world of the study with its mask and one fixed observation: `(world, mask, y)`."
+    if name not in ANALYTIC_WORLDS:
+        raise RepkitError(f"unknown world {name!r}: expected one of {', '.join(ANALYTIC_WORLDS)}")
     if name == 'gaussian':
-        w = image_gaussian(8); return w, make_mask('half', 8, device='cpu'), w.sample(1, generator=7)[0]
-    if name == 'mixture':
-        w = image_mixture(8, 3); return w, make_mask('expand', 8, device='cpu'), w.sample(1, generator=15)[0]
-    raise RepkitError(f"unknown world {name!r}: expected one of {', '.join(ANALYTIC_WORLDS)}")
+        w = image_gaussian(8)
+        mask = make_mask('half', 8, device='cpu')
+    else:
+        w = image_mixture(8, 3)
+        mask = make_mask('expand', 8, device='cpu')
+    y = w.sample(1, generator=OBSERVATION_SEEDS[name] + observation)[0]
+    return w, mask, y
 
 # %% ../nbs/22_inpaint_eval.ipynb #999afa5d
+def _mode_weight_err(post: MixtureWorld, xu: torch.Tensor) -> float:
+    "Total variation between the posterior's component weights and the samples' mean responsibilities."
+    if post.K == 1:
+        return float('nan')
+    w_hat = post.component_log_posterior(xu).exp().mean(0)
+    return (0.5 * (w_hat - post.weights).abs().sum()).item()
+
 def posterior_scores(xs: torch.Tensor,        # samples (n, *event_shape), known and unknown pixels
                      world: MixtureWorld,      # the prior world
                      mask: torch.Tensor,       # 1 = known
                      y: torch.Tensor,          # the observation (one sample)
-                     target: torch.Tensor | None = None, # exact posterior samples of the unknown pixels (n_t, D_u), for sliced W2
-                     post: MixtureWorld | None = None    # `world.condition(mask, y, full=False)`, if already computed
+                     target: torch.Tensor | None = None, # exact posterior samples of the unknown pixels, for sliced W2
+                     post: MixtureWorld | None = None    # `world.condition(mask, y, full=False)`, if computed
                     ) -> dict:
     "Distances of the samples' unknown pixels to the exact posterior, and their known-pixel error."
     post = world.condition(mask, y, full=False) if post is None else post
@@ -48,55 +65,72 @@ def posterior_scores(xs: torch.Tensor,        # samples (n, *event_shape), known
     xu = xf[:, ~known]
     m_hat, S_hat = gaussian_fit(xu)
     m, S = post.moments()
-    out = dict(w2=bures_w2(m_hat, S_hat, m, S), mean_err=(m_hat - m).norm().item(),
-               cov_err=((S_hat - S).norm() / S.norm()).item(),
-               spread=(S_hat.diagonal().clamp_min(0).sqrt().mean() / S.diagonal().sqrt().mean()).item(),
-               known_err=(xf[:, known] - y.reshape(-1)[known].double()).pow(2).mean().sqrt().item())
-    out['sw'] = sliced_w2(xu, target) if target is not None else float('nan')
-    out['mode_weight_err'] = (0.5 * (post.component_log_posterior(xu).exp().mean(0) - post.weights).abs().sum()).item() if post.K > 1 else float('nan')
-    return out
+    spread = S_hat.diagonal().clamp_min(0).sqrt().mean() / S.diagonal().sqrt().mean()
+    known_err = (xf[:, known] - y.reshape(-1)[known].double()).pow(2).mean().sqrt()
+    return dict(w2=bures_w2(m_hat, S_hat, m, S),
+                mean_err=(m_hat - m).norm().item(),
+                cov_err=((S_hat - S).norm() / S.norm()).item(),
+                spread=spread.item(),
+                known_err=known_err.item(),
+                sw=sliced_w2(xu, target) if target is not None else float('nan'),
+                mode_weight_err=_mode_weight_err(post, xu))
 
 # %% ../nbs/22_inpaint_eval.ipynb #1e424e1b
 ANALYTIC_METHODS = ('reference', 'replace', 'langevin', 'repaint', 'ddnm', 'dps', 'copaint', 'copaint-tt')
+SCORES = ('w2', 'sw', 'mean_err', 'cov_err', 'spread', 'mode_weight_err', 'known_err')
 
 def _floors(world, mask, y, post, post_full, n, target, repeats, seed):
     "Each score's mean over `repeats` sets of `n` exact posterior samples."
-    rs = [posterior_scores(post_full.sample(n, generator=seed + r), world, mask, y, target, post) for r in range(repeats)]
+    rs = [posterior_scores(post_full.sample(n, generator=seed + r), world, mask, y, target, post)
+          for r in range(repeats)]
     return {f'floor_{k}': sum(r[k] for r in rs) / repeats for k in ('w2', 'sw', 'mean_err', 'cov_err', 'mode_weight_err')}
 
-def analytic_study(quick: bool = False,    # fewer step counts and samples (seconds, for tests and the quick tour)
+def _run_method(meth, eps, eps_post, sch, y, mask, x_T, k, seed):
+    "One method (or the exact-conditional-score reference) at `k` steps: samples and network passes."
+    if meth == 'reference':                       # ancestral DDIM with the exact conditional score
+        xs = ddim_sample(eps_post, sch, x_T.shape, n_steps=k, eta=1.0, x_T=x_T, device='cpu', generator=seed + 2)
+        return xs, dict(nfe_forward=k, nfe_backward=0)
+    return inpaint(meth, eps, sch, y, mask, n_samples=x_T.shape[0], n_steps=k, x_T=x_T, device='cpu',
+                   generator=seed + 2, return_stats=True)
+
+def analytic_study(quick: bool = False,    # fewer step counts, samples and observations (seconds)
                    seed: int = 0,
                    progress: bool = False,
                    worlds=ANALYTIC_WORLDS, methods=ANALYTIC_METHODS,
                    step_counts=None,         # default: (10, 25, 50, 100, 250); quick: (20, 50)
-                   n: int | None = None      # samples per run; default 1000, quick 400
+                   n: int | None = None,     # samples per run; default 1000, quick 400
+                   observations=None         # observation indices per world; default range(5), quick (0,)
                   ) -> list[dict]:
-    "Every method with the exact noise predictor on the exact worlds: scores against the exact posterior per step count."
-    from tqdm.auto import tqdm
+    "Every method with the exact noise predictor on the exact worlds: scores against the exact posterior."
     step_counts = step_counts or ((20, 50) if quick else (10, 25, 50, 100, 250))
     n = check_positive_int(n or (400 if quick else 1000), 'n')
+    observations = tuple(observations if observations is not None else ((0,) if quick else range(5)))
     for m in methods:
-        if m != 'reference' and m not in METHODS: raise RepkitError(f"unknown method {m!r}: expected 'reference' or one of {', '.join(METHODS)}")
-    sch, rows = DiscreteSchedule(), []
-    bar = tqdm(total=len(worlds) * len(methods) * len(step_counts), disable=not progress, desc='analytic study', leave=False)
+        if m != 'reference' and m not in METHODS:
+            raise RepkitError(f"unknown method {m!r}: expected 'reference' or one of {', '.join(METHODS)}")
+    sch = DiscreteSchedule()
+    rows = []
+    total = len(worlds) * len(observations) * len(methods) * len(step_counts)
+    bar = tqdm(total=total, disable=not progress, desc='analytic study', leave=False)
     for wname in worlds:
-        world, mask, y = analytic_world(wname)
-        post, post_full = world.condition(mask, y, full=False), world.condition(mask, y)
-        target = post.sample(4 * n, generator=seed + 100)
-        floors = _floors(world, mask, y, post, post_full, n, target, 5, seed + 200)
-        eps, eps_post = ExactEps(world, sch), ExactEps(post_full, sch)
-        x_T = randn((n, *world.event_shape), seed + 1, 'cpu')
-        for meth in methods:
-            for k in step_counts:
-                t0 = time.perf_counter()
-                if meth == 'reference':
-                    xs = ddim_sample(eps_post, sch, x_T.shape, n_steps=k, eta=1.0, x_T=x_T, device='cpu', generator=seed + 2)
-                    st = dict(nfe_forward=k, nfe_backward=0)
-                else:
-                    xs, st = inpaint(meth, eps, sch, y, mask, n_samples=n, n_steps=k, x_T=x_T, device='cpu', generator=seed + 2, return_stats=True)
-                rows.append(dict(world=wname, method=meth, steps=k, n=n, nfe_forward=st['nfe_forward'], nfe_backward=st['nfe_backward'],
-                                 seconds=time.perf_counter() - t0, **posterior_scores(xs, world, mask, y, target, post), **floors))
-                bar.update()
+        for obs in observations:
+            world, mask, y = analytic_world(wname, obs)
+            post = world.condition(mask, y, full=False)
+            post_full = world.condition(mask, y)
+            target = post.sample(4 * n, generator=seed + 100)
+            floors = _floors(world, mask, y, post, post_full, n, target, 5, seed + 200)
+            eps = ExactEps(world, sch)
+            eps_post = ExactEps(post_full, sch)
+            x_T = randn((n, *world.event_shape), seed + 1, 'cpu')
+            for meth in methods:
+                for k in step_counts:
+                    t0 = time.perf_counter()
+                    xs, st = _run_method(meth, eps, eps_post, sch, y, mask, x_T, k, seed)
+                    rows.append(dict(world=wname, observation=obs, method=meth, steps=k, n=n,
+                                     nfe_forward=st['nfe_forward'], nfe_backward=st['nfe_backward'],
+                                     seconds=time.perf_counter() - t0,
+                                     **posterior_scores(xs, world, mask, y, target, post), **floors))
+                    bar.update()
     bar.close()
     return rows
 
@@ -131,6 +165,44 @@ def plot_analytic(rows: list[dict], axs=None):
         ax.set_xlabel('network passes per sample (forward + backward)'); ax.set_ylabel(label); ax.set_title(f'{w} world', fontsize=9)
     axs[0].legend(fontsize=7)
     return axs
+
+# %% ../nbs/22_inpaint_eval.ipynb #1270b684
+FLOOR_KEYS = ('floor_w2', 'floor_sw', 'floor_mean_err', 'floor_cov_err', 'floor_mode_weight_err')
+
+def observation_summary(rows: list[dict]) -> list[dict]:
+    "Mean and standard deviation over the observations of every score, per world, method and step count."
+    groups = {}
+    for r in rows:
+        groups.setdefault((r['world'], r['method'], r['steps']), []).append(r)
+    out = []
+    for (w, meth, k), rs in groups.items():
+        s = dict(world=w, method=meth, steps=k, n_obs=len(rs), n=rs[0]['n'],
+                 nfe_forward=sum(r['nfe_forward'] for r in rs) / len(rs),
+                 nfe_backward=sum(r['nfe_backward'] for r in rs) / len(rs))
+        for key in SCORES + FLOOR_KEYS:
+            v = torch.tensor([r[key] for r in rs], dtype=torch.float64)
+            s[key] = v.mean().item()
+            s[f'{key}_sd'] = v.std().item() if len(rs) > 1 else 0.0
+        out.append(s)
+    return out
+
+def _pm(r: dict, key: str, fmt: str) -> str:
+    "`mean ± sd` of a summary row's score (empty where the score does not apply)."
+    m = r.get(key)
+    if m is None or math.isnan(m):
+        return ''
+    return f"{format(m, fmt)} ± {format(r[key + '_sd'], fmt)}"
+
+def summary_table(summary: list[dict]) -> str:
+    "The exact-world study over several observations as a markdown table of `mean ± sd`."
+    cols = [('W2', 'w2', '.2f'), ('W2 floor', 'floor_w2', '.2f'), ('SW', 'sw', '.3f'), ('mean err', 'mean_err', '.2f'),
+            ('cov err', 'cov_err', '.2f'), ('spread', 'spread', '.2f'), ('mode w err', 'mode_weight_err', '.3f')]
+    rows = [dict(world=r['world'], method=r['method'], steps=r['steps'], obs=r['n_obs'],
+                 fwd=r['nfe_forward'], bwd=r['nfe_backward'], **{h: _pm(r, k, f) for h, k, f in cols})
+            for r in summary]
+    heads = {'world': ('world', 's'), 'method': ('method', 's'), 'steps': ('steps', 'd'), 'obs': ('obs', 'd'),
+             'fwd': ('fwd', '.0f'), 'bwd': ('bwd', '.0f')}
+    return markdown_table(rows, {**heads, **{h: (h, 's') for h, _, _ in cols}})
 
 # %% ../nbs/22_inpaint_eval.ipynb #267fb7be
 def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:
