@@ -8,6 +8,7 @@ import math, time
 from pathlib import Path
 import torch
 import torch.nn.functional as F
+import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 from .core import RepkitError, default_device, make_generator, randn, check_finite, check_positive_int
 from .ddim import DiscreteSchedule, ddim_sample
@@ -21,8 +22,8 @@ __all__ = ['ANALYTIC_WORLDS', 'OBSERVATION_SEEDS', 'ANALYTIC_METHODS', 'SCORES',
            'CPU_TOUR', 'analytic_world', 'posterior_scores', 'analytic_study', 'markdown_table', 'analytic_table',
            'plot_analytic', 'observation_summary', 'summary_table', 'psnr', 'ssim', 'evaluate_inpainting',
            'trained_study', 'summary_rows', 'trained_table', 'plot_quality_time', 'model_shape', 'check_inpaint_input',
-           'inpaint_image', 'load_image', 'load_mask', 'record_trajectory', 'inpaint_explorer', 'plot_completions',
-           'tour_inpaint']
+           'inpaint_image', 'load_image', 'load_mask', 'record_trajectory', 'explorer_frame', 'inpaint_explorer',
+           'explorer_strip', 'plot_completions', 'tour_inpaint']
 
 # %% ../nbs/22_inpaint_eval.ipynb #bbb664a1
 ANALYTIC_WORLDS = ('gaussian', 'mixture')
@@ -417,58 +418,114 @@ def load_mask(path_or_family,   # a mask family in `repkit.data.MASKS`, or a PNG
 # %% ../nbs/22_inpaint_eval.ipynb #5315269e
 class _Trajectory(SamplerHook):
     "Keep x and the estimate of x0 after every denoising step (and x after re-noising jumps)."
-    def __init__(self): self.levels, self.xs, self.x0s = [], [], []
+    def __init__(self):
+        self.levels = []
+        self.xs = []
+        self.x0s = []
+
     def update(self, x, x0, s, i, stage):
-        self.levels.append(int(s)); self.xs.append(x.detach().cpu()); self.x0s.append(None if x0 is None else x0.detach().cpu())
+        self.levels.append(int(s))
+        self.xs.append(x.detach().cpu())
+        self.x0s.append(None if x0 is None else x0.detach().cpu())
         return x, x0
 
 def record_trajectory(method: str, eps_model, schedule, y: torch.Tensor, mask: torch.Tensor, n_steps: int = 50,
                       n_samples: int = 1, seed: int = 0, device=None, clip_x0: bool = True, **method_kwargs) -> dict:
-    "Run one method and keep every step: `levels`, `x` (states) and `x0` (estimates, None after a jump), plus the `sample`."
-    if method not in METHODS: raise RepkitError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
-    device, g = default_device(device), make_generator(seed)
+    "Run one method and keep every step: `levels`, `x` (states), `x0` (estimates, None after a jump), `sample`."
+    if method not in METHODS:
+        raise RepkitError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    device = default_device(device)
+    g = make_generator(seed)
     yb, m = prepare_observation(y, mask, n_samples, device)
-    counter, rec = CountingEps(eps_model), _Trajectory()
+    counter = CountingEps(eps_model)
+    rec = _Trajectory()
     hook, loop_kw = METHODS[method](counter, schedule, yb, m, check_positive_int(n_steps, 'n_steps'), g, **method_kwargs)
-    if hasattr(hook, 'clip_x0'): hook.clip_x0 = clip_x0
+    if hasattr(hook, 'clip_x0'):
+        hook.clip_x0 = clip_x0
     x = ddim_sample(hook.loop_model(counter), schedule, tuple(yb.shape), device=device, generator=g,
                     hook=CombinedHook(hook, rec), clip_x0=clip_x0, **loop_kw)
     return dict(levels=rec.levels, x=rec.xs, x0=rec.x0s, sample=x.cpu())
 
 # %% ../nbs/22_inpaint_eval.ipynb #237919dc
+def _to_img(t: torch.Tensor):
+    "A (C, H, W) tensor in [-1, 1] as an image array in [0, 1] for `imshow`."
+    return ((t.permute(1, 2, 0) + 1) / 2).clamp(0, 1).squeeze(-1).numpy()
+
+def explorer_frame(tr: dict,            # a `record_trajectory` result
+                   observed: torch.Tensor, # the observation with unknown pixels shown black, (C, H, W)
+                   k: int,              # which recorded step
+                   axs=None):           # 4 axes (default: a new figure)
+    "One state of the inpainting explorer: observed, x_t and f(x_t) after step `k`, and the final sample."
+    if axs is None:
+        _, axs = plt.subplots(1, 4, figsize=(9, 2.6))
+    x0 = tr['x0'][k]
+    pics = [observed, tr['x'][k][0], x0[0] if x0 is not None else None, tr['sample'][0]]
+    level = tr['levels'][k]
+    x_title = f'x_t, level {level}' if level >= 0 else 'x_0 (the end)'          # level -1: after the last step
+    titles = ['observed', x_title, 'f(x_t)' if x0 is not None else 'f(x_t): (a jump)', 'final']
+    for ax, p, title in zip(axs, pics, titles):
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=8)
+        if p is not None:
+            ax.imshow(_to_img(p), cmap='gray', vmin=0, vmax=1)
+    return axs
+
+def _explorer_run(net, images, index: int, mask_name: str, method: str, n_steps: int, device=None):
+    "What the explorer's *run* button does: the trajectory and the observed image for one choice."
+    y = images[index]
+    m = make_mask(mask_name, images.shape[-1], index, device='cpu')
+    tr = record_trajectory(method, net, net.schedule, y, m, n_steps, device=device)
+    return tr, torch.where(m.bool(), y, torch.full_like(y, -1.0))
+
 def inpaint_explorer(model: str = 'digits', n_images: int = 32, device=None):
     "An ipywidgets explorer: image, mask family, method and step count; scrub through x_t and f(x_t)."
     import ipywidgets as W
-    import matplotlib.pyplot as plt
     from repkit.ddim import load_pretrained
     images, _ = _test_images(model, n_images, 'cpu')
     net = load_pretrained(model).eval().requires_grad_(False)
-    img = W.IntSlider(0, 0, n_images - 1, description='image'); mk = W.Dropdown(options=MASKS, description='mask')
+    img = W.IntSlider(0, 0, n_images - 1, description='image')
+    mk = W.Dropdown(options=MASKS, description='mask')
     meth = W.Dropdown(options=list(METHODS), value='copaint', description='method')
     steps = W.Dropdown(options=[10, 25, 50, 100], value=25, description='steps')
-    run, step, out = W.Button(description='run'), W.IntSlider(0, 0, 0, description='step'), W.Output()
+    run = W.Button(description='run')
+    step = W.IntSlider(0, 0, 0, description='step')
+    out = W.Output()
     state = {}
     def show(*_):
-        tr = state.get('tr')
-        if tr is None: return
-        k = step.value
+        if 'tr' not in state:
+            return
         with out:
             out.clear_output(wait=True)
-            fig, axs = plt.subplots(1, 4, figsize=(9, 2.6))
-            x0 = tr['x0'][k]
-            pics = [state['obs'], tr['x'][k][0], x0[0] if x0 is not None else None, tr['sample'][0]]
-            for ax, p, t in zip(axs, pics, ['observed', f"x_t, level {tr['levels'][k]}", 'f(x_t)', 'final']):
-                ax.set_axis_off(); ax.set_title(t, fontsize=8)
-                if p is not None: ax.imshow(((p.permute(1, 2, 0) + 1) / 2).clamp(0, 1).squeeze(-1).numpy(), cmap='gray', vmin=0, vmax=1)
+            explorer_frame(state['tr'], state['obs'], step.value)
             plt.show()
     def go(*_):
-        y, m = images[img.value], make_mask(mk.value, images.shape[-1], img.value, device='cpu')
-        state['tr'] = record_trajectory(meth.value, net, net.schedule, y, m, steps.value, device=device)
-        state['obs'] = torch.where(m.bool(), y, torch.full_like(y, -1.0))
-        step.max, step.value = len(state['tr']['levels']) - 1, len(state['tr']['levels']) - 1
+        state['tr'], state['obs'] = _explorer_run(net, images, img.value, mk.value, meth.value, steps.value, device)
+        step.max = len(state['tr']['levels']) - 1
+        step.value = step.max
         show()
-    run.on_click(go); step.observe(show, names='value')
-    return W.VBox([W.HBox([img, mk]), W.HBox([meth, steps, run]), step, out])
+    run.on_click(go)
+    step.observe(show, names='value')
+    box = W.VBox([W.HBox([img, mk]), W.HBox([meth, steps, run]), step, out])
+    box.state = state                                 # the last run, for tests and for `explorer_strip`
+    return box
+
+# %% ../nbs/22_inpaint_eval.ipynb #ca87c689
+def explorer_strip(model: str = 'digits', index: int = 0, mask: str = 'half', method: str = 'copaint',
+                   n_steps: int = 25, frames: int = 4, device=None):
+    "A static strip of inpainting-explorer states (one row per slider position, evenly spaced), as a figure."
+    from repkit.ddim import load_pretrained
+    images, _ = _test_images(model, index + 1, 'cpu')
+    net = load_pretrained(model).eval().requires_grad_(False)
+    tr, observed = _explorer_run(net, images, index, mask, method, n_steps, device)
+    last = len(tr['levels']) - 1
+    ks = sorted({round(i * last / (frames - 1)) for i in range(frames)}) if frames > 1 else [last]
+    fig, axs = plt.subplots(len(ks), 4, figsize=(7.2, 1.9 * len(ks)), squeeze=False)
+    for row, k in zip(axs, ks):
+        explorer_frame(tr, observed, k, row)
+        row[0].set_title(f'observed (step {k + 1} of {last + 1})', fontsize=8)
+    fig.suptitle(f'{method}, {n_steps} steps, {mask} mask, {model} test image {index}', fontsize=9)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/22_inpaint_eval.ipynb #8c1605b9
 def plot_completions(samples: dict, images: torch.Tensor, masks: dict, index: int = 0, dataset: str = 'digits'):
