@@ -9,14 +9,14 @@ from typing import Callable
 import torch
 from .core import RepkitError, make_generator, check_positive_int
 from .ddim import DiscreteSchedule, respace
-from .inpaint import Conditioner, EpsCache, coefs_at, repaint_timesteps, scaled_jump_length
+from .inpaint import Conditioner, EpsCache, coefs_at, inpaint_method, repaint_timesteps, scaled_jump_length
 
 # %% auto #0
 __all__ = ['CoPaint', 'build_copaint', 'build_copaint_tt']
 
-# %% ../nbs/21_copaint.ipynb #98b880be
+# %% ../nbs/21_copaint.ipynb #d0c454f6
 class CoPaint(Conditioner):
-    "CoPaint: before each DDIM step, G back-tracking gradient steps on `||m (y - f(x,t))||^2 + lambda_t ||x - anchor||^2`."
+    "CoPaint: before each DDIM step, G back-tracking gradient steps on the loss `L_t` (`loss` below)."
     def __init__(self, y, mask, schedule: DiscreteSchedule,
                  eps_model: Callable,         # the (counted) noise predictor
                  timesteps: list,             # the loop's level sequence (for the schedules and time travel)
@@ -35,79 +35,95 @@ class CoPaint(Conditioner):
                  record: bool = False,        # keep (level, loss before, loss after) of every gradient step
                  generator=None):
         super().__init__(y, mask, schedule, generator)
-        self.cache, self.ts = EpsCache(eps_model), list(timesteps)
+        self.cache = EpsCache(eps_model)
+        self.ts = list(timesteps)
         levels = sorted({t for t in self.ts if t >= 0}, reverse=True)
         self.rank = {t: k for k, t in enumerate(levels)}              # steps taken before reaching level t
-        n = len(levels)
-        self.G, self.max_backtrack = check_positive_int(G, 'G'), max_backtrack
-        self.lr, self.reg, self.backtrack, self.smart_lr, self.line_search = lr, reg, backtrack, smart_lr, line_search
-        self.lr_factor, self.reg_factor = lr_decay ** (ref_steps / n), reg_decay ** (ref_steps / n)
+        self.G = check_positive_int(G, 'G')
+        self.max_backtrack = max_backtrack
+        self.lr, self.reg, self.backtrack = lr, reg, backtrack
+        self.smart_lr, self.line_search = smart_lr, line_search
+        self.lr_factor = lr_decay ** (ref_steps / len(levels))       # the same total growth at any step count
+        self.reg_factor = reg_decay ** (ref_steps / len(levels))
         self.abar0 = coefs_at(schedule, 0)[0] ** 2
-        self.optimise_before_jump, self.clip_x0, self.record, self.history = optimise_before_jump, clip_x0, record, []
+        self.optimise_before_jump = optimise_before_jump
+        self.clip_x0, self.record = clip_x0, record
+        self.history = []
+
     def loop_model(self, eps_model): return self.cache
 
     def schedules(self, t: int) -> tuple[float, float]:
         "Learning rate and lambda at level `t`."
-        k, a = self.rank[t], coefs_at(self.coefs, t)[0]
-        lr = self.lr * self.lr_factor**k * (math.sqrt(a**2 / self.abar0) if self.smart_lr else 1.0)
-        return lr, self.reg * self.reg_factor**k
+        k = self.rank[t]
+        alpha_t = coefs_at(self.coefs, t)[0]
+        smart = math.sqrt(alpha_t**2 / self.abar0) if self.smart_lr else 1.0     # sqrt(abar_t / abar_0)
+        return self.lr * self.lr_factor**k * smart, self.reg * self.reg_factor**k
 
     def loss(self, x, t: int, anchor, lam: float):
         "Per-sample loss `||m (y - f(x,t))||^2 + lam ||x - anchor||^2` and the noise prediction at `x`."
-        a, s = coefs_at(self.coefs, t)
+        alpha_t, sigma_t = coefs_at(self.coefs, t)
         eps = self.cache.eps_model(x, torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long))
-        x0 = (x - s * eps) / a                                             # f(x, t)
-        if self.clip_x0: x0 = x0.clamp(-1, 1)
-        L = (self.m * (self.y - x0)).pow(2).flatten(1).sum(1) + lam * (x - anchor).pow(2).flatten(1).sum(1)
-        return L, eps
+        x0_hat = (x - sigma_t * eps) / alpha_t                              # f(x, t)
+        if self.clip_x0:
+            x0_hat = x0_hat.clamp(-1, 1)
+        mismatch = (self.m * (self.y - x0_hat)).pow(2).flatten(1).sum(1)
+        return mismatch + lam * (x - anchor).pow(2).flatten(1).sum(1), eps
 
-# %% ../nbs/21_copaint.ipynb #50f25ea5
-def _optimise(self, x, t: int):
-    "G back-tracking gradient steps on the CoPaint loss at level `t`, starting from (and anchored at) `x`."
-    anchor, (lr0, lam) = x.detach(), self.schedules(t)
-    B = x.shape[0]
-    lr = torch.full((B,) + (1,) * (x.dim() - 1), lr0, device=x.device, dtype=x.dtype)
-    with torch.enable_grad():
-        xr = anchor.clone().requires_grad_(True)
-        L, eps = self.loss(xr, t, anchor, lam)
-        for g in range(self.G):
-            grad = torch.autograd.grad(L.sum(), xr)[0]
-            L0, x_old = L.detach(), xr.detach()
-            x_new, L_new, eps_new = x_old.clone(), L0.clone(), eps.detach().clone()
-            done = torch.zeros(B, dtype=torch.bool, device=x.device)
-            for _ in range(self.max_backtrack + 1):
-                cand = x_old - lr * grad
-                with torch.no_grad(): Lc, ec = self.loss(cand, t, anchor, lam)
-                ok = ~done & (torch.isfinite(Lc) & (Lc <= L0) if self.line_search else torch.ones_like(done))
-                x_new[ok], L_new[ok], eps_new[ok] = cand[ok], Lc[ok], ec[ok]
-                done |= ok
-                if done.all(): break
-                lr = torch.where(done.reshape(lr.shape), lr, lr * self.backtrack)     # shrink where not yet accepted
-            if self.record: self.history.append((t, L0.cpu(), L_new.cpu()))
-            if g < self.G - 1:                                                        # a graph at the accepted point for the next gradient
-                xr = x_new.requires_grad_(True)
-                L, eps = self.loss(xr, t, anchor, lam)
-    return x_new.detach(), eps_new
+    def optimise(self, x, t: int):
+        "G back-tracking gradient steps on the CoPaint loss at level `t`, from (and anchored at) `x`."
+        anchor = x.detach()
+        lr0, lam = self.schedules(t)
+        B = x.shape[0]
+        lr = torch.full((B,) + (1,) * (x.dim() - 1), lr0, device=x.device, dtype=x.dtype)
+        with torch.enable_grad():
+            xr = anchor.clone().requires_grad_(True)
+            L, eps = self.loss(xr, t, anchor, lam)
+            for j in range(self.G):
+                grad = torch.autograd.grad(L.sum(), xr)[0]
+                L0, x_old = L.detach(), xr.detach()
+                x_new, L_new, eps_new = x_old.clone(), L0.clone(), eps.detach().clone()
+                done = torch.zeros(B, dtype=torch.bool, device=x.device)
+                for _ in range(self.max_backtrack + 1):
+                    cand = x_old - lr * grad
+                    with torch.no_grad():
+                        L_c, eps_c = self.loss(cand, t, anchor, lam)
+                    if self.line_search:
+                        ok = ~done & torch.isfinite(L_c) & (L_c <= L0)
+                    else:
+                        ok = ~done
+                    x_new[ok], L_new[ok], eps_new[ok] = cand[ok], L_c[ok], eps_c[ok]
+                    done |= ok
+                    if done.all():
+                        break
+                    lr = torch.where(done.reshape(lr.shape), lr, lr * self.backtrack)   # shrink if rejected
+                if self.record:
+                    self.history.append((t, L0.cpu(), L_new.cpu()))
+                if j < self.G - 1:                                      # a graph at the accepted point
+                    xr = x_new.requires_grad_(True)
+                    L, eps = self.loss(xr, t, anchor, lam)
+        return x_new.detach(), eps_new
 
-def _before(self, x, t, i):
-    x, eps = self.optimise(x, t)
-    self.cache.put(x, t, eps)                 # the DDIM step from the optimised x needs no new forward pass
-    return x
+    def before(self, x, t, i):
+        x, eps = self.optimise(x, t)
+        self.cache.put(x, t, eps)             # the DDIM step from the optimised x needs no new forward pass
+        return x
 
-def _update(self, x, x0, s, i, stage):
-    "CoPaint-TT: optimise once more at the level just reached if the next step jumps back up."
-    if stage == 'denoise' and self.optimise_before_jump and i + 2 < len(self.ts) and self.ts[i + 2] > s >= 0:
-        x, _ = self.optimise(x, s)
-    return x, x0
+    def update(self, x, x0_hat, s, i, stage):
+        "CoPaint-TT: optimise once more at the level just reached if the next step jumps back up."
+        jumps_next = i + 2 < len(self.ts) and self.ts[i + 2] > s >= 0
+        if stage == 'denoise' and self.optimise_before_jump and jumps_next:
+            x, _ = self.optimise(x, s)
+        return x, x0_hat
 
-CoPaint.optimise, CoPaint.before, CoPaint.update = _optimise, _before, _update
-
-# %% ../nbs/21_copaint.ipynb #f6f3074d
+# %% ../nbs/21_copaint.ipynb #6e50b4b4
+@inpaint_method('copaint')
 def build_copaint(eps_model, schedule, y, m, n_steps, generator, eta: float = 0.0, **kwargs):
     "CoPaint on the respaced DDIM grid (deterministic with `eta=0`, the paper's setting)."
     ts = respace(schedule.T, n_steps)
     return CoPaint(y, m, schedule, eps_model, ts, generator=generator, **kwargs), dict(eta=eta, timesteps=ts)
 
+# %% ../nbs/21_copaint.ipynb #e6a6f319
+@inpaint_method('copaint-tt')
 def build_copaint_tt(eps_model, schedule, y, m, n_steps, generator, eta: float = 0.0,
                      jump_length: int | None = None, # None: `scaled_jump_length(n_steps)`, the paper's share
                      jump_n_sample: int = 2, **kwargs):

@@ -11,9 +11,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'RepkitError', 'default_device', 'make_generator', 'seed_everything',
-           'randn', 'rand', 'check_shape', 'check_finite', 'check_positive_int', 'atomic_write', 'save_checkpoint',
-           'load_checkpoint', 'load_state', 'weights_dir', 'image_grid', 'show_images', 'save_images']
+__all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'RepkitError', 'default_device', 'cpu_has_bf16',
+           'autocast_dtype', 'autocast', 'make_generator', 'seed_everything', 'randn', 'rand', 'check_shape',
+           'check_finite', 'check_positive_int', 'atomic_write', 'save_checkpoint', 'load_checkpoint', 'load_state',
+           'weights_dir', 'image_grid', 'show_images', 'save_images']
 
 # %% ../nbs/00_core.ipynb #fe177b9c
 if os.environ.get('IN_TEST'):
@@ -33,6 +34,39 @@ def default_device(device: str | torch.device | None = None # an explicit choice
         except (RuntimeError, TypeError) as e:
             raise RepkitError(f"unknown device {device!r}: expected e.g. 'cpu', 'cuda' or 'cuda:0'") from e
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+# %% ../nbs/00_core.ipynb #dde577c3
+PRECISIONS = ('fp32', 'bf16', 'auto')
+
+def cpu_has_bf16() -> bool:
+    "Whether this CPU has bf16 matrix instructions (AMX or AVX-512 BF16), read from `/proc/cpuinfo` where it exists."
+    try:
+        flags = Path('/proc/cpuinfo').read_text()
+    except OSError:
+        return False                                  # not Linux: stay with float32
+    return any(f in flags.split() for f in ('amx_bf16', 'avx512_bf16'))
+
+def autocast_dtype(device: str | torch.device,   # where the computation runs
+                   precision: str = 'fp32'       # 'fp32', 'bf16' or 'auto' (bf16 where the hardware has it)
+                  ) -> torch.dtype | None:
+    "The autocast dtype for `precision` on `device`: `torch.bfloat16`, or None for plain float32."
+    if precision not in PRECISIONS:
+        raise RepkitError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == 'fp32':
+        return None
+    device = default_device(device)
+    if precision == 'bf16':
+        return torch.bfloat16
+    if device.type == 'cuda':
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if device.type == 'cpu' and cpu_has_bf16() else None
+
+def autocast(device: str | torch.device, precision: str = 'fp32'):
+    "A context that runs its block in the precision `autocast_dtype` chooses (a no-op for float32)."
+    dtype = autocast_dtype(device, precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(default_device(device).type, dtype=dtype)
 
 # %% ../nbs/00_core.ipynb #d1d1972a
 def make_generator(seed: int | torch.Generator | None = None, # a seed, a generator (returned as is), or `None` for a random seed

@@ -43,7 +43,8 @@ class ImageData:
         return ImageData(self.images.to(d), self.labels.to(d), self.class_names,
                          {k: v.to(d) for k, v in self.factors.items()}, self.name)
     def __repr__(self):
-        return f"ImageData({self.name!r}, n={len(self)}, image shape={tuple(self.images.shape[1:])}, factors={list(self.factors)})"
+        shape = tuple(self.images.shape[1:])
+        return f"ImageData({self.name!r}, n={len(self)}, image shape={shape}, factors={list(self.factors)})"
 
 # %% ../nbs/01_data.ipynb #09765056
 DIGIT_SIZE = 8  # the native resolution of scikit-learn's digits
@@ -113,7 +114,8 @@ def pixel_centres(size: int,            # the image is size x size
                   device=None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     "Canvas coordinates `(x, y)` of the pixel centres, each `(size*size,)` in row-major order, with y pointing up."
-    c = extent * (-1 + (2 * torch.arange(size, device=default_device(device), dtype=torch.float32) + 1) / size)
+    i = torch.arange(size, device=default_device(device), dtype=torch.float32)
+    c = extent * (-1 + (2 * i + 1) / size)                  # centre of pixel i on [-extent, extent]
     y, x = torch.meshgrid(-c, c, indexing='ij')   # row i has y = -c[i]: the top row is at +extent
     return x.reshape(-1), y.reshape(-1)
 
@@ -168,7 +170,8 @@ def render_sprites(factors: dict,                # 'shape' (N,), 'rgb' (N, 3), '
         raise RepkitError(f"extent must be positive, got {extent!r}")
     missing = [k for k in SPRITE_FACTORS if k not in factors]
     if missing:
-        raise RepkitError(f"factors lack {', '.join(missing)}: render_sprites needs {', '.join(SPRITE_FACTORS)}")
+        raise RepkitError(f"factors lack {', '.join(missing)}: "
+                          f"render_sprites needs {', '.join(SPRITE_FACTORS)}")
     f = {k: torch.as_tensor(factors[k]).to(dev) for k in SPRITE_FACTORS}
     n = len(f['shape'])
     for k, tail in (('rgb', (3,)), ('scale', ()), ('rotation', ()), ('translation', (2,))):
@@ -274,7 +277,8 @@ def get_dataset(name: str,            # 'digits' or 'sprites'
     if split not in ('train', 'test'):
         raise RepkitError(f"unknown split {split!r} for sprites: expected train or test")
     n = (10_000 if split == 'train' else 2_000) if n is None else n
-    data = make_sprites(n, 2 * seed + (split == 'test'), 32 if size is None else size, device=device, **kwargs)
+    side = 32 if size is None else size
+    data = make_sprites(n, 2 * seed + (split == 'test'), side, device=device, **kwargs)
     data.name = f'sprites/{split}'
     return data
 
@@ -285,7 +289,12 @@ FREE_FORM = {'narrow': dict(width=1 / 16, min_width=1.0, coverage=(0.15, 0.25)),
 
 def _mask_size(size) -> tuple[int, int]:
     "`(H, W)` from an int or a pair; each side at least 4."
-    hw = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else tuple(size) if isinstance(size, (tuple, list, torch.Size)) else None
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        hw = (size, size)
+    elif isinstance(size, (tuple, list, torch.Size)):
+        hw = tuple(size)
+    else:
+        hw = None
     if hw is None or len(hw) != 2:
         raise RepkitError(f"size must be an int or a pair (H, W), got {size!r}")
     return _check_size(hw[0], 'mask height'), _check_size(hw[1], 'mask width')
@@ -328,18 +337,23 @@ def free_form_mask(H: int, W: int,            # image size
     rnd = lambda k: torch.rand(k, generator=g, device=g.device, dtype=torch.float64).cpu()
     lo, hi = coverage
     target = lo + (hi - lo) * rnd(1).item()
-    hole, L, box = torch.zeros(H * W, dtype=torch.bool), min(H, W), torch.tensor([W, H], dtype=torch.float64)
+    hole = torch.zeros(H * W, dtype=torch.bool)             # pixels painted over so far
+    L = min(H, W)                                           # stroke lengths scale with the shorter side
+    box = torch.tensor([W, H], dtype=torch.float64)
     for step in range(max_segments):
         if hole.double().mean() >= target:
             break
         u = rnd(5)                                                          # start x, start y, heading, turn, length
         if step % seg_per_stroke == 0:
-            a, heading = u[:2] * box, 2 * math.pi * u[2].item()
+            a = u[:2] * box
+            heading = 2 * math.pi * u[2].item()
         heading += max_turn * (2 * u[3].item() - 1)
-        b = a + L * (0.1 + 0.2 * u[4].item()) * torch.tensor([math.cos(heading), math.sin(heading)], dtype=torch.float64)
+        direction = torch.tensor([math.cos(heading), math.sin(heading)], dtype=torch.float64)
+        b = a + L * (0.1 + 0.2 * u[4].item()) * direction
         b = torch.where(b < 0, -b, torch.where(b > box, 2 * box - b, b))   # bounce off the borders
         hole |= segment_distance(pix, a, b) <= width / 2
-        heading, a = math.atan2(*(b - a).flip(0).tolist()), b
+        heading = math.atan2(*(b - a).flip(0).tolist())
+        a = b
     return (~hole).float().reshape(H, W)
 
 # %% ../nbs/01_data.ipynb #84988b22

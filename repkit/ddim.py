@@ -5,18 +5,24 @@
 # %% ../nbs/14_ddim.ipynb #4f9e430e
 from __future__ import annotations
 import math
+import time
 from pathlib import Path
 from typing import Callable
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 from .core import RepkitError, default_device, make_generator, randn, check_shape, check_finite, check_positive_int, save_checkpoint, load_checkpoint, load_state
+from .core import weights_dir
+from .core import autocast
 from .sde import SamplerHook, bcast
 from .nets import UNet
+from .data import get_dataset
+from .train import TrainConfig, train
 
 # %% auto #0
 __all__ = ['DIFFUSION_PRESETS', 'DiscreteSchedule', 'diffusion_loss', 'respace', 'ddim_step', 'renoise_step', 'ddim_sample',
-           'ddpm_sample', 'DiffusionModel', 'train_diffusion', 'pretrained_path', 'load_pretrained', 'DiffusersEps']
+           'ddpm_sample', 'DiffusionModel', 'train_diffusion', 'pretrained_path', 'load_pretrained', 'train_throughput',
+           'DiffusersEps']
 
 # %% ../nbs/14_ddim.ipynb #c2c25c70
 class DiscreteSchedule(nn.Module):
@@ -108,7 +114,9 @@ def ddim_sample(eps_model: Callable,          # eps_model(x, t) -> predicted noi
                 device=None, generator=None,
                 hook: SamplerHook | None = None,
                 clip_x0: bool = False,        # clamp the estimate of x0 to [-1, 1] (images)
-                progress: bool = False) -> torch.Tensor:
+                progress: bool = False,
+                precision: str = 'fp32'       # network evaluations in 'fp32', 'bf16' or 'auto' (`core.autocast_dtype`)
+               ) -> torch.Tensor:
     "Sample with DDIM (any eta, any respacing) or DDPM, with RePaint-style jumps when the levels go up."
     if eta < 0:
         raise RepkitError(f"eta must be >= 0, got {eta}")
@@ -129,7 +137,9 @@ def ddim_sample(eps_model: Callable,          # eps_model(x, t) -> predicted noi
                 x, _ = hook.update(x, None, s, i, 'renoise')
                 continue
             x = hook.before(x, t, i)
-            eps = eps_model(x, torch.full((shape[0],), t, device=device, dtype=torch.long))
+            with autocast(device, precision):
+                eps = eps_model(x, torch.full((shape[0],), t, device=device, dtype=torch.long))
+            eps = eps.float()                             # the update itself stays in float32
             if not checked:
                 if eps.shape != x.shape:
                     raise RepkitError(f"eps_model must return a tensor of x's shape {tuple(x.shape)}, got {tuple(eps.shape)}")
@@ -189,8 +199,6 @@ def train_diffusion(data: str = 'digits', steps: int = 6000, batch_size: int = 6
                     out: str | Path | None = None, seed: int = 0, device=None, progress: bool = True,
                     stop_after: int | None = None, schedule: str = 'linear', command: str | None = None):
     "Train a `DiffusionModel` preset on `data` ('digits' or 'sprites') with repkit's training loop; checkpoint to `out`."
-    from repkit.data import get_dataset
-    from repkit.train import TrainConfig, train
     if data not in DIFFUSION_PRESETS:
         raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DIFFUSION_PRESETS)}")
     preset = DIFFUSION_PRESETS[data]
@@ -206,7 +214,6 @@ def train_diffusion(data: str = 'digits', steps: int = 6000, batch_size: int = 6
 # %% ../nbs/14_ddim.ipynb #a7ee3565
 def pretrained_path(name: str) -> Path:
     "Path of a shipped checkpoint (`'digits'` or `'sprites'`) inside the installed package."
-    from repkit.core import weights_dir
     if name not in DIFFUSION_PRESETS:
         raise RepkitError(f"unknown model {name!r}: expected one of {sorted(DIFFUSION_PRESETS)}")
     p = weights_dir() / f'{name}_ddpm.pt'
@@ -217,6 +224,39 @@ def pretrained_path(name: str) -> Path:
 def load_pretrained(name: str, map_location='cpu') -> DiffusionModel:
     "The shipped diffusion model for `'digits'` or `'sprites'` (EMA weights)."
     return DiffusionModel.load(pretrained_path(name), map_location=map_location)
+
+# %% ../nbs/14_ddim.ipynb #b748b4b0
+def train_throughput(names: tuple = ('digits', 'sprites'),   # presets of `DIFFUSION_PRESETS`
+                     precisions: tuple = ('fp32', 'bf16'),
+                     steps: int = 10,             # timed steps per run (after one untimed warm-up run)
+                     batch_size: int = 64,
+                     repeats: int = 2,            # alternating runs per precision; the fastest counts
+                     device=None, seed: int = 0) -> list[dict]:
+    "Training steps per second of each preset's UNet in each precision, measured side by side."
+    device = default_device(device)
+    rows = []
+    for name in names:
+        if name not in DIFFUSION_PRESETS:
+            raise RepkitError(f"unknown preset {name!r}: expected one of {sorted(DIFFUSION_PRESETS)}")
+        preset = DIFFUSION_PRESETS[name]
+        images = get_dataset(name, 'train', size=preset['size']).images[:4 * batch_size]
+        best = {}
+        for r in range(repeats + 1):                          # run 0 warms up kernels and caches
+            for prec in precisions:
+                torch.manual_seed(seed)
+                model = DiffusionModel(UNet(**preset['net']))
+                cfg = TrainConfig(steps=steps, batch_size=batch_size, warmup=0, ckpt_every=10 ** 9, seed=seed,
+                                  precision=prec)
+                t0 = time.perf_counter()
+                train(model, diffusion_loss(model.schedule), (images,), cfg, device=device, progress=False)
+                rate = steps / (time.perf_counter() - t0)
+                if r > 0:
+                    best[prec] = max(best.get(prec, 0.0), rate)
+        for prec in precisions:
+            rows.append(dict(model=name, precision=prec, batch_size=batch_size, steps_per_second=best[prec],
+                             speedup_over_fp32=best[prec] / best[precisions[0]], threads=torch.get_num_threads(),
+                             device=str(device)))
+    return rows
 
 # %% ../nbs/14_ddim.ipynb #db8a161c
 class DiffusersEps(nn.Module):

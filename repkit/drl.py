@@ -10,7 +10,17 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import RepkitError, default_device, make_generator, randn, check_shape, check_positive_int, load_checkpoint, load_state, weights_dir
+from repkit.core import (
+    RepkitError,
+    default_device,
+    make_generator,
+    randn,
+    check_shape,
+    check_positive_int,
+    load_checkpoint,
+    load_state,
+    weights_dir,
+)
 from .nets import UNet, timestep_embedding
 from .ddim import DiscreteSchedule, ddim_sample
 
@@ -18,13 +28,15 @@ from .ddim import DiscreteSchedule, ddim_sample
 __all__ = ['DRL_NET', 'DRL_DATA', 'REGULARISERS', 'DRL_DEFAULTS', 'DRL_MODELS', 'DRL_LEVELS', 'SPRITE_PROBES', 'RIDGE_ALPHAS',
            'DIGIT_METRICS', 'SPRITE_METRICS', 'TimeEncoder', 'l1_penalty', 'kl_penalty', 'reparameterise', 'DRL',
            'build_drl', 'drl_loss', 'ConvDecoder', 'AutoEncoder', 'build_ae', 'ae_loss', 'train_drl', 'train_ae',
-           'load_drl', 'load_ae', 'drl_features', 'ae_features', 'pixel_features', 'pca_basis', 'diffusion_features',
-           'symmetry_angle', 'ridge_r2', 'probe_digits', 'probe_sprites', 'drl_eval_data', 'evaluate_drl',
-           'plot_probe_curves', 'code_samples', 'plot_code_samples', 'tour_drl', 'code_gap']
+           'load_drl', 'load_ae', 'drl_features', 'ae_features', 'pixel_features', 'sign_canonical', 'eigenspace_basis',
+           'canonical_eigh', 'pca_basis', 'diffusion_features', 'symmetry_angle', 'ridge_r2', 'probe_digits',
+           'probe_sprites', 'drl_eval_data', 'evaluate_drl', 'plot_probe_curves', 'code_samples', 'plot_code_samples',
+           'tour_drl', 'code_gap']
 
 # %% ../nbs/30_drl.ipynb #280d59a7
 class TimeEncoder(nn.Module):
-    "The time-conditioned encoder `E_phi(x0, t)`: a small CNN returning `z` (B, z_dim), or `(mu, logvar)` if probabilistic."
+    """The time-conditioned encoder `E_phi(x0, t)`: a small CNN returning `z` (B, z_dim), or `(mu, logvar)` if
+    probabilistic."""
     def __init__(self, image_size: int = 16,      # side of the square input (divisible by 4)
                  in_channels: int = 1,           # image channels
                  z_dim: int = 32,                # size of the code
@@ -32,12 +44,16 @@ class TimeEncoder(nn.Module):
                  probabilistic: bool = False,    # output (mu, logvar) instead of z
                  time_scale: float = 1.0):       # multiplies t in the sinusoidal embedding
         super().__init__()
-        if image_size % 4: raise RepkitError(f"image_size must be divisible by 4, got {image_size}")
-        check_positive_int(z_dim, 'z_dim'); check_positive_int(width, 'width')
+        if image_size % 4:
+            raise RepkitError(f"image_size must be divisible by 4, got {image_size}")
+        check_positive_int(z_dim, 'z_dim')
+        check_positive_int(width, 'width')
         self.config = dict(image_size=image_size, in_channels=in_channels, z_dim=z_dim, width=width,
                            probabilistic=probabilistic, time_scale=time_scale)
         w = width
-        self.time_mlp = nn.Sequential(nn.Linear(w, 4 * w), nn.SiLU(), nn.Linear(4 * w, 4 * w))   # two per-channel shifts of 2w
+        self.time_mlp = nn.Sequential(
+            nn.Linear(w, 4 * w), nn.SiLU(), nn.Linear(4 * w, 4 * w)
+        )  # two per-channel shifts of 2w
         self.conv1 = nn.Conv2d(in_channels, w, 3, padding=1)
         self.conv2 = nn.Conv2d(w, 2 * w, 4, stride=2, padding=1)        # s -> s/2
         self.conv3 = nn.Conv2d(2 * w, 2 * w, 4, stride=2, padding=1)    # s/2 -> s/4
@@ -47,9 +63,12 @@ class TimeEncoder(nn.Module):
         c, s = self.config['in_channels'], self.config['image_size']
         check_shape(x0, (None, c, s, s), 'x0')
         t = torch.as_tensor(t, device=x0.device)
-        if t.dim() == 0: t = t.expand(x0.shape[0])
+        if t.dim() == 0:
+            t = t.expand(x0.shape[0])
         check_shape(t, (x0.shape[0],), 't')
-        e1, e2 = self.time_mlp(timestep_embedding(t, self.config['width'], self.config['time_scale'])).chunk(2, -1)
+        e1, e2 = self.time_mlp(timestep_embedding(t, self.config['width'], self.config['time_scale'])).chunk(
+            2, -1
+        )
         h = F.silu(self.conv1(x0))
         h = F.silu(self.conv2(h) + e1[:, :, None, None])
         h = F.silu(self.conv3(h) + e2[:, :, None, None])
@@ -65,8 +84,10 @@ def l1_penalty(z: torch.Tensor # (B, d) codes
 def kl_penalty(mu: torch.Tensor,     # (B, d) means
                logvar: torch.Tensor  # (B, d) log-variances
               ) -> torch.Tensor:
-    "Mean over the batch of `KL(N(mu, diag exp(logvar)) || N(0, I)) = 1/2 sum(mu^2 + exp(logvar) - 1 - logvar)`."
-    check_shape(mu, (None, None), 'mu'); check_shape(logvar, tuple(mu.shape), 'logvar')
+    """Mean over the batch of `KL(N(mu, diag exp(logvar)) || N(0, I)) = 1/2 sum(mu^2 + exp(logvar) - 1 -
+    logvar)`."""
+    check_shape(mu, (None, None), 'mu')
+    check_shape(logvar, tuple(mu.shape), 'logvar')
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
 
 def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, generator=None) -> torch.Tensor:
@@ -75,7 +96,9 @@ def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, generator=None) -> to
     return mu + (0.5 * logvar).exp() * randn(mu.shape, generator, mu.device, mu.dtype)
 
 # %% ../nbs/30_drl.ipynb #3ff37654
-DRL_NET = dict(base_channels=16, channel_mults=(1, 2, 2), num_res_blocks=1, attn_resolutions=())  # small: trains on a CPU core
+DRL_NET = dict(
+    base_channels=16, channel_mults=(1, 2, 2), num_res_blocks=1, attn_resolutions=()
+)  # small: trains on a CPU core
 DRL_DATA = {'digits': dict(size=16, channels=1), 'sprites': dict(size=16, channels=3)}
 REGULARISERS = ('l1', 'kl')
 
@@ -85,18 +108,26 @@ class DRL(nn.Module):
                  reg: str = 'l1',            # 'l1' or 'kl'
                  reg_weight: float = 1e-4):  # lambda_1 or beta, per image, on the per-pixel-mean loss scale
         super().__init__()
-        if reg not in REGULARISERS: raise RepkitError(f"unknown regulariser {reg!r}: expected one of {REGULARISERS}")
-        if not reg_weight >= 0: raise RepkitError(f"reg_weight must be >= 0, got {reg_weight}")
+        if reg not in REGULARISERS:
+            raise RepkitError(f"unknown regulariser {reg!r}: expected one of {REGULARISERS}")
+        if not reg_weight >= 0:
+            raise RepkitError(f"reg_weight must be >= 0, got {reg_weight}")
         enc = dict(encoder, probabilistic=(reg == 'kl'))
         self.encoder = TimeEncoder(**enc)
         self.net = UNet(**dict(net, cond_dim=self.encoder.config['z_dim']))
         self.schedule = DiscreteSchedule(**(schedule or {}))
         self.reg, self.reg_weight = reg, float(reg_weight)
-        self.config = dict(encoder=dict(self.encoder.config), net=dict(self.net.config),
-                           schedule=dict(T=self.schedule.T, kind=self.schedule.kind), reg=reg, reg_weight=self.reg_weight)
+        self.config = dict(
+            encoder=dict(self.encoder.config),
+            net=dict(self.net.config),
+            schedule=dict(T=self.schedule.T, kind=self.schedule.kind),
+            reg=reg,
+            reg_weight=self.reg_weight,
+        )
 
     def forward(self, x_t, t, x0, generator=None):
-        "`(eps_theta(x_t, t, z), encoder output)` with `z = E_phi(x0, t)` (drawn with `generator` for the variational encoder)."
+        """`(eps_theta(x_t, t, z), encoder output)` with `z = E_phi(x0, t)` (drawn with `generator` for the
+        variational encoder)."""
         out = self.encoder(x0, t)
         z = out if self.reg == 'l1' else (out[0] if generator is None else reparameterise(*out, generator))
         return self.net(x_t, t, z), out
@@ -111,15 +142,23 @@ class DRL(nn.Module):
         return self.net(x, t, z)
 
 # %% ../nbs/30_drl.ipynb #a22e6284
-def build_drl(data: str = 'digits', reg: str = 'l1', z_dim: int = 32, reg_weight: float = 1e-4, width: int = 32, **net) -> DRL:
+def build_drl(
+    data: str = 'digits', reg: str = 'l1', z_dim: int = 32, reg_weight: float = 1e-4, width: int = 32, **net
+) -> DRL:
     "A `DRL` model for `data` ('digits' or 'sprites', 16 x 16) with the chapter's small encoder and UNet."
-    if data not in DRL_DATA: raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
+    if data not in DRL_DATA:
+        raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
     d = DRL_DATA[data]
-    return DRL(dict(image_size=d['size'], in_channels=d['channels'], z_dim=z_dim, width=width),
-               dict(DRL_NET, image_size=d['size'], in_channels=d['channels'], **net), reg=reg, reg_weight=reg_weight)
+    return DRL(
+        dict(image_size=d['size'], in_channels=d['channels'], z_dim=z_dim, width=width),
+        dict(DRL_NET, image_size=d['size'], in_channels=d['channels'], **net),
+        reg=reg,
+        reg_weight=reg_weight,
+    )
 
 def drl_loss(model: DRL, batch: tuple, generator) -> tuple:
-    "DRL's objective: noise-prediction loss with `cond = E_phi(x0, t)` plus the L1 or KL penalty; returns `(loss, logs)`."
+    """DRL's objective: noise-prediction loss with `cond = E_phi(x0, t)` plus the L1 or KL penalty; returns
+    `(loss, logs)`."""
     m = getattr(model, 'module', model)                      # unwrap DDP for the attributes
     x0 = batch[0]
     t = torch.randint(0, m.schedule.T, (x0.shape[0],), generator=generator).to(x0.device)
@@ -161,7 +200,8 @@ class AutoEncoder(nn.Module):
 
 def build_ae(data: str = 'digits', z_dim: int = 32, width: int = 32) -> AutoEncoder:
     "The autoencoder baseline for `data`, with the encoder `build_drl` would use."
-    if data not in DRL_DATA: raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
+    if data not in DRL_DATA:
+        raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
     d = DRL_DATA[data]
     return AutoEncoder(dict(image_size=d['size'], in_channels=d['channels'], z_dim=z_dim, width=width))
 
@@ -175,7 +215,8 @@ DRL_DEFAULTS = dict(steps=2500, batch_size=64, lr=1e-3)   # what the shipped mod
 def _train_images(data: str) -> tuple:
     "The training images and a description, for `train_drl` and `train_ae`."
     from repkit.data import get_dataset
-    if data not in DRL_DATA: raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
+    if data not in DRL_DATA:
+        raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
     ds = get_dataset(data, 'train', size=DRL_DATA[data]['size'], device='cpu')
     return ds.images, f"{data}: {len(ds)} training images of shape {tuple(ds.images.shape[1:])}"
 
@@ -192,41 +233,112 @@ def train_drl(data: str = 'digits',       # 'digits' or 'sprites' (both 16 x 16)
     images, desc = _train_images(data)
     torch.manual_seed(seed)
     model = build_drl(data, reg, z_dim, reg_weight)
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(200, steps // 10), ema_decay=0.999, ckpt_every=250, seed=seed)
-    cmd = command or f"train_drl(data={data!r}, reg={reg!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, z_dim={z_dim}, reg_weight={reg_weight})"
-    return train(model, drl_loss, (images,), cfg, out, kind='drl', model_config=model.config, device=device, progress=progress,
-                 stop_after=stop_after, meta=dict(command=cmd, data=desc))
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        warmup=min(200, steps // 10),
+        ema_decay=0.999,
+        ckpt_every=250,
+        seed=seed,
+    )
+    cmd = (
+        command
+        or f"train_drl(data={data!r}, reg={reg!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, z_dim={z_dim}, reg_weight={reg_weight})"
+    )
+    return train(
+        model,
+        drl_loss,
+        (images,),
+        cfg,
+        out,
+        kind='drl',
+        model_config=model.config,
+        device=device,
+        progress=progress,
+        stop_after=stop_after,
+        meta=dict(command=cmd, data=desc),
+    )
 
-def train_ae(data: str = 'digits',
-             steps: int = DRL_DEFAULTS['steps'], batch_size: int = DRL_DEFAULTS['batch_size'], lr: float = DRL_DEFAULTS['lr'],
-             out: str | Path | None = None, seed: int = 0, device=None, progress: bool = True,
-             command: str | None = None, stop_after: int | None = None, z_dim: int = 32):
+def train_ae(
+    data: str = 'digits',
+    steps: int = DRL_DEFAULTS['steps'],
+    batch_size: int = DRL_DEFAULTS['batch_size'],
+    lr: float = DRL_DEFAULTS['lr'],
+    out: str | Path | None = None,
+    seed: int = 0,
+    device=None,
+    progress: bool = True,
+    command: str | None = None,
+    stop_after: int | None = None,
+    z_dim: int = 32,
+):
     "Train the autoencoder baseline (DRL's encoder + a conv decoder) on `data` with the same loop and budget."
     from repkit.train import TrainConfig, train
     images, desc = _train_images(data)
     torch.manual_seed(seed)
     model = build_ae(data, z_dim)
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(200, steps // 10), ema_decay=0.999, ckpt_every=250, seed=seed)
-    cmd = command or f"train_ae(data={data!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, z_dim={z_dim})"
-    return train(model, ae_loss, (images,), cfg, out, kind='drl-ae', model_config=model.config, device=device, progress=progress,
-                 stop_after=stop_after, meta=dict(command=cmd, data=desc))
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        warmup=min(200, steps // 10),
+        ema_decay=0.999,
+        ckpt_every=250,
+        seed=seed,
+    )
+    cmd = (
+        command
+        or f"train_ae(data={data!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, z_dim={z_dim})"
+    )
+    return train(
+        model,
+        ae_loss,
+        (images,),
+        cfg,
+        out,
+        kind='drl-ae',
+        model_config=model.config,
+        device=device,
+        progress=progress,
+        stop_after=stop_after,
+        meta=dict(command=cmd, data=desc),
+    )
 
 # %% ../nbs/30_drl.ipynb #ad889f71
-DRL_MODELS = {'drl_digits': 'drl', 'drl_sprites': 'drl', 'drl_digits_kl': 'drl', 'ae_digits': 'drl-ae', 'ae_sprites': 'drl-ae'}
-_TRAIN_CMD = {'drl_digits': 'drl --data digits', 'drl_sprites': 'drl --data sprites', 'drl_digits_kl': 'drl-kl --data digits',
-              'ae_digits': 'drl-ae --data digits', 'ae_sprites': 'drl-ae --data sprites'}
+DRL_MODELS = {
+    'drl_digits': 'drl',
+    'drl_sprites': 'drl',
+    'drl_digits_kl': 'drl',
+    'ae_digits': 'drl-ae',
+    'ae_sprites': 'drl-ae',
+}
+_TRAIN_CMD = {
+    'drl_digits': 'drl --data digits',
+    'drl_sprites': 'drl --data sprites',
+    'drl_digits_kl': 'drl-kl --data digits',
+    'ae_digits': 'drl-ae --data digits',
+    'ae_sprites': 'drl-ae --data sprites',
+}
 
 def _build(ck) -> nn.Module:
     "A DRL model or an autoencoder from a checkpoint's stored config."
     cfg = ck['config']['model']
-    if ck['kind'] == 'drl': return DRL(cfg['encoder'], {k: v for k, v in cfg['net'].items() if k != 'cond_dim'}, cfg['schedule'], cfg['reg'], cfg['reg_weight'])
+    if ck['kind'] == 'drl':
+        return DRL(
+            cfg['encoder'],
+            {k: v for k, v in cfg['net'].items() if k != 'cond_dim'},
+            cfg['schedule'],
+            cfg['reg'],
+            cfg['reg_weight'],
+        )
     return AutoEncoder(cfg['encoder'])
 
 def _load(name_or_path, kind: str, use_ema: bool, map_location):
     from repkit.train import load_trained
     return load_trained(name_or_path, _TRAIN_CMD, kind, _build, use_ema, map_location)
 
-def load_drl(name_or_path: str | Path = 'drl_digits', # 'drl_digits', 'drl_sprites', 'drl_digits_kl' or a checkpoint path
+def load_drl(name_or_path: str | Path = 'drl_digits',  # 'drl_digits', 'drl_sprites', 'drl_digits_kl' or a checkpoint path
              use_ema: bool = True, map_location='cpu') -> DRL:
     "A trained DRL model (EMA weights by default), in eval mode, with its `meta`."
     return _load(name_or_path, 'drl', use_ema, map_location)
@@ -237,12 +349,20 @@ def load_ae(name_or_path: str | Path = 'ae_digits', # 'ae_digits', 'ae_sprites' 
     return _load(name_or_path, 'drl-ae', use_ema, map_location)
 
 # %% ../nbs/30_drl.ipynb #87923df0
-DRL_LEVELS = (0, 100, 200, 300, 500, 800)   # the levels t at which codes are probed (SNR from 1e4 to 1.5e-3 under the linear schedule)
+DRL_LEVELS = (
+    0,
+    100,
+    200,
+    300,
+    500,
+    800,
+)  # the levels t at which codes are probed (SNR from 1e4 to 1.5e-3 under the linear schedule)
 
 def _levels(t, T: int) -> list:
     ts = [t] if isinstance(t, (int, np.integer)) else list(t)
     bad = [v for v in ts if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < T]
-    if bad or not ts: raise RepkitError(f"levels t must be integers in [0, {T}), got {t!r}")
+    if bad or not ts:
+        raise RepkitError(f"levels t must be integers in [0, {T}), got {t!r}")
     return [int(v) for v in ts]
 
 def _batched(fn, images: torch.Tensor, batch: int, device) -> torch.Tensor:
@@ -259,7 +379,12 @@ def drl_features(model: DRL,               # a trained DRL model
     ts = _levels(t, model.schedule.T)
     c = model.encoder.config
     check_shape(images, (None, c['in_channels'], c['image_size'], c['image_size']), 'images')
-    out = torch.stack([_batched(lambda x: model.encode(x, torch.full((len(x),), s, device=dev)), images, batch, dev) for s in ts])
+    out = torch.stack(
+        [
+            _batched(lambda x: model.encode(x, torch.full((len(x),), s, device=dev)), images, batch, dev)
+            for s in ts
+        ]
+    )
     return out[0] if isinstance(t, (int, np.integer)) else out
 
 @torch.no_grad()
@@ -271,47 +396,105 @@ def ae_features(model: AutoEncoder, images: torch.Tensor, batch: int = 500, devi
     check_shape(images, (None, c['in_channels'], c['image_size'], c['image_size']), 'images')
     return _batched(model.encode, images, batch, dev)
 
-class _Stop(Exception):
-    "Carries the hooked activations out of a forward pass."
-    def __init__(self, h): self.h = h
-
+# %% ../nbs/30_drl.ipynb #28ad2e67
 def pixel_features(images: torch.Tensor) -> torch.Tensor:
     "The flattened images `(N, C * H * W)`."
     return check_shape(images, (None, None, None, None), 'images').flatten(1).float().cpu()
 
-def pca_basis(feats: torch.Tensor, k: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    "Mean and top-`k` principal directions `(D, k)` of `(N, D)` features."
+# %% ../nbs/30_drl.ipynb #c7982d08
+def sign_canonical(V: torch.Tensor,     # (D, k) vectors in the columns
+                   rtol: float = 1e-6   # entries this close (relatively) to the largest |entry| count as tied
+                  ) -> torch.Tensor:
+    """`V` with each column's sign chosen so that its largest-magnitude entry (the first, among near-ties) is
+    positive."""
+    a = V.abs()
+    tied = a >= a.amax(0, keepdim=True) * (1 - rtol)
+    first = tied.to(torch.int8).argmax(0)                            # argmax returns the first maximal index
+    s = V[first, torch.arange(V.shape[1], device=V.device)].sign()
+    return V * torch.where(s == 0, torch.ones_like(s), s)
+
+def eigenspace_basis(U: torch.Tensor  # (D, m) orthonormal columns spanning a subspace
+                    ) -> torch.Tensor:
+    "An orthonormal basis `(D, m)` of the span of `U` that depends only on the span, not on `U`."
+    P = U @ U.T  # the projector: the same for every basis U
+    d = P.diagonal()
+    key = (d / d.max()).mul(1e9).round()                             # ties up to rounding are ties
+    order = sorted(range(len(d)), key=lambda i: (-float(key[i]), i)) # coordinate axes nearest the space first
+    Q = U.new_zeros(U.shape[0], 0)
+    for i in order:
+        v = P[:, i]
+        for _ in range(2):                                           # Gram-Schmidt, twice for orthogonality
+            v = v - Q @ (Q.T @ v)
+        if v.norm() > 0.1 * d[i].sqrt():                             # skip axes already (nearly) spanned
+            Q = torch.cat([Q, (v / v.norm())[:, None]], 1)
+        if Q.shape[1] == U.shape[1]:
+            break
+    return Q
+
+def canonical_eigh(S: torch.Tensor   # (D, D) symmetric matrix
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    "Eigenvalues (decreasing) and eigenvectors of `S` that do not depend on LAPACK's sign and basis choices."
+    evals, evecs = torch.linalg.eigh(S)
+    evals, evecs = evals.flip(0), evecs.flip(1)
+    gap = math.sqrt(torch.finfo(S.dtype).eps) * evals.abs().max()    # closer eigenvalues: one eigenspace
+    start = 0
+    for k in range(1, len(evals) + 1):
+        if k == len(evals) or evals[k - 1] - evals[k] > gap:
+            if k - start > 1:
+                evecs[:, start:k] = eigenspace_basis(evecs[:, start:k])
+            start = k
+    return evals, sign_canonical(evecs)
+
+# %% ../nbs/30_drl.ipynb #1cc395d9
+def pca_basis(feats: torch.Tensor,  # (N, D) features
+              k: int = 64           # at most this many directions (fewer if the features span fewer)
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and the top principal directions `(D, k')` of `(N, D)` features, canonical, `k' <= k` up to
+    numerical rank."""
     X = check_shape(feats, (None, None), 'feats').double()
+    k = check_positive_int(k, 'k')
     mean = X.mean(0)
-    evals, evecs = torch.linalg.eigh((X - mean).T @ (X - mean))          # (D, D) scatter matrix: cheaper than an SVD of X
-    V = evecs.flip(1)[:, :min(check_positive_int(k, 'k'), *X.shape)]     # leading directions first
-    return mean.float(), V.float()
+    evals, V = canonical_eigh((X - mean).T @ (X - mean))  # (D, D) scatter matrix: cheaper than an SVD of X
+    floor = max(X.shape) * torch.finfo(X.dtype).eps * evals[0]        # rounding level of the scatter matrix
+    rank = int((evals > floor).sum())
+    return mean.float(), V[:, :min(k, rank)].float()
+
+# %% ../nbs/30_drl.ipynb #19d9f61f
+class _Stop(Exception):
+    "Carries the hooked activations out of a forward pass."
+    def __init__(self, h):
+        self.h = h
 
 @torch.no_grad()
-def diffusion_features(model,                    # a `repkit.ddim.DiffusionModel` (e.g. `load_pretrained('digits')`)
+def diffusion_features(model,  # a `repkit.ddim.DiffusionModel` (e.g. `load_pretrained('digits')`)
                        images: torch.Tensor,     # (N, C, H, W) at the model's resolution
                        t,                        # one level or a list of levels
                        seed: int = 0,            # the noise that makes x_t
                        batch: int = 250, device=None) -> torch.Tensor:
-    "Spatially pooled bottleneck activations of a plain diffusion UNet at `x_t`: `(N, C)` or `(len(t), N, C)`."
+    """Spatially pooled bottleneck activations of a plain diffusion UNet at `x_t`: `(N, C)` or `(len(t), N,
+    C)`."""
     dev = default_device(device) if device is not None else next(model.parameters()).device
     model = model.to(dev).eval()
     ts = _levels(t, model.schedule.T)
     c = model.net.config
     check_shape(images, (None, c['in_channels'], c['image_size'], c['image_size']), 'images')
-    def stop(mod, inp, out): raise _Stop(out.mean((2, 3)))             # pooled bottleneck; the decoder half is never run
+    def stop(mod, inp, out):
+        raise _Stop(out.mean((2, 3)))             # pooled bottleneck; the decoder half is never run
     hook = model.net.mid[-1].register_forward_hook(stop)
-    def fwd(x, s, g):
+    def fwd(x, s, gen):
         tt = torch.full((len(x),), s, device=dev)
-        try: model.net(model.schedule.q_sample(x, tt, randn(x.shape, g, dev)), tt)
-        except _Stop as e: return e.h
+        try:
+            model.net(model.schedule.q_sample(x, tt, randn(x.shape, gen, dev)), tt)
+        except _Stop as e:
+            return e.h
         raise RepkitError("the bottleneck hook did not fire")
     try:
         feats = []
         for s in ts:
-            g = make_generator(seed * 1000 + s)
-            feats.append(_batched(lambda x: fwd(x, s, g), images, batch, dev))
-    finally: hook.remove()
+            gen = make_generator(seed * 1000 + s)
+            feats.append(_batched(lambda x: fwd(x, s, gen), images, batch, dev))
+    finally:
+        hook.remove()
     out = torch.stack(feats)
     return out[0] if isinstance(t, (int, np.integer)) else out
 
@@ -319,7 +502,8 @@ def diffusion_features(model,                    # a `repkit.ddim.DiffusionModel
 SPRITE_PROBES = ('shape', 'colour', 'x', 'y', 'scale', 'rotation')
 
 def symmetry_angle(shape: torch.Tensor, rotation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "The visible rotation as a full-circle angle `k * (theta mod 2 pi / k)` for a k-fold symmetric shape, and a mask of shapes that have one (not circles)."
+    """The visible rotation as a full-circle angle `k * (theta mod 2 pi / k)` for a k-fold symmetric shape,
+    and a mask of shapes that have one (not circles)."""
     from repkit.data import SPRITE_SHAPES, SPRITE_SYMMETRY, canonical_rotation
     k = torch.tensor([SPRITE_SYMMETRY[s] for s in SPRITE_SHAPES], device=shape.device)[shape]
     return (k * canonical_rotation(shape, rotation)).float(), k > 0
@@ -329,7 +513,8 @@ RIDGE_ALPHAS = (1e-3, 1e-1, 10.0, 1e3, 1e5)
 def ridge_r2(train_feats, train_factors, test_feats, test_factors, circular: bool = False,
              alphas=RIDGE_ALPHAS   # candidate ridge penalties (on standardised features)
             ) -> np.ndarray:
-    "`repkit.probes.regression_r2` per factor, with the ridge penalty chosen by leave-one-out error on the training set."
+    """`repkit.probes.regression_r2` per factor, with the ridge penalty chosen by leave-one-out error on the
+    training set."""
     from sklearn.linear_model import RidgeCV
     from sklearn.preprocessing import StandardScaler
     from repkit.probes import regression_r2, angle_to_circle, as_features, as_factors
@@ -338,8 +523,19 @@ def ridge_r2(train_feats, train_factors, test_feats, test_factors, circular: boo
     out = []
     for j in range(Ftr.shape[1]):
         y = angle_to_circle(Ftr[:, j]) if circular else Ftr[:, j]
-        alpha = float(RidgeCV(alphas=list(alphas)).fit(Xtr, y).alpha_)    # efficient leave-one-out (generalised CV)
-        out.append(regression_r2(train_feats, Ftr[:, j], test_feats, as_factors(test_factors, name='test_factors')[:, j], circular=circular, alpha=alpha)[0])
+        alpha = float(
+            RidgeCV(alphas=list(alphas)).fit(Xtr, y).alpha_
+        )  # efficient leave-one-out (generalised CV)
+        out.append(
+            regression_r2(
+                train_feats,
+                Ftr[:, j],
+                test_feats,
+                as_factors(test_factors, name='test_factors')[:, j],
+                circular=circular,
+                alpha=alpha,
+            )[0]
+        )
     return np.array(out)
 
 def probe_digits(train_feats, train_labels, test_feats, test_labels, seed: int = 0,
@@ -347,11 +543,18 @@ def probe_digits(train_feats, train_labels, test_feats, test_labels, seed: int =
                 ) -> dict:
     "Digit class accuracy of a linear probe and of 5-NN."
     from repkit.probes import linear_probe, knn_accuracy
-    return dict(linear_acc=linear_probe(train_feats, train_labels, test_feats, test_labels, max_iter=max_iter, seed=seed),
-                knn_acc=knn_accuracy(train_feats, train_labels, test_feats, test_labels))
+    return dict(
+        linear_acc=linear_probe(
+            train_feats, train_labels, test_feats, test_labels, max_iter=max_iter, seed=seed
+        ),
+        knn_acc=knn_accuracy(train_feats, train_labels, test_feats, test_labels),
+    )
 
-def probe_sprites(train_feats, train_factors: dict, test_feats, test_factors: dict, seed: int = 0, max_iter: int = 1000) -> dict:
-    "Per-factor scores: shape and colour accuracy (linear probe); R^2 of x, y, scale; per-shape circular R^2 of the visible rotation."
+def probe_sprites(
+    train_feats, train_factors: dict, test_feats, test_factors: dict, seed: int = 0, max_iter: int = 1000
+) -> dict:
+    """Per-factor scores: shape and colour accuracy (linear probe); R^2 of x, y, scale; per-shape circular R^2
+    of the visible rotation."""
     from repkit.probes import linear_probe
     Xtr, Xte = torch.as_tensor(train_feats).float(), torch.as_tensor(test_feats).float()
     ftr, fte = {k: v.cpu() for k, v in train_factors.items()}, {k: v.cpu() for k, v in test_factors.items()}
@@ -359,37 +562,57 @@ def probe_sprites(train_feats, train_factors: dict, test_feats, test_factors: di
                colour=linear_probe(Xtr, ftr['colour'], Xte, fte['colour'], max_iter=max_iter, seed=seed))
     cont = lambda f: torch.stack([f['translation'][:, 0], f['translation'][:, 1], f['scale']], 1)
     out.update(zip(('x', 'y', 'scale'), ridge_r2(Xtr, cont(ftr), Xte, cont(fte)).tolist()))
-    (atr, mtr), (ate, mte) = symmetry_angle(ftr['shape'], ftr['rotation']), symmetry_angle(fte['shape'], fte['rotation'])
+    (atr, mtr), (ate, mte) = symmetry_angle(ftr['shape'], ftr['rotation']), symmetry_angle(
+        fte['shape'], fte['rotation']
+    )
     r2, n = 0.0, 0
     for s in fte['shape'][mte].unique().tolist():
         itr, ite = ftr['shape'] == s, fte['shape'] == s
-        r2 += float(ridge_r2(Xtr[itr], atr[itr], Xte[ite], ate[ite], circular=True)[0]) * int(ite.sum()); n += int(ite.sum())
+        r2 += float(ridge_r2(Xtr[itr], atr[itr], Xte[ite], ate[ite], circular=True)[0]) * int(ite.sum())
+        n += int(ite.sum())
     out['rotation'] = r2 / n
     return out
 
 # %% ../nbs/30_drl.ipynb #2c359580
 def drl_eval_data(data: str = 'digits', n_train: int | None = None, n_test: int | None = None, seed: int = 0,
-                  max_iter: int = 1000   # L-BFGS iterations of the logistic-regression probes (fewer for quick runs)
+                  max_iter: int = 1000  # L-BFGS iterations of the logistic-regression probes (fewer for quick runs)
                  ) -> dict:
     "Train/test images (and 32 x 32 renders for sprites), labels and factors for the probes."
     from repkit.data import render_sprites
-    if data not in DRL_DATA: raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
+    if data not in DRL_DATA:
+        raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
     from repkit.data import get_dataset
     if data == 'digits':
-        tr, te = get_dataset('digits', 'train', n=n_train, device='cpu'), get_dataset('digits', 'test', n=n_test, device='cpu')
+        tr, te = get_dataset('digits', 'train', n=n_train, device='cpu'), get_dataset(
+            'digits', 'test', n=n_test, device='cpu'
+        )
         return dict(data=data, train=tr, test=te, train32=None, test32=None, max_iter=max_iter)
     tr = get_dataset('sprites', 'train', size=16, n=n_train or 4000, seed=seed, device='cpu')
     te = get_dataset('sprites', 'test', size=16, n=n_test or 1000, seed=seed, device='cpu')
-    return dict(data=data, train=tr, test=te, train32=render_sprites(tr.factors, 32, device='cpu'), test32=render_sprites(te.factors, 32, device='cpu'), max_iter=max_iter)
+    return dict(
+        data=data,
+        train=tr,
+        test=te,
+        train32=render_sprites(tr.factors, 32, device='cpu'),
+        test32=render_sprites(te.factors, 32, device='cpu'),
+        max_iter=max_iter,
+    )
 
 def _probe(ev: dict, ftr, fte) -> dict:
     import warnings
     from sklearn.exceptions import ConvergenceWarning
     from threadpoolctl import threadpool_limits
-    with warnings.catch_warnings(), threadpool_limits(limits=1):    # small problems: BLAS threads only add overhead
-        warnings.simplefilter('ignore', ConvergenceWarning)       # a capped probe (quick runs) may stop before convergence
-        if ev['data'] == 'digits': return probe_digits(ftr, ev['train'].labels, fte, ev['test'].labels, max_iter=ev.get('max_iter', 1000))
-        return probe_sprites(ftr, ev['train'].factors, fte, ev['test'].factors, max_iter=ev.get('max_iter', 1000))
+    with warnings.catch_warnings(), threadpool_limits(limits=1):  # small problems: BLAS threads only add overhead
+        warnings.simplefilter(
+            'ignore', ConvergenceWarning
+        )  # a capped probe (quick runs) may stop before convergence
+        if ev['data'] == 'digits':
+            return probe_digits(
+                ftr, ev['train'].labels, fte, ev['test'].labels, max_iter=ev.get('max_iter', 1000)
+            )
+        return probe_sprites(
+            ftr, ev['train'].factors, fte, ev['test'].factors, max_iter=ev.get('max_iter', 1000)
+        )
 
 def evaluate_drl(ev: dict,                    # from `drl_eval_data`
                  drl: DRL | None = None,      # the DRL model (rows 'DRL t=...')
@@ -398,38 +621,74 @@ def evaluate_drl(ev: dict,                    # from `drl_eval_data`
                  levels=DRL_LEVELS,           # levels of the DRL codes
                  ddpm_levels=None,            # levels of the diffusion features (default: `levels`)
                  pixels: bool = True, name: str = 'DRL', device=None) -> dict:
-    "Probe scores, one row per reader: `{'DRL t=0': {...}, ..., 'AE': {...}, 'pixels': {...}, 'DDPM t=0': {...}}`."
+    """Probe scores, one row per reader: `{'DRL t=0': {...}, ..., 'AE': {...}, 'pixels': {...}, 'DDPM t=0':
+    {...}}`."""
     rows = {}
     if drl is not None:
-        ftr, fte = drl_features(drl, ev['train'].images, list(levels), device=device), drl_features(drl, ev['test'].images, list(levels), device=device)
-        for i, t in enumerate(levels): rows[f'{name} t={t}'] = _probe(ev, ftr[i], fte[i])
-        if len(levels) > 1: rows[f'{name} all t'] = _probe(ev, ftr.transpose(0, 1).flatten(1), fte.transpose(0, 1).flatten(1))   # the family, concatenated
-    if ae is not None: rows['AE'] = _probe(ev, ae_features(ae, ev['train'].images, device=device), ae_features(ae, ev['test'].images, device=device))
+        ftr, fte = drl_features(drl, ev['train'].images, list(levels), device=device), drl_features(
+            drl, ev['test'].images, list(levels), device=device
+        )
+        for i, t in enumerate(levels):
+            rows[f'{name} t={t}'] = _probe(ev, ftr[i], fte[i])
+        if len(levels) > 1:
+            rows[f'{name} all t'] = _probe(
+                ev, ftr.transpose(0, 1).flatten(1), fte.transpose(0, 1).flatten(1)
+            )  # the family, concatenated
+    if ae is not None:
+        rows['AE'] = _probe(
+            ev,
+            ae_features(ae, ev['train'].images, device=device),
+            ae_features(ae, ev['test'].images, device=device),
+        )
     if pixels:
         ptr, pte = pixel_features(ev['train'].images), pixel_features(ev['test'].images)
         mean, V = pca_basis(ptr, 64)
         rows['pixels'] = _probe(ev, (ptr - mean) @ V, (pte - mean) @ V)
     if ddpm is not None:
-        tr, te = (ev['train32'], ev['test32']) if ev['data'] == 'sprites' else (ev['train'].images, ev['test'].images)
+        tr, te = (
+            (ev['train32'], ev['test32'])
+            if ev['data'] == 'sprites'
+            else (ev['train'].images, ev['test'].images)
+        )
         dl = list(levels if ddpm_levels is None else ddpm_levels)
-        ftr, fte = diffusion_features(ddpm, tr, dl, device=device), diffusion_features(ddpm, te, dl, device=device)
-        for i, t in enumerate(dl): rows[f'DDPM t={t}'] = _probe(ev, ftr[i], fte[i])
+        ftr, fte = diffusion_features(ddpm, tr, dl, device=device), diffusion_features(
+            ddpm, te, dl, device=device
+        )
+        for i, t in enumerate(dl):
+            rows[f'DDPM t={t}'] = _probe(ev, ftr[i], fte[i])
     return rows
 
 # %% ../nbs/30_drl.ipynb #9f1c1b55
-def plot_probe_curves(rows: dict, metrics: list, levels=DRL_LEVELS, axs=None, title: str = '', names: tuple = ('DRL',)):
-    "Probe score vs level t for each metric: DRL codes (solid), plain-diffusion features (dashed), AE and pixels (horizontal)."
+def plot_probe_curves(
+    rows: dict, metrics: list, levels=DRL_LEVELS, axs=None, title: str = '', names: tuple = ('DRL',)
+):
+    """Probe score vs level t for each metric: DRL codes (solid), plain-diffusion features (dashed), AE and
+    pixels (horizontal)."""
     import matplotlib.pyplot as plt
-    if axs is None: _, axs = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3), squeeze=False); axs = axs[0]
+    if axs is None:
+        _, axs = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3), squeeze=False)
+        axs = axs[0]
     for ax, m in zip(axs, metrics):
         for j, nm in enumerate(names):
-            if f'{nm} t={levels[0]}' in rows: ax.plot(levels, [rows[f'{nm} t={t}'][m] for t in levels], 'o-', color=f'C{j}', label=nm)
-            if f'{nm} all t' in rows: ax.axhline(rows[f'{nm} all t'][m], color=f'C{j}', ls=(0, (1, 1)), lw=1.5, label=f'{nm}, all levels concatenated')
+            if f'{nm} t={levels[0]}' in rows:
+                ax.plot(levels, [rows[f'{nm} t={t}'][m] for t in levels], 'o-', color=f'C{j}', label=nm)
+            if f'{nm} all t' in rows:
+                ax.axhline(
+                    rows[f'{nm} all t'][m],
+                    color=f'C{j}',
+                    ls=(0, (1, 1)),
+                    lw=1.5,
+                    label=f'{nm}, all levels concatenated',
+                )
         dl = [t for t in levels if f'DDPM t={t}' in rows]
-        if dl: ax.plot(dl, [rows[f'DDPM t={t}'][m] for t in dl], 's--', color='C3', label='plain DDPM features')
-        if 'AE' in rows: ax.axhline(rows['AE'][m], color='C2', ls=':', label='autoencoder')
-        if 'pixels' in rows: ax.axhline(rows['pixels'][m], color='0.4', ls='-.', label='pixels')
-        ax.set_title(f'{title}{m}', fontsize=10); ax.set_xlabel('level t of the code')
+        if dl:
+            ax.plot(dl, [rows[f'DDPM t={t}'][m] for t in dl], 's--', color='C3', label='plain DDPM features')
+        if 'AE' in rows:
+            ax.axhline(rows['AE'][m], color='C2', ls=':', label='autoencoder')
+        if 'pixels' in rows:
+            ax.axhline(rows['pixels'][m], color='0.4', ls='-.', label='pixels')
+        ax.set_title(f'{title}{m}', fontsize=10)
+        ax.set_xlabel('level t of the code')
     axs[0].legend(fontsize=7)
     return axs
 
@@ -441,14 +700,17 @@ def code_samples(model: DRL,
                  n_samples: int = 4,        # samples per input and cut-off
                  n_steps: int = 50,         # DDIM steps
                  seed: int = 0, device=None) -> torch.Tensor:
-    "DDIM samples given the input's codes `E_phi(x0, s)` at steps `s >= t` (own estimate below): `(len(levels), n, n_samples, C, H, W)`."
+    """DDIM samples given the input's codes `E_phi(x0, s)` at steps `s >= t` (own estimate below):
+    `(len(levels), n, n_samples, C, H, W)`."""
     dev = default_device(device) if device is not None else next(model.parameters()).device
     model = model.to(dev).eval()
     ts = _levels(list(levels), model.schedule.T)
     n, k = len(x0), check_positive_int(n_samples, 'n_samples')
     c = model.encoder.config
     check_shape(x0, (None, c['in_channels'], c['image_size'], c['image_size']), 'x0')
-    src = x0.to(dev)[None, :, None].expand(len(ts), n, k, *x0.shape[1:]).reshape(-1, *x0.shape[1:])      # (L * n * k, C, H, W)
+    src = (
+        x0.to(dev)[None, :, None].expand(len(ts), n, k, *x0.shape[1:]).reshape(-1, *x0.shape[1:])
+    )  # (L * n * k, C, H, W)
     cut = torch.tensor(ts, device=dev)[:, None].expand(len(ts), n * k).reshape(-1)
     abar, state = model.schedule.to(dev).alpha_bar, {'x0': src}
     def eps_model(x, t):
@@ -456,9 +718,19 @@ def code_samples(model: DRL,
         z = model.encode(torch.where(use_input, src, state['x0']), t)
         e = model.eps(x, t, z)
         a = abar[t][:, None, None, None]
-        state['x0'] = ((x - (1 - a).sqrt() * e) / a.sqrt()).clamp(-1, 1)   # the estimate the next step's code is taken from
+        state['x0'] = ((x - (1 - a).sqrt() * e) / a.sqrt()).clamp(
+            -1, 1
+        )  # the estimate the next step's code is taken from
         return e
-    x = ddim_sample(eps_model, model.schedule, tuple(src.shape), n_steps, device=dev, generator=make_generator(seed), clip_x0=True)
+    x = ddim_sample(
+        eps_model,
+        model.schedule,
+        tuple(src.shape),
+        n_steps,
+        device=dev,
+        generator=make_generator(seed),
+        clip_x0=True,
+    )
     return x.reshape(len(ts), n, k, *x0.shape[1:]).cpu()
 
 def plot_code_samples(x0: torch.Tensor, samples: torch.Tensor, levels, axs=None):
@@ -466,11 +738,13 @@ def plot_code_samples(x0: torch.Tensor, samples: torch.Tensor, levels, axs=None)
     import matplotlib.pyplot as plt
     from repkit.core import image_grid
     L, n, k = samples.shape[:3]
-    if axs is None: _, axs = plt.subplots(1, L, figsize=(1.0 * (k + 1.5) * L, 1.0 * n + 0.6))
+    if axs is None:
+        _, axs = plt.subplots(1, L, figsize=(1.0 * (k + 1.5) * L, 1.0 * n + 0.6))
     blank = torch.ones_like(x0[:1])
     for ax, t, s in zip(np.atleast_1d(axs), levels, samples):
         rows = torch.cat([torch.cat([x0[i:i + 1], blank, s[i]]) for i in range(n)])
-        ax.imshow(image_grid(rows, nrow=k + 2), interpolation='nearest'); ax.set_axis_off()
+        ax.imshow(image_grid(rows, nrow=k + 2), interpolation='nearest')
+        ax.set_axis_off()
         ax.set_title(f"input's codes at levels s >= {t}", fontsize=10)
     return axs
 
@@ -516,13 +790,14 @@ def tour_drl(out: Path, quick: bool = False, device=None, seed: int = 0, progres
 def code_gap(model: DRL, x0: torch.Tensor, levels=DRL_LEVELS, seed: int = 0, device=None) -> dict:
     "Per level t: `(MSE with the right code, MSE with another image's code)` of the noise prediction."
     dev = default_device(device) if device is not None else next(model.parameters()).device
-    model = model.to(dev).eval(); x0 = x0.to(dev)
-    g = make_generator(seed)
-    perm = torch.roll(torch.arange(len(x0)), 1)                            # every image gets its neighbour's code
+    model = model.to(dev).eval()
+    x0 = x0.to(dev)
+    gen = make_generator(seed)
+    perm = torch.roll(torch.arange(len(x0)), 1)  # every image gets its neighbour's code
     out = {}
     for t in _levels(list(levels), model.schedule.T):
         tt = torch.full((len(x0),), t, device=dev)
-        eps = randn(x0.shape, g, dev)
+        eps = randn(x0.shape, gen, dev)
         xt = model.schedule.q_sample(x0, tt, eps)
         z = model.encode(x0, tt)
         out[t] = tuple(float((model.eps(xt, tt, zz) - eps).pow(2).mean()) for zz in (z, z[perm]))

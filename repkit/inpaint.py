@@ -4,32 +4,41 @@
 
 # %% ../nbs/20_inpaint.ipynb #3ebf094a
 from __future__ import annotations
-import math, time
+import math
+import time
 from typing import Callable
 import torch
-from .core import RepkitError, default_device, make_generator, randn, check_shape, check_finite, check_positive_int
+from .core import RepkitError, default_device, make_generator, randn
+from .core import check_shape, check_finite, check_positive_int
 from .sde import SamplerHook, CombinedHook, get_sde, sample as sde_sample
 from .ddim import DiscreteSchedule, ddim_sample, respace
 
 # %% auto #0
-__all__ = ['METHODS', 'prepare_observation', 'CountingEps', 'coefs_at', 'EpsCache', 'Conditioner', 'ExactEps', 'Replace',
-           'AnnealedLangevin', 'repaint_timesteps', 'count_steps', 'scaled_jump_length', 'DDNM', 'DPS',
-           'x0_hat_jacobian_norm', 'build_replace', 'build_langevin', 'build_repaint', 'build_ddnm', 'build_dps',
-           'inpaint', 'inpaint_sde']
+__all__ = ['METHODS', 'prepare_observation', 'CountingEps', 'coefs_at', 'EpsCache', 'Conditioner', 'ExactEps', 'inpaint_method',
+           'inpaint', 'Replace', 'build_replace', 'AnnealedLangevin', 'build_langevin', 'inpaint_sde',
+           'repaint_timesteps', 'count_steps', 'scaled_jump_length', 'build_repaint', 'DDNM', 'build_ddnm', 'DPS',
+           'build_dps', 'x0_hat_jacobian_norm']
 
 # %% ../nbs/20_inpaint.ipynb #e86d30cc
-def prepare_observation(y: torch.Tensor,     # one observation `(C, H, W)` (with `n_samples`) or a batch `(B, C, H, W)`
-                        mask: torch.Tensor,  # 1 = known; broadcastable to `y`'s batch
+def prepare_observation(y: torch.Tensor,            # one observation (C, H, W) (with `n_samples`) or a batch
+                        mask: torch.Tensor,         # 1 = known; broadcastable to `y`'s batch
                         n_samples: int | None = None, # repeat one observation this many times
                         device=None):
     "The observation as float batches `(y, m)` of the same shape, `y` zero where unknown."
     y = check_finite(torch.as_tensor(y), 'y').float()
-    if n_samples is not None: y = y[None].expand(check_positive_int(n_samples, 'n_samples'), *y.shape)
-    if y.dim() < 2: raise RepkitError(f"y must be a batch (B, ...) or one sample with n_samples, got shape {tuple(y.shape)}")
+    if n_samples is not None:
+        y = y[None].expand(check_positive_int(n_samples, 'n_samples'), *y.shape)
+    if y.dim() < 2:
+        shape = tuple(y.shape)
+        raise RepkitError(f"y must be a batch (B, ...) or one sample with n_samples, got shape {shape}")
     m = torch.as_tensor(mask).float()
-    try: m = torch.broadcast_to(m, y.shape)
-    except RuntimeError: raise RepkitError(f"mask of shape {tuple(m.shape)} does not broadcast to the batch shape {tuple(y.shape)}") from None
-    if not ((m == 0) | (m == 1)).all(): raise RepkitError("mask must be binary (1 = known, 0 = unknown)")
+    try:
+        m = torch.broadcast_to(m, y.shape)
+    except RuntimeError:
+        msg = f"mask of shape {tuple(m.shape)} does not broadcast to the batch shape {tuple(y.shape)}"
+        raise RepkitError(msg) from None
+    if not ((m == 0) | (m == 1)).all():
+        raise RepkitError("mask must be binary (1 = known, 0 = unknown)")
     device = default_device(device)
     return (y * m).contiguous().to(device), m.contiguous().to(device)
 
@@ -37,256 +46,117 @@ def prepare_observation(y: torch.Tensor,     # one observation `(C, H, W)` (with
 class _CountBackward(torch.autograd.Function):
     "Identity whose backward pass increments a counter."
     @staticmethod
-    def forward(ctx, out, counter): ctx.counter = counter; return out.view_as(out)
+    def forward(ctx, out, counter):
+        ctx.counter = counter
+        return out.view_as(out)
     @staticmethod
-    def backward(ctx, grad): ctx.counter.n_backward += 1; return grad, None
+    def backward(ctx, grad):
+        ctx.counter.n_backward += 1
+        return grad, None
 
 class CountingEps:
     "Wrap `eps_model(x, t)`: count forward calls (`n_forward`) and backward passes through it (`n_backward`)."
-    def __init__(self, eps_model: Callable): self.eps_model, self.n_forward, self.n_backward = eps_model, 0, 0
+    def __init__(self, eps_model: Callable):
+        self.eps_model = eps_model
+        self.n_forward = 0
+        self.n_backward = 0
     def __call__(self, x, t):
         self.n_forward += 1
         out = self.eps_model(x, t)
-        return _CountBackward.apply(out, self) if torch.is_grad_enabled() and out.requires_grad else out
+        if torch.is_grad_enabled() and out.requires_grad:
+            return _CountBackward.apply(out, self)
+        return out
 
-# %% ../nbs/20_inpaint.ipynb #9153b2d0
+# %% ../nbs/20_inpaint.ipynb #c7f1c07d
 def coefs_at(coefs, t) -> tuple[float, float]:
     "`(alpha(t), sigma(t))` as floats from anything with `marginal_coefs` (an SDE or a `DiscreteSchedule`)."
-    a, s = coefs.marginal_coefs(torch.tensor([float(t)], dtype=torch.float64))
-    return float(a), float(s)
+    alpha, sigma = coefs.marginal_coefs(torch.tensor([float(t)], dtype=torch.float64))
+    return float(alpha), float(sigma)
 
+# %% ../nbs/20_inpaint.ipynb #30159c8b
 class EpsCache:
-    "An `eps_model` that returns a value stored for exactly this `x` object and level, else calls the model."
-    def __init__(self, eps_model): self.eps_model, self.key, self.value = eps_model, None, None
-    def put(self, x, t, eps): self.key, self.value = (x, int(t)), eps.detach()
+    "An `eps_model` that returns, once, a value stored for this very `x` and level; else it calls the model."
+    def __init__(self, eps_model):
+        self.eps_model = eps_model
+        self.key = None
+        self.value = None
+    def put(self, x, t, eps):
+        self.key = (x, int(t))
+        self.value = eps.detach()
     def __call__(self, x, t):
         if self.key is not None and self.key[0] is x and int(t[0]) == self.key[1]:
-            v = self.value; self.key = self.value = None
-            return v
+            value = self.value
+            self.key = None
+            self.value = None
+            return value
         return self.eps_model(x, t)
 
+# %% ../nbs/20_inpaint.ipynb #736fb94c
 class Conditioner(SamplerHook):
     "A sampler hook that knows the observation `y`, the mask `m` (1 = known) and the noise coefficients."
     def __init__(self, y, mask, coefs, generator=None):
-        self.y, self.m, self.coefs, self.g = y, mask, coefs, make_generator(generator)
-    def paste(self, x, v): return self.m * v + (1 - self.m) * x               # known part from v, the rest from x
+        self.y = y
+        self.m = mask
+        self.coefs = coefs
+        self.g = make_generator(generator)
+    def paste(self, x, v):
+        "The known part from `v`, the rest from `x`."
+        return self.m * v + (1 - self.m) * x
     def noised_y(self, t):
         "A fresh forward-noised copy of the observation: `alpha(t) y + sigma(t) z`."
-        a, s = coefs_at(self.coefs, t)
-        return a * self.y + s * randn(self.y.shape, self.g, self.y.device, self.y.dtype)
-    def loop_model(self, eps_model): return eps_model                            # what the loop should call
+        alpha, sigma = coefs_at(self.coefs, t)
+        return alpha * self.y + sigma * randn(self.y.shape, self.g, self.y.device, self.y.dtype)
+    def loop_model(self, eps_model):
+        "The model the loop should call (gradient-based methods serve cached values)."
+        return eps_model
 
 # %% ../nbs/20_inpaint.ipynb #ea390ff6
 class ExactEps:
-    "The exact noise predictor `eps*(x, t)` of a `MixtureWorld` under a `DiscreteSchedule`, with per-level caches."
-    def __init__(self, world, schedule):   # schedule: a `DiscreteSchedule` (integer levels) or an SDE (continuous times)
-        self.world, self.schedule, self._cache = world, schedule, {}
+    "The exact noise predictor `eps*(x, t)` of a `MixtureWorld`, with per-level caches."
+    def __init__(self, world,
+                 schedule):   # a `DiscreteSchedule` (integer levels) or an SDE (continuous times)
+        self.world = world
+        self.schedule = schedule
+        self._cache = {}
     def _level(self, t: float):
         if t not in self._cache:
-            a, s = coefs_at(self.schedule, t)
+            alpha, sigma = coefs_at(self.schedule, t)
             w = self.world
-            ell = a**2 * w.evals + s**2                                              # eigenvalues of α² S_k + σ² I
-            P = torch.einsum('kde,ke,kfe->kdf', w.evecs, 1 / ell, w.evecs)           # Σ_k(t)⁻¹
-            self._cache[t] = (a, s, P, ell.log().sum(-1), a * w.means)
+            ell = alpha**2 * w.evals + sigma**2                             # eigenvalues of α² S_k + σ² I
+            P = torch.einsum('kde,ke,kfe->kdf', w.evecs, 1 / ell, w.evecs)       # Σ_k(t)⁻¹
+            self._cache[t] = (alpha, sigma, P, ell.log().sum(-1), alpha * w.means)
         return self._cache[t]
     def __call__(self, x, t):
         tt = torch.as_tensor(t).reshape(-1)
-        if (tt != tt[0]).any(): return self.world.eps(x, tt.double(), self.schedule)   # mixed levels: the slow exact path
-        a, s, P, logdet, am = self._level(float(tt[0]))
+        if (tt != tt[0]).any():
+            return self.world.eps(x, tt.double(), self.schedule)           # mixed levels: the slow exact path
+        alpha, sigma, P, logdet, am = self._level(float(tt[0]))
         xf = x.reshape(x.shape[0], -1).double().cpu()
-        r = xf[:, None, :] - am[None]                                                 # x - α μ_k, (B, K, D)
+        r = xf[:, None, :] - am[None]                                             # x - α μ_k, (B, K, D)
         Pr = torch.einsum('kde,bke->bkd', P, r)
-        logn = -0.5 * ((r * Pr).sum(-1) + logdet[None])                               # log N up to a constant
-        resp = torch.softmax(self.world.weights.log()[None] + logn, 1)                # p_t(k | x)
-        eps = s * (resp[..., None] * Pr).sum(1)                                       # -σ · score
+        logn = -0.5 * ((r * Pr).sum(-1) + logdet[None])                           # log N up to a constant
+        resp = torch.softmax(self.world.weights.log()[None] + logn, 1)            # p_t(k | x)
+        eps = sigma * (resp[..., None] * Pr).sum(1)                               # -σ · score
         return eps.reshape(x.shape).to(x.device, x.dtype)
     def score(self, x, t):
         "The exact score `-eps*(x, t) / sigma(t)`."
         return -self(x, t) / coefs_at(self.schedule, float(torch.as_tensor(t).reshape(-1)[0]))[1]
 
-# %% ../nbs/20_inpaint.ipynb #b8a4210d
-class Replace(Conditioner):
-    "Replacement: paste a forward-noised copy of `y` at the current noise level after each step."
-    def __init__(self, y, mask, coefs, generator=None,
-                 fresh: bool = True,                                   # a new noise draw at every paste (False: one per level)
-                 stages: tuple = ('predictor', 'corrector', 'denoise')): # after which sub-steps to paste
-        super().__init__(y, mask, coefs, generator)
-        self.fresh, self.stages, self._cache = fresh, tuple(stages), (None, None)
-    def y_at(self, t):
-        "The forward-noised observation at time/level `t` (cached per level when `fresh=False`)."
-        if self.fresh: return self.noised_y(t)
-        if self._cache[0] != t: self._cache = (t, self.noised_y(t))
-        return self._cache[1]
-    def start(self, x, t): return self.paste(x, self.y_at(t))
-    def update(self, x, x_mean, t, i, stage):
-        if stage in self.stages: x = self.paste(x, self.y_at(t))
-        return x, x_mean
-    def finish(self, x): return self.paste(x, self.y)
+# %% ../nbs/20_inpaint.ipynb #8b2d8659
+METHODS = {}   # name -> builder; becomes `Registry('inpainting method')` from `repkit.report` when that lands
 
-# %% ../nbs/20_inpaint.ipynb #fb1cc23f
-class AnnealedLangevin(Replace):
-    "NCSN inpainting: Langevin steps at each level with step `step_lr * sigma_t^2 / sigma_last^2`, known part fixed to one noisy copy per level."
-    def __init__(self, y, mask, coefs,
-                 score: Callable,           # score(x, t) at the loop's time/level t (a Python number)
-                 sigma_last: float,         # noise scale of the last level (NCSN's sigma_L)
-                 n_langevin: int = 2,       # Langevin steps per level (NCSN: 100)
-                 step_lr: float = 2e-5,     # NCSN's epsilon
-                 generator=None, stages=('predictor', 'corrector', 'denoise')):
-        super().__init__(y, mask, coefs, generator, fresh=False, stages=stages)
-        self.score, self.sigma_last, self.step_lr = score, sigma_last, step_lr
-        self.n_langevin = check_positive_int(n_langevin, 'n_langevin')
-    def before(self, x, t, i):
-        y_t, (_, s) = self.y_at(t), coefs_at(self.coefs, t)
-        alpha = self.step_lr * s**2 / self.sigma_last**2                  # α_i = ε σ_i² / σ_L²
-        for _ in range(self.n_langevin):
-            x = self.paste(x, y_t)
-            x = x + alpha * self.score(x, t) + math.sqrt(2 * alpha) * randn(x.shape, self.g, x.device, x.dtype)
-        return self.paste(x, y_t)
+def inpaint_method(name: str) -> Callable:
+    "Register the decorated builder in `METHODS` under `name`; returns it unchanged."
+    def register(build: Callable) -> Callable:
+        METHODS[name] = build
+        return build
+    return register
 
-# %% ../nbs/20_inpaint.ipynb #303d087e
-def repaint_timesteps(n_steps: int,           # levels on the respaced grid
-                      jump_length: int = 10,  # J: how far each jump goes up (in grid positions)
-                      jump_n_sample: int = 10,# r: how many times each stretch is traversed
-                      T: int = 1000           # levels of the underlying schedule
-                     ) -> list[int]:
-    "RePaint's level sequence: down the respaced grid with jumps back up, ending at -1."
-    J, r = check_positive_int(jump_length, 'jump_length'), check_positive_int(jump_n_sample, 'jump_n_sample')
-    levels = respace(T, n_steps)[:-1][::-1]          # ascending: levels[0] = 0, levels[-1] = T - 1
-    n = len(levels)
-    jumps = {j: r - 1 for j in range(0, n - J, J)}   # jump points and the jumps left at each
-    k, seq = n - 1, [n - 1]
-    while k > 0:
-        k -= 1; seq.append(k)
-        if jumps.get(k, 0) > 0:
-            jumps[k] -= 1
-            for _ in range(J): k += 1; seq.append(k)
-    return [levels[k] for k in seq] + [-1]
-
-def count_steps(timesteps: list[int]) -> tuple[int, int]:
-    "Denoising (network) and re-noising steps of a level sequence."
-    down = sum(s < t for t, s in zip(timesteps[:-1], timesteps[1:]))
-    return down, len(timesteps) - 1 - down
-
-def scaled_jump_length(n_steps: int,         # levels on the respaced grid
-                       jump_length: int = 10, # J at the reference step count (RePaint: 10)
-                       ref_steps: int = 250   # the step count J was chosen for (RePaint: 250)
-                      ) -> int:
-    "The jump length in grid positions that spans the same share of the schedule at `n_steps` as `jump_length` at `ref_steps`."
-    return max(1, round(jump_length * check_positive_int(n_steps, 'n_steps') / ref_steps))
-
-# %% ../nbs/20_inpaint.ipynb #b39d3416
-class DDNM(Conditioner):
-    "DDNM for inpainting: the known part of the one-step estimate `x0_hat` replaced by `y` in each denoising step."
-    def __init__(self, y, mask, coefs, generator=None,
-                 eta: float = 0.85,         # the share of fresh noise (paper: 0.85); its meaning is set by `eta_kind`
-                 eta_kind: str = 'ddnm'):   # 'ddnm': DDNM's own step; 'ddim': the loop's DDIM step with DDIM's eta
-        super().__init__(y, mask, coefs, generator)
-        if eta_kind not in ('ddnm', 'ddim'):
-            raise RepkitError(f"eta_kind must be 'ddnm' or 'ddim', got {eta_kind!r}")
-        if not 0 <= eta <= 1:
-            raise RepkitError(f"eta must lie in [0, 1], got {eta}")
-        self.eta, self.eta_kind = eta, eta_kind
-        self.x_t, self.t = None, None
-    def before(self, x, t, i):
-        self.x_t, self.t = x, t                  # DDNM's step re-reads its noise prediction from here
-        return x
-    def update(self, x, x0_hat, s, i, stage):
-        if stage in ('predictor', 'corrector') or (stage == 'denoise' and x0_hat is None):
-            raise RepkitError("DDNM needs the estimate of x0: run it in the DDIM loop (repkit.ddim.ddim_sample)")
-        if stage != 'denoise':
-            return x, x0_hat
-        alpha_s, sigma_s = coefs_at(self.coefs, s)
-        if self.eta_kind == 'ddim':
-            return x + alpha_s * self.m * (self.y - x0_hat), x0_hat      # x_s += sqrt(ᾱ_s) m (y - x̂0)
-        alpha_t, sigma_t = coefs_at(self.coefs, self.t)
-        eps_hat = (self.x_t - alpha_t * x0_hat) / sigma_t                # the noise prediction of this step
-        x_s = alpha_s * self.paste(x0_hat, self.y) + sigma_s * math.sqrt(1 - self.eta**2) * eps_hat
-        if sigma_s > 0:
-            x_s = x_s + sigma_s * self.eta * randn(x.shape, self.g, x.device, x.dtype)   # c1 z, c1 = η sqrt(1 - ᾱ_s)
-        return x_s, x0_hat
-
-# %% ../nbs/20_inpaint.ipynb #2a52cb2c
-class DPS(Conditioner):
-    "DPS for inpainting: after each step subtract `zeta * grad_{x_t} ||m (y - f(x_t))||` (norm per sample)."
-    def __init__(self, y, mask, schedule, eps_model, zeta: float = 0.5, generator=None):
-        super().__init__(y, mask, schedule, generator)
-        self.cache, self.zeta, self.grad = EpsCache(eps_model), zeta, None
-    def loop_model(self, eps_model): return self.cache
-    def before(self, x, t, i):
-        alpha_t, sigma_t = coefs_at(self.coefs, t)
-        level = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
-        with torch.enable_grad():
-            xr = x.detach().requires_grad_(True)
-            eps = self.cache.eps_model(xr, level)
-            x0_hat = (xr - sigma_t * eps) / alpha_t                            # f(x_t, t)
-            r_norm = (self.m * (self.y - x0_hat)).flatten(1).pow(2).sum(1).add(1e-12).sqrt()   # ||r|| per sample
-            self.grad = torch.autograd.grad(r_norm.sum(), xr)[0]   # = grad ||r||^2 / (2 ||r||)
-        self.cache.put(x, t, eps)
-        return x
-    def update(self, x, x0_hat, s, i, stage):
-        if stage == 'denoise':
-            x = x - self.zeta * self.grad
-        return x, x0_hat
-
-# %% ../nbs/20_inpaint.ipynb #990f2486
-def x0_hat_jacobian_norm(eps_model: Callable, # eps_model(x, t), t a (B,) long tensor
-                         coefs,               # the schedule (anything with `marginal_coefs`)
-                         x: torch.Tensor,     # one state x_t, shape (C, H, W)
-                         t: int) -> float:
-    "Spectral norm of the Jacobian of the one-step estimate `f(x_t, t) = (x_t - sigma_t eps(x_t, t)) / alpha_t`."
-    alpha_t, sigma_t = coefs_at(coefs, t)
-    level = torch.full((1,), int(t), dtype=torch.long, device=x.device)
-    f = lambda v: ((v - sigma_t * eps_model(v, level)) / alpha_t).reshape(-1)
-    J = torch.autograd.functional.jacobian(f, x[None].double())
-    return torch.linalg.matrix_norm(J.reshape(J.shape[0], -1), 2).item()   # singular values: no sign convention
-
-# %% ../nbs/20_inpaint.ipynb #75cc007b
-def _score_from_eps(eps_model, schedule):
-    "The score `-eps(x, t) / sigma_t` at an integer level, as `score(x, t)`."
-    def score(x, t):
-        s = coefs_at(schedule, t)[1]
-        return -eps_model(x, torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)) / s
-    return score
-
-def build_replace(eps_model, schedule, y, m, n_steps, generator, eta: float = 1.0):
-    "Replacement on DDIM/DDPM (`eta=1`: ancestral steps)."
-    return Replace(y, m, schedule, generator), dict(eta=eta, n_steps=n_steps)
-
-def build_langevin(eps_model, schedule, y, m, n_steps, generator, eta: float = 1.0, n_langevin: int = 2, step_lr: float = 2e-5):
-    "Annealed-Langevin inpainting: `n_langevin` NCSN-style steps per level, then a DDIM step."
-    sigma_last = coefs_at(schedule, respace(schedule.T, n_steps)[-2])[1]
-    hook = AnnealedLangevin(y, m, schedule, _score_from_eps(eps_model, schedule), sigma_last, n_langevin, step_lr, generator)
-    return hook, dict(eta=eta, n_steps=n_steps)
-
-def build_repaint(eps_model, schedule, y, m, n_steps, generator, eta: float = 1.0,
-                  jump_length: int | None = None, # grid positions per jump; None: `scaled_jump_length(n_steps)`
-                  jump_n_sample: int = 10):       # r: walks of each stretch (paper: 10)
-    "RePaint: replacement with resampling jumps (ancestral steps); at 250 steps the paper's J = 10, r = 10."
-    J = scaled_jump_length(n_steps) if jump_length is None else jump_length
-    ts = repaint_timesteps(n_steps, J, jump_n_sample, schedule.T)
-    return Replace(y, m, schedule, generator, stages=('denoise',)), dict(eta=eta, timesteps=ts)
-
-def build_ddnm(eps_model, schedule, y, m, n_steps, generator,
-               eta: float = 0.85,          # paper: 0.85
-               eta_kind: str = 'ddnm'):    # 'ddnm': DDNM's own step; 'ddim': DDIM's eta in the loop's step
-    "DDNM: the known part of x0_hat replaced by y in each step (DDNM's eta = 0.85: 85 % fresh noise)."
-    hook = DDNM(y, m, schedule, generator, eta=eta, eta_kind=eta_kind)
-    return hook, dict(eta=0.0 if eta_kind == 'ddnm' else eta, n_steps=n_steps)
-
-def build_dps(eps_model, schedule, y, m, n_steps, generator, eta: float = 1.0, zeta: float = 0.5):
-    "DPS: ancestral steps, each followed by `zeta` times the gradient of the residual norm (paper: 0.5)."
-    return DPS(y, m, schedule, eps_model, zeta, generator), dict(eta=eta, n_steps=n_steps)
-
-def _from_copaint(name):
-    "A builder defined in `repkit.copaint` (chapter 21), imported on first use."
-    def build(*args, **kwargs):
-        import repkit.copaint as cp
-        return getattr(cp, name)(*args, **kwargs)
-    build.__doc__ = f"`repkit.copaint.{name}` (chapter 21)."
-    return build
-
-METHODS = {'replace': build_replace, 'langevin': build_langevin, 'repaint': build_repaint, 'ddnm': build_ddnm,
-           'dps': build_dps, 'copaint': _from_copaint('build_copaint'), 'copaint-tt': _from_copaint('build_copaint_tt')}
+def _method(name: str) -> Callable:
+    "The builder registered under `name`."
+    if name not in METHODS:
+        raise RepkitError(f"unknown inpainting method {name!r}: expected one of {', '.join(METHODS)}")
+    return METHODS[name]
 
 # %% ../nbs/20_inpaint.ipynb #d5995143
 def inpaint(method: str,                  # a name in `METHODS`
@@ -303,18 +173,89 @@ def inpaint(method: str,                  # a name in `METHODS`
             return_stats: bool = False,   # also return a dict with network calls and wall time
             **method_kwargs):             # the method's own knobs (see its builder in `METHODS`)
     "Inpaint with any method on the shared DDIM loop; samples `(B, ...)` (and stats if asked)."
-    if method not in METHODS: raise RepkitError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
-    device, g = default_device(device), make_generator(generator)
+    build = _method(method)
+    device = default_device(device)
+    g = make_generator(generator)
     yb, m = prepare_observation(y, mask, n_samples, device)
     counter = CountingEps(eps_model)
-    hook, loop_kw = METHODS[method](counter, schedule, yb, m, check_positive_int(n_steps, 'n_steps'), g, **method_kwargs)
-    if hasattr(hook, 'clip_x0'): hook.clip_x0 = clip_x0
+    hook, loop_kw = build(counter, schedule, yb, m, check_positive_int(n_steps, 'n_steps'), g, **method_kwargs)
+    if hasattr(hook, 'clip_x0'):
+        hook.clip_x0 = clip_x0
     t0 = time.perf_counter()
-    x = ddim_sample(hook.loop_model(counter), schedule, tuple(yb.shape), x_T=x_T, device=device, generator=g, hook=hook,
-                    clip_x0=clip_x0, progress=progress, **loop_kw)
-    stats = dict(method=method, n_steps=n_steps, nfe_forward=counter.n_forward, nfe_backward=counter.n_backward,
-                 seconds=time.perf_counter() - t0)
+    x = ddim_sample(hook.loop_model(counter), schedule, tuple(yb.shape), x_T=x_T, device=device, generator=g,
+                    hook=hook, clip_x0=clip_x0, progress=progress, **loop_kw)
+    stats = dict(method=method, n_steps=n_steps, nfe_forward=counter.n_forward,
+                 nfe_backward=counter.n_backward, seconds=time.perf_counter() - t0)
     return (x, stats) if return_stats else x
+
+# %% ../nbs/20_inpaint.ipynb #b8a4210d
+class Replace(Conditioner):
+    "Replacement: paste a forward-noised copy of `y` at the current noise level after each step."
+    def __init__(self, y, mask, coefs, generator=None,
+                 fresh: bool = True,               # a new noise draw at every paste (False: one per level)
+                 stages: tuple = ('predictor', 'corrector', 'denoise')): # after which sub-steps to paste
+        super().__init__(y, mask, coefs, generator)
+        self.fresh = fresh
+        self.stages = tuple(stages)
+        self._cache = (None, None)
+    def y_at(self, t):
+        "The forward-noised observation at time/level `t` (cached per level when `fresh=False`)."
+        if self.fresh:
+            return self.noised_y(t)
+        if self._cache[0] != t:
+            self._cache = (t, self.noised_y(t))
+        return self._cache[1]
+    def start(self, x, t): return self.paste(x, self.y_at(t))
+    def update(self, x, aux, t, i, stage):     # aux: x_mean (SDE loop) or x0_hat (DDIM loop), passed on
+        if stage in self.stages:
+            x = self.paste(x, self.y_at(t))
+        return x, aux
+    def finish(self, x): return self.paste(x, self.y)
+
+@inpaint_method('replace')
+def build_replace(eps_model, schedule, y, m, n_steps, generator, eta: float = 1.0):
+    "Replacement on DDIM/DDPM (`eta=1`: ancestral steps)."
+    return Replace(y, m, schedule, generator), dict(eta=eta, n_steps=n_steps)
+
+# %% ../nbs/20_inpaint.ipynb #fb1cc23f
+class AnnealedLangevin(Replace):
+    "NCSN inpainting: Langevin steps of size `step_lr sigma_t^2 / sigma_last^2` at each level."
+    def __init__(self, y, mask, coefs,
+                 score: Callable,           # score(x, t) at the loop's time/level t (a Python number)
+                 sigma_last: float,         # noise scale of the last level (NCSN's sigma_L)
+                 n_langevin: int = 2,       # Langevin steps per level (NCSN: 100)
+                 step_lr: float = 2e-5,     # NCSN's epsilon
+                 generator=None, stages=('predictor', 'corrector', 'denoise')):
+        super().__init__(y, mask, coefs, generator, fresh=False, stages=stages)
+        self.score = score
+        self.sigma_last = sigma_last
+        self.step_lr = step_lr
+        self.n_langevin = check_positive_int(n_langevin, 'n_langevin')
+    def before(self, x, t, i):
+        y_t = self.y_at(t)
+        sigma_t = coefs_at(self.coefs, t)[1]
+        alpha = self.step_lr * sigma_t**2 / self.sigma_last**2          # α_i = ε σ_i² / σ_L²
+        for _ in range(self.n_langevin):
+            x = self.paste(x, y_t)
+            z = randn(x.shape, self.g, x.device, x.dtype)
+            x = x + alpha * self.score(x, t) + math.sqrt(2 * alpha) * z
+        return self.paste(x, y_t)
+
+def _score_from_eps(eps_model, schedule):
+    "The score `-eps(x, t) / sigma_t` at an integer level, as `score(x, t)`."
+    def score(x, t):
+        sigma_t = coefs_at(schedule, t)[1]
+        return -eps_model(x, torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)) / sigma_t
+    return score
+
+@inpaint_method('langevin')
+def build_langevin(eps_model, schedule, y, m, n_steps, generator, eta: float = 1.0,
+                   n_langevin: int = 2, step_lr: float = 2e-5):
+    "Annealed-Langevin inpainting: `n_langevin` NCSN-style steps per level, then a DDIM step."
+    sigma_last = coefs_at(schedule, respace(schedule.T, n_steps)[-2])[1]
+    score = _score_from_eps(eps_model, schedule)
+    hook = AnnealedLangevin(y, m, schedule, score, sigma_last, n_langevin, step_lr, generator)
+    return hook, dict(eta=eta, n_steps=n_steps)
 
 # %% ../nbs/20_inpaint.ipynb #0fd25db1
 def inpaint_sde(sde,                       # an SDE or its name ('vp', 'subvp', 've')
@@ -326,12 +267,145 @@ def inpaint_sde(sde,                       # an SDE or its name ('vp', 'subvp', 
                 n_langevin: int = 2, step_lr: float = 2e-5, # annealed Langevin only
                 device=None, generator=None, x_T=None, **sampler_kwargs) -> torch.Tensor:
     "Replacement or annealed-Langevin inpainting on the continuous SDE loop (`repkit.sde.sample`)."
-    sde, device, g = get_sde(sde), default_device(device), make_generator(generator)
+    sde = get_sde(sde)
+    device = default_device(device)
+    g = make_generator(generator)
     yb, m = prepare_observation(y, mask, n_samples, device)
-    if method == 'replace': hook = Replace(yb, m, sde, g)
+    if method == 'replace':
+        hook = Replace(yb, m, sde, g)
     elif method == 'langevin':
         score = lambda x, t: score_fn(x, torch.full((x.shape[0],), float(t), device=x.device, dtype=x.dtype))
-        sigma_last = max(coefs_at(sde, sde.eps)[1], getattr(sde, 'sigma_min', 0.0))   # VE: NCSN's sigma_L = sigma_min
+        sigma_last = max(coefs_at(sde, sde.eps)[1], getattr(sde, 'sigma_min', 0.0))   # VE: NCSN's sigma_L
         hook = AnnealedLangevin(yb, m, sde, score, sigma_last, n_langevin, step_lr, g)
-    else: raise RepkitError(f"unknown SDE inpainting method {method!r}: expected 'replace' or 'langevin'")
-    return sde_sample(sde, score_fn, tuple(yb.shape), n_steps, hook=hook, x_T=x_T, device=device, generator=g, **sampler_kwargs)
+    else:
+        raise RepkitError(f"unknown SDE inpainting method {method!r}: expected 'replace' or 'langevin'")
+    return sde_sample(sde, score_fn, tuple(yb.shape), n_steps, hook=hook, x_T=x_T, device=device, generator=g,
+                      **sampler_kwargs)
+
+# %% ../nbs/20_inpaint.ipynb #303d087e
+def repaint_timesteps(n_steps: int,           # levels on the respaced grid
+                      jump_length: int = 10,  # J: how far each jump goes up (in grid positions)
+                      jump_n_sample: int = 10,# r: how many times each stretch is traversed
+                      T: int = 1000           # levels of the underlying schedule
+                     ) -> list[int]:
+    "RePaint's level sequence: down the respaced grid with jumps back up, ending at -1."
+    J = check_positive_int(jump_length, 'jump_length')
+    r = check_positive_int(jump_n_sample, 'jump_n_sample')
+    levels = respace(T, n_steps)[:-1][::-1]          # ascending: levels[0] = 0, levels[-1] = T - 1
+    n = len(levels)
+    jumps = {j: r - 1 for j in range(0, n - J, J)}   # jump points and the jumps left at each
+    k = n - 1
+    seq = [k]
+    while k > 0:
+        k -= 1
+        seq.append(k)
+        if jumps.get(k, 0) > 0:
+            jumps[k] -= 1
+            for _ in range(J):
+                k += 1
+                seq.append(k)
+    return [levels[k] for k in seq] + [-1]
+
+def count_steps(timesteps: list[int]) -> tuple[int, int]:
+    "Denoising (network) and re-noising steps of a level sequence."
+    down = sum(s < t for t, s in zip(timesteps[:-1], timesteps[1:]))
+    return down, len(timesteps) - 1 - down
+
+def scaled_jump_length(n_steps: int,         # levels on the respaced grid
+                       jump_length: int = 10, # J at the reference step count (RePaint: 10)
+                       ref_steps: int = 250   # the step count J was chosen for (RePaint: 250)
+                      ) -> int:
+    "Grid positions per jump that span the share of the schedule `jump_length` spans at `ref_steps` steps."
+    return max(1, round(jump_length * check_positive_int(n_steps, 'n_steps') / ref_steps))
+
+# %% ../nbs/20_inpaint.ipynb #c5b2fde2
+@inpaint_method('repaint')
+def build_repaint(eps_model, schedule, y, m, n_steps, generator, eta: float = 1.0,
+                  jump_length: int | None = None, # grid positions per jump (None: `scaled_jump_length`)
+                  jump_n_sample: int = 10):       # r: walks of each stretch (paper: 10)
+    "RePaint: replacement with resampling jumps (ancestral steps); at 250 steps the paper's J = 10, r = 10."
+    J = scaled_jump_length(n_steps) if jump_length is None else jump_length
+    ts = repaint_timesteps(n_steps, J, jump_n_sample, schedule.T)
+    return Replace(y, m, schedule, generator, stages=('denoise',)), dict(eta=eta, timesteps=ts)
+
+# %% ../nbs/20_inpaint.ipynb #b39d3416
+class DDNM(Conditioner):
+    "DDNM for inpainting: the known part of the one-step estimate `x0_hat` replaced by `y` in each step."
+    def __init__(self, y, mask, coefs, generator=None,
+                 eta: float = 0.85,         # the share of fresh noise (paper: 0.85), as `eta_kind` defines it
+                 eta_kind: str = 'ddnm'):   # 'ddnm': DDNM's own step; 'ddim': the loop's step, DDIM's eta
+        super().__init__(y, mask, coefs, generator)
+        if eta_kind not in ('ddnm', 'ddim'):
+            raise RepkitError(f"eta_kind must be 'ddnm' or 'ddim', got {eta_kind!r}")
+        if not 0 <= eta <= 1:
+            raise RepkitError(f"eta must lie in [0, 1], got {eta}")
+        self.eta, self.eta_kind = eta, eta_kind
+        self.x_t, self.t = None, None
+    def before(self, x, t, i):
+        self.x_t, self.t = x, t                  # DDNM's step re-reads its noise prediction from here
+        return x
+    def update(self, x, x0_hat, s, i, stage):
+        if stage in ('predictor', 'corrector') or (stage == 'denoise' and x0_hat is None):
+            raise RepkitError("DDNM needs the estimate of x0: run it in the DDIM loop (ddim_sample)")
+        if stage != 'denoise':
+            return x, x0_hat
+        alpha_s, sigma_s = coefs_at(self.coefs, s)
+        if self.eta_kind == 'ddim':
+            return x + alpha_s * self.m * (self.y - x0_hat), x0_hat      # x_s += sqrt(ᾱ_s) m (y - x̂0)
+        alpha_t, sigma_t = coefs_at(self.coefs, self.t)
+        eps_hat = (self.x_t - alpha_t * x0_hat) / sigma_t                # the noise prediction of this step
+        x_s = alpha_s * self.paste(x0_hat, self.y) + sigma_s * math.sqrt(1 - self.eta**2) * eps_hat
+        if sigma_s > 0:
+            z = randn(x.shape, self.g, x.device, x.dtype)
+            x_s = x_s + sigma_s * self.eta * z                           # c1 z, c1 = η sqrt(1 - ᾱ_s)
+        return x_s, x0_hat
+
+# %% ../nbs/20_inpaint.ipynb #55ea10c7
+@inpaint_method('ddnm')
+def build_ddnm(eps_model, schedule, y, m, n_steps, generator,
+               eta: float = 0.85,          # paper: 0.85
+               eta_kind: str = 'ddnm'):    # 'ddnm': DDNM's own step; 'ddim': DDIM's eta in the loop's step
+    "DDNM: the known part of x0_hat replaced by y in each step (DDNM's eta = 0.85: 85 % fresh noise)."
+    hook = DDNM(y, m, schedule, generator, eta=eta, eta_kind=eta_kind)
+    return hook, dict(eta=0.0 if eta_kind == 'ddnm' else eta, n_steps=n_steps)
+
+# %% ../nbs/20_inpaint.ipynb #2a52cb2c
+class DPS(Conditioner):
+    "DPS for inpainting: after each step subtract `zeta * grad_{x_t} ||m (y - f(x_t))||` (norm per sample)."
+    def __init__(self, y, mask, schedule, eps_model, zeta: float = 0.5, generator=None):
+        super().__init__(y, mask, schedule, generator)
+        self.cache, self.zeta, self.grad = EpsCache(eps_model), zeta, None
+    def loop_model(self, eps_model): return self.cache
+    def before(self, x, t, i):
+        alpha_t, sigma_t = coefs_at(self.coefs, t)
+        level = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
+        with torch.enable_grad():
+            xr = x.detach().requires_grad_(True)
+            eps = self.cache.eps_model(xr, level)
+            x0_hat = (xr - sigma_t * eps) / alpha_t                            # f(x_t, t)
+            r = self.m * (self.y - x0_hat)
+            r_norm = r.flatten(1).pow(2).sum(1).add(1e-12).sqrt()                # ||r|| per sample
+            self.grad = torch.autograd.grad(r_norm.sum(), xr)[0]   # = grad ||r||^2 / (2 ||r||)
+        self.cache.put(x, t, eps)
+        return x
+    def update(self, x, x0_hat, s, i, stage):
+        if stage == 'denoise':
+            x = x - self.zeta * self.grad
+        return x, x0_hat
+
+@inpaint_method('dps')
+def build_dps(eps_model, schedule, y, m, n_steps, generator, eta: float = 1.0, zeta: float = 0.5):
+    "DPS: ancestral steps, each followed by `zeta` times the gradient of the residual norm (paper: 0.5)."
+    return DPS(y, m, schedule, eps_model, zeta, generator), dict(eta=eta, n_steps=n_steps)
+
+# %% ../nbs/20_inpaint.ipynb #990f2486
+def x0_hat_jacobian_norm(eps_model: Callable, # eps_model(x, t), t a (B,) long tensor
+                         coefs,               # the schedule (anything with `marginal_coefs`)
+                         x: torch.Tensor,     # one state x_t, shape (C, H, W)
+                         t: int) -> float:
+    "Spectral norm of the Jacobian of the one-step estimate `f(x_t) = (x_t - sigma_t eps(x_t, t)) / alpha_t`."
+    alpha_t, sigma_t = coefs_at(coefs, t)
+    level = torch.full((1,), int(t), dtype=torch.long, device=x.device)
+    f = lambda v: ((v - sigma_t * eps_model(v, level)) / alpha_t).reshape(-1)
+    J = torch.autograd.functional.jacobian(f, x[None].double())
+    return torch.linalg.matrix_norm(J.reshape(J.shape[0], -1), 2).item()   # no sign convention in it

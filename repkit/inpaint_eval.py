@@ -16,6 +16,7 @@ from .gaussian import MixtureWorld, image_gaussian, image_mixture, gaussian_fit,
 from .data import MASKS, make_mask, make_masks, get_dataset
 from .sde import SamplerHook, CombinedHook
 from .inpaint import METHODS, ExactEps, CountingEps, inpaint, prepare_observation, repaint_timesteps
+import repkit.copaint   # registers 'copaint' and 'copaint-tt' in METHODS
 
 # %% auto #0
 __all__ = ['ANALYTIC_WORLDS', 'OBSERVATION_SEEDS', 'ANALYTIC_METHODS', 'SCORES', 'FLOOR_KEYS', 'TRAINED_METHODS', 'QUICK', 'FULL',

@@ -10,8 +10,26 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import RepkitError, default_device, make_generator, rand, check_positive_int, check_shape, load_checkpoint, load_state, weights_dir
-from .data import ImageData, load_digits, sample_sprite_factors, render_sprites, pixel_centres, SPRITE_SHAPES, SPRITE_SYMMETRY
+from repkit.core import (
+    RepkitError,
+    default_device,
+    make_generator,
+    rand,
+    check_positive_int,
+    check_shape,
+    load_checkpoint,
+    load_state,
+    weights_dir,
+)
+from repkit.data import (
+    ImageData,
+    load_digits,
+    sample_sprite_factors,
+    render_sprites,
+    pixel_centres,
+    SPRITE_SHAPES,
+    SPRITE_SYMMETRY,
+)
 
 # %% auto #0
 __all__ = ['POSE_DEFAULTS', 'INR_DEFAULTS', 'SHIPPED_INR', 'EVAL_SIZES', 'PROBE_ITER', 'rotation_matrix', 'pixel_grid',
@@ -38,9 +56,11 @@ def pose_coords(p: torch.Tensor,     # (P, 2) canvas points
                 tau: torch.Tensor    # (B, 2) translations
                ) -> torch.Tensor:
     "Object coordinates `u = R_{-theta}(p - tau)` of every point for every pose, shape `(B, P, 2)`."
-    check_shape(p, (None, 2), 'points'); check_shape(theta, (None,), 'theta'); check_shape(tau, (theta.shape[0], 2), 'tau')
+    check_shape(p, (None, 2), 'points')
+    check_shape(theta, (None,), 'theta')
+    check_shape(tau, (theta.shape[0], 2), 'tau')
     d = p[None] - tau[:, None]                          # (B, P, 2) rows p - tau
-    return d @ rotation_matrix(theta)                   # a row vector times R_theta is R_theta^T = R_{-theta} applied to it
+    return d @ rotation_matrix(theta)  # a row vector times R_theta is R_theta^T = R_{-theta} applied to it
 
 def transform_images(x: torch.Tensor,     # (B, C, H, W) images in [-1, 1], background -1
                      theta: torch.Tensor, # (B,) rotations about the canvas centre
@@ -49,8 +69,10 @@ def transform_images(x: torch.Tensor,     # (B, C, H, W) images in [-1, 1], back
     "Rotate by `theta`, then shift by `tau`: `out(p) = x(R_{-theta}(p - tau))`, bilinear, background -1."
     check_shape(x, (None, None, None, None), 'images')
     B, C, H, W = x.shape
-    if H != W: raise RepkitError(f"images must be square, got {H} x {W}")
-    check_shape(theta, (B,), 'theta'); check_shape(tau, (B, 2), 'tau')
+    if H != W:
+        raise RepkitError(f"images must be square, got {H} x {W}")
+    check_shape(theta, (B,), 'theta')
+    check_shape(tau, (B, 2), 'tau')
     u = pose_coords(pixel_grid(H, x.device), theta.to(x), tau.to(x))
     grid = torch.stack([u[..., 0], -u[..., 1]], -1).reshape(B, H, W, 2)   # grid_sample's y axis points down
     return F.grid_sample(x + 1, grid, mode='bilinear', padding_mode='zeros', align_corners=False) - 1
@@ -61,7 +83,8 @@ def sample_poses(n: int,              # how many poses
                  max_shift: float = 0.15, # shifts are uniform on [-max_shift, max_shift]^2
                  device=None) -> tuple[torch.Tensor, torch.Tensor]:
     "`n` poses `(theta, tau)`: angles uniform on [0, 2 pi), shifts uniform on a square."
-    if not max_shift >= 0: raise RepkitError(f"max_shift must be >= 0, got {max_shift!r}")
+    if not max_shift >= 0:
+        raise RepkitError(f"max_shift must be >= 0, got {max_shift!r}")
     u = rand((check_positive_int(n, 'n'), 3), make_generator(generator), device)
     return 2 * math.pi * u[:, 0], max_shift * (2 * u[:, 1:] - 1)
 
@@ -69,62 +92,85 @@ POSE_DEFAULTS = dict(size=24, max_shift=0.15, digit_size=12, scale_range=(0.35, 
 
 def transformed_dataset(name: str,               # 'digits' or 'sprites'
                         split: str = 'train',    # 'train' or 'test'
-                        n: int | None = None,    # number of sources (default: every digit of the split once; 10,000 / 2,000 sprites)
+                        n: int | None = None,  # number of sources (default: every digit of the split once; 10,000 / 2,000 sprites)
                         seed: int = 0,           # seeds the poses (and, for sprites, the shapes and sizes)
-                        poses: int = 1,          # poses per source: the images come source-major, `poses` in a row
+                        poses: int = 1,  # poses per source: the images come source-major, `poses` in a row
                         size: int = POSE_DEFAULTS['size'],           # canvas side in pixels
-                        max_shift: float = POSE_DEFAULTS['max_shift'], # shifts uniform in [-max_shift, max_shift]^2
-                        digit_size: int = POSE_DEFAULTS['digit_size'], # digits: side of the upright digit before padding
-                        scale_range: tuple = POSE_DEFAULTS['scale_range'], # sprites: range of the bounding-disk radius
+                        max_shift: float = POSE_DEFAULTS['max_shift'],  # shifts uniform in [-max_shift, max_shift]^2
+                        digit_size: int = POSE_DEFAULTS['digit_size'],  # digits: side of the upright digit before padding
+                        scale_range: tuple = POSE_DEFAULTS['scale_range'],  # sprites: range of the bounding-disk radius
                         device=None) -> ImageData:
-    "Grey digits or sprites `(n * poses, 1, size, size)` in [-1, 1] under full-circle rotations and shifts, with the true poses."
-    if name not in ('digits', 'sprites'): raise RepkitError(f"unknown dataset {name!r}: expected 'digits' or 'sprites'")
-    if split not in ('train', 'test'): raise RepkitError(f"unknown split {split!r}: expected 'train' or 'test'")
+    """Grey digits or sprites `(n * poses, 1, size, size)` in [-1, 1] under full-circle rotations and shifts,
+    with the true poses."""
+    if name not in ('digits', 'sprites'):
+        raise RepkitError(f"unknown dataset {name!r}: expected 'digits' or 'sprites'")
+    if split not in ('train', 'test'):
+        raise RepkitError(f"unknown split {split!r}: expected 'train' or 'test'")
     poses, size = check_positive_int(poses, 'poses'), check_positive_int(size, 'size')
-    g = make_generator(2 * seed + (split == 'test'))
+    gen = make_generator(2 * seed + (split == 'test'))
     if name == 'digits':
-        if digit_size > size: raise RepkitError(f"digit_size {digit_size} does not fit the {size}-pixel canvas")
+        if digit_size > size:
+            raise RepkitError(f"digit_size {digit_size} does not fit the {size}-pixel canvas")
         src = load_digits(split, digit_size, device='cpu')
         n = len(src) if n is None else check_positive_int(n, 'n')
-        idx = torch.arange(n) % len(src)                                    # every source once before any twice
+        idx = torch.arange(n) % len(src)  # every source once before any twice
         lo, hi = (size - digit_size) // 2, size - digit_size - (size - digit_size) // 2
         upright = F.pad(src.images[idx] + 1, (lo, hi, lo, hi)) - 1
         labels, extra = src.labels[idx], {'source': src.factors['index'][idx]}
     else:
         n = (10_000 if split == 'train' else 2_000) if n is None else check_positive_int(n, 'n')
-        f = sample_sprite_factors(n, g, scale_range, 0.0, device='cpu')
+        f = sample_sprite_factors(n, gen, scale_range, 0.0, device='cpu')
         labels, extra = f['shape'], {'scale': f['scale'], 'source': torch.arange(n)}
-    theta, tau = sample_poses(n * poses, g, max_shift, 'cpu')
+    theta, tau = sample_poses(n * poses, gen, max_shift, 'cpu')
     rep = lambda v: v.repeat_interleave(poses, 0)
-    if name == 'digits': images = transform_images(rep(upright), theta, tau)
+    if name == 'digits':
+        images = transform_images(rep(upright), theta, tau)
     else:
-        f = {'shape': rep(labels), 'rgb': torch.ones(n * poses, 3), 'scale': rep(extra['scale']), 'rotation': theta, 'translation': tau}
+        f = {
+            'shape': rep(labels),
+            'rgb': torch.ones(n * poses, 3),
+            'scale': rep(extra['scale']),
+            'rotation': theta,
+            'translation': tau,
+        }
         images = render_sprites(f, size, device='cpu')[:, :1]
     factors = {'angle': theta, 'shift': tau, **{k: rep(v) for k, v in extra.items()}}
     dev = default_device(device)
-    return ImageData(images.to(dev), rep(labels).to(dev), [str(i) for i in range(10)] if name == 'digits' else list(SPRITE_SHAPES),
-                     {k: v.to(dev) for k, v in factors.items()}, f'{name}/{split} (rotated, shifted)')
+    return ImageData(
+        images.to(dev),
+        rep(labels).to(dev),
+        [str(i) for i in range(10)] if name == 'digits' else list(SPRITE_SHAPES),
+        {k: v.to(dev) for k, v in factors.items()},
+        f'{name}/{split} (rotated, shifted)',
+    )
 
 # %% ../nbs/50_inr.ipynb #c700a873
 class FourierFeatures(nn.Module):
-    "Random Fourier features `gamma(u) = [cos 2 pi B u, sin 2 pi B u]` with a fixed `B ~ N(0, sigma^2)` drawn from a seed."
+    """Random Fourier features `gamma(u) = [cos 2 pi B u, sin 2 pi B u]` with a fixed `B ~ N(0, sigma^2)`
+    drawn from a seed."""
     def __init__(self, n_freq: int = 32,   # m, the number of frequencies (2m features)
                  sigma: float = 2.0,       # standard deviation of the frequencies
                  seed: int = 0):           # draws B
         super().__init__()
         self.n_freq = check_positive_int(n_freq, 'n_freq')
-        if not sigma > 0: raise RepkitError(f"sigma must be positive, got {sigma!r}")
+        if not sigma > 0:
+            raise RepkitError(f"sigma must be positive, got {sigma!r}")
         self.register_buffer('B', sigma * torch.randn(n_freq, 2, generator=make_generator(seed)))
     @property
-    def out_dim(self) -> int: return 2 * self.n_freq
+    def out_dim(self) -> int:
+        return 2 * self.n_freq
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        if u.shape[-1] != 2: raise RepkitError(f"coordinates must have 2 components in the last dimension, got shape {tuple(u.shape)}")
+        if u.shape[-1] != 2:
+            raise RepkitError(
+                f"coordinates must have 2 components in the last dimension, got shape {tuple(u.shape)}"
+            )
         a = 2 * math.pi * u @ self.B.T
         return torch.cat([a.cos(), a.sin()], -1)
 
 # %% ../nbs/50_inr.ipynb #97a1e24a
 class HyperINR(nn.Module):
-    "A hypernetwork `z -> w` and the INR it parametrises, `u -> sigmoid(MLP_w(gamma(u)))`, batched over codes."
+    """A hypernetwork `z -> w` and the INR it parametrises, `u -> sigmoid(MLP_w(gamma(u)))`, batched over
+    codes."""
     def __init__(self, z_dim: int = 32, channels: int = 1, n_freq: int = 32, sigma: float = 2.0,
                  inr_hidden: tuple = (32, 32),    # hidden widths of the INR
                  hyper_hidden: tuple = (96, 96),  # hidden widths of the hypernetwork
@@ -135,29 +181,39 @@ class HyperINR(nn.Module):
         self.shapes = [(dims[k + 1], dims[k]) for k in range(len(dims) - 1)]     # (out, in) of each INR layer
         self.sizes = [o * i + o for o, i in self.shapes]
         base, scale = [], []
-        for o, i in self.shapes:                                                   # nn.Linear's initialisation for the shared base
+        for o, i in self.shapes:  # nn.Linear's initialisation for the shared base
             bound = i ** -0.5
             base += [torch.empty(o * i).uniform_(-bound, bound), torch.empty(o).uniform_(-bound, bound)]
             scale.append(torch.full((o * i + o,), bound))
         self.base = nn.Parameter(torch.cat(base))
         self.register_buffer('scale', torch.cat(scale))
         layers, d = [], z_dim
-        for h in hyper_hidden: layers += [nn.Linear(d, h), nn.LeakyReLU(0.1)]; d = h
+        for h in hyper_hidden:
+            layers += [nn.Linear(d, h), nn.LeakyReLU(0.1)]
+            d = h
         self.hyper = nn.Sequential(*layers, nn.Linear(d, sum(self.sizes)))
     @property
-    def n_inr_params(self) -> int: return sum(self.sizes)
+    def n_inr_params(self) -> int:
+        return sum(self.sizes)
 
     def weights(self, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         "Each INR layer's `(W, b)` for every code: `W (B, out, in)`, `b (B, out)`; `w = w0 + s * H(z)`."
         flat = self.base + self.scale * self.hyper(z)
-        return [(c[:, :o * i].reshape(-1, o, i), c[:, o * i:]) for (o, i), c in zip(self.shapes, flat.split(self.sizes, -1))]
+        return [
+            (c[:, : o * i].reshape(-1, o, i), c[:, o * i :])
+            for (o, i), c in zip(self.shapes, flat.split(self.sizes, -1))
+        ]
 
     def forward(self, z: torch.Tensor, # (B, z_dim) codes
                 u: torch.Tensor        # (B, P, 2) object coordinates, or (P, 2) shared by all codes
                ) -> torch.Tensor:
         "INR values in [0, 1] at the coordinates, shape `(B, P, channels)`."
-        if u.dim() == 2: u = u.expand(z.shape[0], *u.shape)
-        if u.dim() != 3 or u.shape[0] != z.shape[0]: raise RepkitError(f"coordinates must have shape (P, 2) or ({z.shape[0]}, P, 2), got {tuple(u.shape)}")
+        if u.dim() == 2:
+            u = u.expand(z.shape[0], *u.shape)
+        if u.dim() != 3 or u.shape[0] != z.shape[0]:
+            raise RepkitError(
+                f"coordinates must have shape (P, 2) or ({z.shape[0]}, P, 2), got {tuple(u.shape)}"
+            )
         h, ws = self.rff(u), self.weights(z)
         for k, (W, b) in enumerate(ws):
             h = torch.baddbmm(b[:, None], h, W.transpose(1, 2))                # h W^T + b, one W per code
@@ -175,13 +231,16 @@ def centre_of_mass(x: torch.Tensor # (B, C, H, W) square images in [-1, 1]
     "The ink's centre of mass `c(I) = sum_p w(p) p / sum_p w(p)` in canvas coordinates, shape `(B, 2)`."
     w = ink(x)
     mass = w.sum(1, keepdim=True)
-    if (mass <= 0).any(): raise RepkitError(f"{int((mass <= 0).sum())} images have no ink: their centre of mass is undefined")
+    if (mass <= 0).any():
+        raise RepkitError(f"{int((mass <= 0).sum())} images have no ink: their centre of mass is undefined")
     return w @ pixel_grid(x.shape[-1], x.device) / mass
 
 def rotation_anchor(x: torch.Tensor # (B, C, H, W) square images in [-1, 1]
                    ) -> torch.Tensor:
-    "The anchor `s(I) = E_w[|d|^2 d] / E_w[|d|^2]^(3/2)`, `d = p - c(I)`: shift invariant, rotation equivariant, shape `(B, 2)`."
-    w = ink(x); w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
+    """The anchor `s(I) = E_w[|d|^2 d] / E_w[|d|^2]^(3/2)`, `d = p - c(I)`: shift invariant, rotation
+    equivariant, shape `(B, 2)`."""
+    w = ink(x)
+    w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
     d = pixel_grid(x.shape[-1], x.device)[None] - centre_of_mass(x)[:, None]    # (B, P, 2)
     r2 = (d ** 2).sum(-1)                                                     # |d|^2
     return (w[..., None] * r2[..., None] * d).sum(1) / (w * r2).sum(1, keepdim=True).clamp_min(1e-12) ** 1.5
@@ -194,40 +253,85 @@ def anchor_angle(s: torch.Tensor # (B, 2) anchor vectors
 
 # %% ../nbs/50_inr.ipynb #57887e07
 class ConvTrunk(nn.Module):
-    "The encoder trunk of both models: 3x3 convolutions (three with stride 2), GroupNorm, SiLU, then two linear layers on the flattened map."
-    def __init__(self, in_channels: int = 1, size: int = 24, channels: tuple = (16, 32, 64), hidden: int = 128, out_dim: int = 32):
+    """The encoder trunk of both models: 3x3 convolutions (three with stride 2), GroupNorm, SiLU, then two
+    linear layers on the flattened map."""
+    def __init__(
+        self,
+        in_channels: int = 1,
+        size: int = 24,
+        channels: tuple = (16, 32, 64),
+        hidden: int = 128,
+        out_dim: int = 32,
+    ):
         super().__init__()
-        if size % 8: raise RepkitError(f"size must be a multiple of 8, got {size}")
+        if size % 8:
+            raise RepkitError(f"size must be a multiple of 8, got {size}")
         c1, c2, c3 = channels
         block = lambda i, o, s: [nn.Conv2d(i, o, 3, s, 1), nn.GroupNorm(8, o), nn.SiLU()]
-        self.net = nn.Sequential(*block(in_channels, c1, 1), *block(c1, c2, 2), *block(c2, c3, 2), *block(c3, c3, 2), nn.Flatten(),
-                                 nn.Linear(c3 * (size // 8) ** 2, hidden), nn.SiLU(), nn.Linear(hidden, out_dim))
-    def forward(self, x): return self.net(x)
+        self.net = nn.Sequential(
+            *block(in_channels, c1, 1),
+            *block(c1, c2, 2),
+            *block(c2, c3, 2),
+            *block(c3, c3, 2),
+            nn.Flatten(),
+            nn.Linear(c3 * (size // 8) ** 2, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, out_dim)
+        )
+    def forward(self, x):
+        return self.net(x)
 
 # %% ../nbs/50_inr.ipynb #cab6d23f
 class IRLINR(nn.Module):
-    "IRL-INR: an encoder to (tau, s, z) and a hypernetwork INR evaluated on the pixel grid moved into the object's frame."
+    """IRL-INR: an encoder to (tau, s, z) and a hypernetwork INR evaluated on the pixel grid moved into the
+    object's frame."""
     method = 'irl-inr'
-    def __init__(self, size: int = 24, channels: int = 1, z_dim: int = 32, enc_channels: tuple = (16, 32, 64), enc_hidden: int = 128,
-                 n_freq: int = 32, sigma: float = 2.0, inr_hidden: tuple = (32, 32), hyper_hidden: tuple = (96, 96), rff_seed: int = 0):
+    def __init__(
+        self,
+        size: int = 24,
+        channels: int = 1,
+        z_dim: int = 32,
+        enc_channels: tuple = (16, 32, 64),
+        enc_hidden: int = 128,
+        n_freq: int = 32,
+        sigma: float = 2.0,
+        inr_hidden: tuple = (32, 32),
+        hyper_hidden: tuple = (96, 96),
+        rff_seed: int = 0,
+    ):
         super().__init__()
-        self.hparams = dict(size=size, channels=channels, z_dim=z_dim, enc_channels=list(enc_channels), enc_hidden=enc_hidden, n_freq=n_freq,
-                            sigma=sigma, inr_hidden=list(inr_hidden), hyper_hidden=list(hyper_hidden), rff_seed=rff_seed)
+        self.hparams = dict(
+            size=size,
+            channels=channels,
+            z_dim=z_dim,
+            enc_channels=list(enc_channels),
+            enc_hidden=enc_hidden,
+            n_freq=n_freq,
+            sigma=sigma,
+            inr_hidden=list(inr_hidden),
+            hyper_hidden=list(hyper_hidden),
+            rff_seed=rff_seed,
+        )
         self.encoder = ConvTrunk(channels, size, enc_channels, enc_hidden, 4 + z_dim)
         self.decoder = HyperINR(z_dim, channels, n_freq, sigma, inr_hidden, hyper_hidden, rff_seed)
         self.register_buffer('grid', pixel_grid(size), persistent=False)
     @property
-    def config(self) -> dict: return dict(method=self.method, **self.hparams)
+    def config(self) -> dict:
+        return dict(method=self.method, **self.hparams)
 
     def encode(self, x: torch.Tensor) -> dict:
-        "`tau` (B, 2) predicted centre, `s` (B, 2) predicted anchor, `theta` (B,) its angle, `z` (B, z_dim) the code."
+        """`tau` (B, 2) predicted centre, `s` (B, 2) predicted anchor, `theta` (B,) its angle, `z` (B, z_dim)
+        the code."""
         S, C = self.hparams['size'], self.hparams['channels']
         check_shape(x, (None, C, S, S), 'images')
         h = self.encoder(x)
         return dict(tau=h[:, :2], s=h[:, 2:4], theta=anchor_angle(h[:, 2:4]), z=h[:, 4:])
 
-    def decode(self, z: torch.Tensor, theta: torch.Tensor | None = None, tau: torch.Tensor | None = None) -> torch.Tensor:
-        "Render `g_z(R_{-theta}(p - tau))` on the pixel grid: `(B, C, size, size)` in [-1, 1]; the canonical pose if none is given."
+    def decode(
+        self, z: torch.Tensor, theta: torch.Tensor | None = None, tau: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Render `g_z(R_{-theta}(p - tau))` on the pixel grid: `(B, C, size, size)` in [-1, 1]; the canonical
+        pose if none is given."""
         B, S = z.shape[0], self.hparams['size']
         theta = z.new_zeros(B) if theta is None else theta
         tau = z.new_zeros(B, 2) if tau is None else tau
@@ -237,17 +341,32 @@ class IRLINR(nn.Module):
     def forward(self, x: torch.Tensor, decode: bool = True) -> dict:
         "`encode(x)`, plus the reconstruction in the predicted pose as `recon`."
         enc = self.encode(x)
-        if decode: enc['recon'] = self.decode(enc['z'], enc['theta'], enc['tau'])
+        if decode:
+            enc['recon'] = self.decode(enc['z'], enc['theta'], enc['tau'])
         return enc
 
 # %% ../nbs/50_inr.ipynb #9ddfbe42
 class RotAE(nn.Module):
     "The baseline autoencoder: the same encoder trunk to a code z, transposed convolutions back to the image."
     method = 'ae-rot'
-    def __init__(self, size: int = 24, channels: int = 1, z_dim: int = 32, enc_channels: tuple = (16, 32, 64), enc_hidden: int = 128,
-                 dec_channels: tuple = (64, 32, 16)):
+    def __init__(
+        self,
+        size: int = 24,
+        channels: int = 1,
+        z_dim: int = 32,
+        enc_channels: tuple = (16, 32, 64),
+        enc_hidden: int = 128,
+        dec_channels: tuple = (64, 32, 16),
+    ):
         super().__init__()
-        self.hparams = dict(size=size, channels=channels, z_dim=z_dim, enc_channels=list(enc_channels), enc_hidden=enc_hidden, dec_channels=list(dec_channels))
+        self.hparams = dict(
+            size=size,
+            channels=channels,
+            z_dim=z_dim,
+            enc_channels=list(enc_channels),
+            enc_hidden=enc_hidden,
+            dec_channels=list(dec_channels),
+        )
         self.encoder = ConvTrunk(channels, size, enc_channels, enc_hidden, z_dim)
         c1, c2, c3 = dec_channels
         up = lambda i, o: [nn.ConvTranspose2d(i, o, 4, 2, 1), nn.GroupNorm(8, o), nn.SiLU()]
@@ -255,35 +374,44 @@ class RotAE(nn.Module):
         self.fc = nn.Sequential(nn.Linear(z_dim, c1 * self.s0 ** 2), nn.SiLU())
         self.decoder = nn.Sequential(*up(c1, c2), *up(c2, c3), *up(c3, c3), nn.Conv2d(c3, channels, 3, 1, 1))
     @property
-    def config(self) -> dict: return dict(method=self.method, **self.hparams)
+    def config(self) -> dict:
+        return dict(method=self.method, **self.hparams)
     def encode(self, x: torch.Tensor) -> dict:
         S, C = self.hparams['size'], self.hparams['channels']
         return dict(z=self.encoder(check_shape(x, (None, C, S, S), 'images')))
-    def decode(self, z: torch.Tensor) -> torch.Tensor: return torch.tanh(self.decoder(self.fc(z).reshape(z.shape[0], -1, self.s0, self.s0)))
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.decoder(self.fc(z).reshape(z.shape[0], -1, self.s0, self.s0)))
     def forward(self, x: torch.Tensor, decode: bool = True) -> dict:
         enc = self.encode(x)
-        if decode: enc['recon'] = self.decode(enc['z'])
+        if decode:
+            enc['recon'] = self.decode(enc['z'])
         return enc
 
 def build_model(method: str = 'irl-inr', **kwargs) -> nn.Module:
     "An `IRLINR` ('irl-inr') or a `RotAE` ('ae-rot') from its config."
-    if method not in ('irl-inr', 'ae-rot'): raise RepkitError(f"unknown method {method!r}: expected 'irl-inr' or 'ae-rot'")
+    if method not in ('irl-inr', 'ae-rot'):
+        raise RepkitError(f"unknown method {method!r}: expected 'irl-inr' or 'ae-rot'")
     return (IRLINR if method == 'irl-inr' else RotAE)(**kwargs)
 
 # %% ../nbs/50_inr.ipynb #0077be8c
 def consistency_loss(z: torch.Tensor, z2: torch.Tensor, # (B, D) codes of two views of the same images
                      centre: bool = True  # measure the cosine about the batch mean of the codes (see above)
                     ) -> torch.Tensor:
-    "Mean over the batch of `1 - cos(z - mean(z), z2 - mean(z2))`, each view centred on its batch mean (not without `centre`)."
-    if z.shape != z2.shape: raise RepkitError(f"z and z2 must have the same shape, got {tuple(z.shape)} and {tuple(z2.shape)}")
-    if z.dim() != 2 or (centre and z.shape[0] < 2): raise RepkitError(f"codes must have shape (B, D) with B >= 2 to be centred, got {tuple(z.shape)}")
-    if centre: z, z2 = z - z.mean(0), z2 - z2.mean(0)
+    """Mean over the batch of `1 - cos(z - mean(z), z2 - mean(z2))`, each view centred on its batch mean (not
+    without `centre`)."""
+    if z.shape != z2.shape:
+        raise RepkitError(f"z and z2 must have the same shape, got {tuple(z.shape)} and {tuple(z2.shape)}")
+    if z.dim() != 2 or (centre and z.shape[0] < 2):
+        raise RepkitError(f"codes must have shape (B, D) with B >= 2 to be centred, got {tuple(z.shape)}")
+    if centre:
+        z, z2 = z - z.mean(0), z2 - z2.mean(0)
     return (1 - F.cosine_similarity(z, z2, dim=-1)).mean()
 
 def symmetry_breaking_loss(tau: torch.Tensor, s: torch.Tensor, # (B, 2) predicted centre and anchor
-                           x: torch.Tensor                      # (B, C, H, W) the images they were predicted from
+                           x: torch.Tensor  # (B, C, H, W) the images they were predicted from
                           ) -> torch.Tensor:
-    "`MSE(tau, c(I)) + MSE(s, s(I))`: pins the predicted pose to the centre of mass and the anchor of the image."
+    """`MSE(tau, c(I)) + MSE(s, s(I))`: pins the predicted pose to the centre of mass and the anchor of the
+    image."""
     return F.mse_loss(tau, centre_of_mass(x)) + F.mse_loss(s, rotation_anchor(x))
 
 def irl_inr_loss(model: nn.Module,           # an IRLINR (possibly wrapped by DDP)
@@ -291,7 +419,7 @@ def irl_inr_loss(model: nn.Module,           # an IRLINR (possibly wrapped by DD
                  generator: torch.Generator, # draws the second view's rotation and shift
                  consistency_weight: float = 1.0,  # lambda_c
                  symmetry_weight: float = 15.0,    # lambda_s
-                 view_shift: float = 0.1     # the second view's shift is uniform on [-view_shift, view_shift]^2
+                 view_shift: float = 0.1  # the second view's shift is uniform on [-view_shift, view_shift]^2
                 ) -> tuple[torch.Tensor, dict]:
     "IRL-INR's objective, reconstruction + consistency + symmetry breaking; returns (loss, logs)."
     x = batch[0]
@@ -301,7 +429,9 @@ def irl_inr_loss(model: nn.Module,           # an IRLINR (possibly wrapped by DD
     z2 = model(transform_images(x, beta, t), decode=False)['z']
     con = consistency_loss(out['z'], z2)
     sym = symmetry_breaking_loss(out['tau'], out['s'], x)
-    return rec + consistency_weight * con + symmetry_weight * sym, dict(recon=rec.item(), consistency=con.item(), symmetry=sym.item())
+    return rec + consistency_weight * con + symmetry_weight * sym, dict(
+        recon=rec.item(), consistency=con.item(), symmetry=sym.item()
+    )
 
 def ae_loss(model: nn.Module, batch: tuple, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
     "The autoencoder's loss: reconstruction alone, on the same [0, 1] scale."
@@ -312,18 +442,56 @@ def ae_loss(model: nn.Module, batch: tuple, generator: torch.Generator) -> tuple
 # %% ../nbs/50_inr.ipynb #d0538ff8
 INR_DEFAULTS = dict(steps=3000, batch_size=64, lr=1e-3, n_train=20_000)
 
-def _train_method(method, loss_fn, data, steps, batch_size, lr, out, seed, device, progress, command, n_train, stop_after, model_kwargs):
+def _train_method(
+    method,
+    loss_fn,
+    data,
+    steps,
+    batch_size,
+    lr,
+    out,
+    seed,
+    device,
+    progress,
+    command,
+    n_train,
+    stop_after,
+    model_kwargs,
+):
     from repkit.train import TrainConfig, train
-    if data not in ('digits', 'sprites'): raise RepkitError(f"unknown data {data!r}: expected 'digits' or 'sprites'")
+    if data not in ('digits', 'sprites'):
+        raise RepkitError(f"unknown data {data!r}: expected 'digits' or 'sprites'")
     ds = transformed_dataset(data, 'train', n=check_positive_int(n_train, 'n_train'), seed=seed, device='cpu')
     torch.manual_seed(seed)
     model = build_model(method, size=ds.images.shape[-1], channels=ds.images.shape[1], **model_kwargs)
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(200, steps // 10), ema_decay=0.999, ckpt_every=250, seed=seed)
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        warmup=min(200, steps // 10),
+        ema_decay=0.999,
+        ckpt_every=250,
+        seed=seed,
+    )
     fn = 'train_inr' if method == 'irl-inr' else 'train_ae_rot'
-    cmd = command or f"{fn}(data={data!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, n_train={n_train})"
+    cmd = (
+        command
+        or f"{fn}(data={data!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, n_train={n_train})"
+    )
     desc = f"{ds.name}: {len(ds)} images {tuple(ds.images.shape[1:])} (seed {seed}), angles uniform on [0, 2 pi), shifts uniform on [-{POSE_DEFAULTS['max_shift']}, {POSE_DEFAULTS['max_shift']}]^2"
-    return train(model, loss_fn, (ds.images,), cfg, out, kind=method, model_config=model.config, device=device, progress=progress,
-                 stop_after=stop_after, meta=dict(command=cmd, data=desc))
+    return train(
+        model,
+        loss_fn,
+        (ds.images,),
+        cfg,
+        out,
+        kind=method,
+        model_config=model.config,
+        device=device,
+        progress=progress,
+        stop_after=stop_after,
+        meta=dict(command=cmd, data=desc),
+    )
 
 def train_inr(data: str = 'digits',          # 'digits' or 'sprites'
               steps: int = INR_DEFAULTS['steps'], batch_size: int = INR_DEFAULTS['batch_size'], lr: float = INR_DEFAULTS['lr'],
@@ -333,36 +501,91 @@ def train_inr(data: str = 'digits',          # 'digits' or 'sprites'
               n_train: int = INR_DEFAULTS['n_train'], # posed training images
               stop_after: int | None = None, **model_kwargs):
     "Train IRL-INR on rotated and shifted digits or sprites with repkit's training loop."
-    return _train_method('irl-inr', irl_inr_loss, data, steps, batch_size, lr, out, seed, device, progress, command, n_train, stop_after, model_kwargs)
+    return _train_method(
+        'irl-inr',
+        irl_inr_loss,
+        data,
+        steps,
+        batch_size,
+        lr,
+        out,
+        seed,
+        device,
+        progress,
+        command,
+        n_train,
+        stop_after,
+        model_kwargs,
+    )
 
-def train_ae_rot(data: str = 'digits', steps: int = INR_DEFAULTS['steps'], batch_size: int = INR_DEFAULTS['batch_size'],
-                 lr: float = INR_DEFAULTS['lr'], out: str | Path | None = None, seed: int = 0, device=None, progress: bool = True,
-                 command: str | None = None, n_train: int = INR_DEFAULTS['n_train'], stop_after: int | None = None, **model_kwargs):
-    "Train the autoencoder baseline (same encoder trunk, data and budget as `train_inr`) on the rotated images."
-    return _train_method('ae-rot', ae_loss, data, steps, batch_size, lr, out, seed, device, progress, command, n_train, stop_after, model_kwargs)
+def train_ae_rot(
+    data: str = 'digits',
+    steps: int = INR_DEFAULTS['steps'],
+    batch_size: int = INR_DEFAULTS['batch_size'],
+    lr: float = INR_DEFAULTS['lr'],
+    out: str | Path | None = None,
+    seed: int = 0,
+    device=None,
+    progress: bool = True,
+    command: str | None = None,
+    n_train: int = INR_DEFAULTS['n_train'],
+    stop_after: int | None = None,
+    **model_kwargs
+):
+    """Train the autoencoder baseline (same encoder trunk, data and budget as `train_inr`) on the rotated
+    images."""
+    return _train_method(
+        'ae-rot',
+        ae_loss,
+        data,
+        steps,
+        batch_size,
+        lr,
+        out,
+        seed,
+        device,
+        progress,
+        command,
+        n_train,
+        stop_after,
+        model_kwargs,
+    )
 
 # %% ../nbs/50_inr.ipynb #7feda851
 SHIPPED_INR = {'inr_digits': ('inr', 'digits'), 'inr_sprites': ('inr', 'sprites'),
                'ae_rot_digits': ('ae-rot', 'digits'), 'ae_rot_sprites': ('ae-rot', 'sprites')}
 
-def load_inr(name_or_path: str | Path = 'inr_digits', # a shipped name (see `SHIPPED_INR`) or a checkpoint path
+def load_inr(name_or_path: str | Path = 'inr_digits',  # a shipped name (see `SHIPPED_INR`) or a checkpoint path
              use_ema: bool = True, map_location='cpu') -> nn.Module:
-    "A trained IRL-INR or rotation autoencoder from a checkpoint (EMA weights by default), in eval mode, with its `meta`."
+    """A trained IRL-INR or rotation autoencoder from a checkpoint (EMA weights by default), in eval mode,
+    with its `meta`."""
     from repkit.train import load_trained
-    return load_trained(name_or_path, {k: f'{m} --data {d}' for k, (m, d) in SHIPPED_INR.items()}, ('irl-inr', 'ae-rot'),
-                        lambda ck: build_model(**ck['config']['model']), use_ema, map_location)
+    return load_trained(
+        name_or_path,
+        {k: f'{m} --data {d}' for k, (m, d) in SHIPPED_INR.items()},
+        ('irl-inr', 'ae-rot'),
+        lambda ck: build_model(**ck['config']['model']),
+        use_ema,
+        map_location,
+    )
 
 # %% ../nbs/50_inr.ipynb #e3b2dbd8
 def plot_inr_training(logs: dict, axs=None, smooth: int = 50, label: str = ''):
     "The logged losses over training (log scale), from a checkpoint's `meta['logs']`."
     import matplotlib.pyplot as plt
     keys = ('recon', 'consistency', 'symmetry')
-    if axs is None: _, axs = plt.subplots(1, 3, figsize=(13, 3))
+    if axs is None:
+        _, axs = plt.subplots(1, 3, figsize=(13, 3))
     for ax, key in zip(axs, keys):
         if key in logs:
-            v = np.asarray(logs[key], dtype=float); k = max(1, min(smooth, len(v)))
-            ax.plot(np.arange(len(v) - k + 1) + k // 2, np.convolve(v, np.ones(k) / k, mode='valid'), label=label)
-        ax.set_title(key); ax.set_xlabel('step'); ax.set_yscale('log')
+            v = np.asarray(logs[key], dtype=float)
+            k = max(1, min(smooth, len(v)))
+            ax.plot(
+                np.arange(len(v) - k + 1) + k // 2, np.convolve(v, np.ones(k) / k, mode='valid'), label=label
+            )
+        ax.set_title(key)
+        ax.set_xlabel('step')
+        ax.set_yscale('log')
     return axs
 
 # %% ../nbs/50_inr.ipynb #82db5ea2
@@ -370,10 +593,13 @@ def plot_inr_training(logs: dict, axs=None, smooth: int = 50, label: str = ''):
 def encode_codes(model: nn.Module | None, # a trained model, or `None` for the raw pixels
                  images: torch.Tensor, batch: int = 500, device=None) -> torch.Tensor:
     "The representation `(N, D)` of each image on the CPU: the model's code `z`, or the flattened pixels."
-    if model is None: return images.flatten(1).float().cpu()
+    if model is None:
+        return images.flatten(1).float().cpu()
     dev = default_device(device) if device is not None else next(model.parameters()).device
     model = model.to(dev).eval()
-    return torch.cat([model.encode(images[i:i + batch].to(dev))['z'].float().cpu() for i in range(0, len(images), batch)])
+    return torch.cat(
+        [model.encode(images[i : i + batch].to(dev))['z'].float().cpu() for i in range(0, len(images), batch)]
+    )
 
 def invariance(codes: torch.Tensor, # (N, K, D): K poses of each of N sources
                centre: bool = True  # subtract the mean code over all N*K codes first
@@ -381,21 +607,33 @@ def invariance(codes: torch.Tensor, # (N, K, D): K poses of each of N sources
     "Mean cosine similarity between the codes of different poses of one source, averaged over sources."
     check_shape(codes, (None, None, None), 'codes')
     N, K, D = codes.shape
-    if K < 2: raise RepkitError(f"invariance needs at least 2 poses per source, got {K}")
+    if K < 2:
+        raise RepkitError(f"invariance needs at least 2 poses per source, got {K}")
     c = codes.double() - (codes.double().mean((0, 1)) if centre else 0)
     u = F.normalize(c, dim=-1)
     G = u @ u.transpose(1, 2)                                        # (N, K, K) cosines
     return float(((G.sum((1, 2)) - G.diagonal(dim1=1, dim2=2).sum(1)) / (K * (K - 1))).mean())
 
 # %% ../nbs/50_inr.ipynb #6f46ec82
-EVAL_SIZES = {'full': dict(n_train=2000, n_test=1000, n_orbit=100, poses=16), 'quick': dict(n_train=300, n_test=300, n_orbit=20, poses=16)}
-PROBE_ITER = {'full': 1000, 'quick': 100}   # L-BFGS iterations of the linear probe (the 576-pixel probe is the slow one)
+EVAL_SIZES = {
+    'full': dict(n_train=2000, n_test=1000, n_orbit=100, poses=16),
+    'quick': dict(n_train=300, n_test=300, n_orbit=20, poses=16),
+}
+PROBE_ITER = {
+    'full': 1000,
+    'quick': 100,
+}  # L-BFGS iterations of the linear probe (the 576-pixel probe is the slow one)
 
-def inr_eval_data(name: str, n_train: int = 2000, n_test: int = 1000, n_orbit: int = 100, poses: int = 16, seed: int = 0) -> dict:
-    "Posed `train` images (for the probe), `test` images, and `orbit`: `n_orbit` test sources in `poses` poses each."
-    return dict(train=transformed_dataset(name, 'train', n=n_train, seed=1000 + seed, device='cpu'),
-                test=transformed_dataset(name, 'test', n=n_test, seed=1000 + seed, device='cpu'),
-                orbit=transformed_dataset(name, 'test', n=n_orbit, seed=2000 + seed, poses=poses, device='cpu'))
+def inr_eval_data(
+    name: str, n_train: int = 2000, n_test: int = 1000, n_orbit: int = 100, poses: int = 16, seed: int = 0
+) -> dict:
+    """Posed `train` images (for the probe), `test` images, and `orbit`: `n_orbit` test sources in `poses`
+    poses each."""
+    return dict(
+        train=transformed_dataset(name, 'train', n=n_train, seed=1000 + seed, device='cpu'),
+        test=transformed_dataset(name, 'test', n=n_test, seed=1000 + seed, device='cpu'),
+        orbit=transformed_dataset(name, 'test', n=n_orbit, seed=2000 + seed, poses=poses, device='cpu'),
+    )
 
 def evaluate_codes(model: nn.Module | None, # a trained model, or `None` for the raw pixels
                    ev: dict,                # from `inr_eval_data`
@@ -406,26 +644,38 @@ def evaluate_codes(model: nn.Module | None, # a trained model, or `None` for the
     import warnings
     from sklearn.exceptions import ConvergenceWarning
     from repkit.probes import kmeans_scores, linear_probe
-    orbit = ev['orbit']; K = int((orbit.factors['source'] == orbit.factors['source'][0]).sum())
+    orbit = ev['orbit']
+    K = int((orbit.factors['source'] == orbit.factors['source'][0]).sum())
     zo = encode_codes(model, orbit.images, device=device)
-    zte, ztr = encode_codes(model, ev['test'].images, device=device), encode_codes(model, ev['train'].images, device=device)
+    zte, ztr = encode_codes(model, ev['test'].images, device=device), encode_codes(
+        model, ev['train'].images, device=device
+    )
     km = kmeans_scores(zte, ev['test'].labels, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', ConvergenceWarning)
         lin = linear_probe(ztr, ev['train'].labels, zte, ev['test'].labels, max_iter=probe_iter, seed=seed)
-    return dict(invariance=invariance(zo.reshape(-1, K, zo.shape[1])), kmeans_acc=km['acc'], kmeans_nmi=km['nmi'], linear_acc=lin)
+    return dict(
+        invariance=invariance(zo.reshape(-1, K, zo.shape[1])),
+        kmeans_acc=km['acc'],
+        kmeans_nmi=km['nmi'],
+        linear_acc=lin,
+    )
 
 # %% ../nbs/50_inr.ipynb #f529ce6b
 @torch.no_grad()
 def canonical_figure(model: IRLINR, orbit: ImageData, n_sources: int = 6, n_poses: int = 8, title: str = ''):
-    "Inputs in random poses (odd rows) and their decodings in the canonical pose (even rows), for a few sources."
+    """Inputs in random poses (odd rows) and their decodings in the canonical pose (even rows), for a few
+    sources."""
     import matplotlib.pyplot as plt
     K = int((orbit.factors['source'] == orbit.factors['source'][0]).sum())
-    if n_poses > K: raise RepkitError(f"the orbit data has {K} poses per source, fewer than n_poses={n_poses}")
+    if n_poses > K:
+        raise RepkitError(f"the orbit data has {K} poses per source, fewer than n_poses={n_poses}")
     x = orbit.images.reshape(-1, K, *orbit.images.shape[1:])[:n_sources, :n_poses]
     dev = next(model.parameters()).device
     canon = model.decode(model.encode(x.flatten(0, 1).to(dev))['z']).cpu().reshape(x.shape)
-    rows = torch.stack([x, canon], 1).flatten(0, 2)                 # source 0 inputs, source 0 canonical, source 1 inputs, ...
+    rows = torch.stack([x, canon], 1).flatten(
+        0, 2
+    )  # source 0 inputs, source 0 canonical, source 1 inputs, ...
     fig, ax = plt.subplots(figsize=(n_poses * 0.9, n_sources * 1.8))
     from repkit.core import show_images
     show_images(rows, nrow=n_poses, ax=ax, title=title)
@@ -434,7 +684,8 @@ def canonical_figure(model: IRLINR, orbit: ImageData, n_sources: int = 6, n_pose
 # %% ../nbs/50_inr.ipynb #3e5748c9
 @torch.no_grad()
 def pose_report(model: IRLINR, orbit: ImageData, device=None) -> dict:
-    "Per class: `R1` and `Rk` (angle consistency within orbits), the median anchor length, and the centre error in pixels."
+    """Per class: `R1` and `Rk` (angle consistency within orbits), the median anchor length, and the centre
+    error in pixels."""
     dev = default_device(device) if device is not None else next(model.parameters()).device
     K = int((orbit.factors['source'] == orbit.factors['source'][0]).sum())
     enc = model.to(dev).encode(orbit.images.to(dev))
@@ -447,26 +698,49 @@ def pose_report(model: IRLINR, orbit: ImageData, device=None) -> dict:
     out = {}
     for c, name in enumerate(orbit.class_names):
         m = labels == c
-        if not m.any(): continue
+        if not m.any():
+            continue
         k = SPRITE_SYMMETRY.get(name, 1) if name in SPRITE_SHAPES else 1
-        out[name] = dict(sources=int(m.sum()), R1=float(R(1)[m].mean()), Rk=float(R(k)[m].mean()) if k > 0 else None, k=k,
-                         anchor=float(anchor[m].median()), centre_err_px=float(err[m].mean()))
+        out[name] = dict(
+            sources=int(m.sum()),
+            R1=float(R(1)[m].mean()),
+            Rk=float(R(k)[m].mean()) if k > 0 else None,
+            k=k,
+            anchor=float(anchor[m].median()),
+            centre_err_px=float(err[m].mean()),
+        )
     return out
 
 def plot_angles(model: IRLINR, data: ImageData, axs=None, device=None):
     "Predicted angle against true angle, one panel per class."
     import matplotlib.pyplot as plt
-    names = data.class_names; n = len(names); cols = 5 if n == 10 else 3
-    if axs is None: _, axs = plt.subplots(math.ceil(n / cols), cols, figsize=(2.6 * cols, 2.5 * math.ceil(n / cols)), sharex=True, sharey=True)
-    with torch.no_grad(): th = model.encode(data.images.to(next(model.parameters()).device))['theta'].cpu()
+    names = data.class_names
+    n = len(names)
+    cols = 5 if n == 10 else 3
+    if axs is None:
+        _, axs = plt.subplots(
+            math.ceil(n / cols),
+            cols,
+            figsize=(2.6 * cols, 2.5 * math.ceil(n / cols)),
+            sharex=True,
+            sharey=True,
+        )
+    with torch.no_grad():
+        th = model.encode(data.images.to(next(model.parameters()).device))['theta'].cpu()
     a, y = data.factors['angle'].cpu(), data.labels.cpu()
     for c, ax in enumerate(np.ravel(axs)):
-        if c >= n: ax.set_axis_off(); continue
+        if c >= n:
+            ax.set_axis_off()
+            continue
         m = y == c
         ax.scatter(a[m], torch.remainder(th[m], 2 * math.pi), s=3, alpha=0.5, color=f'C{c % 10}')
-        ax.set_title(names[c], fontsize=9); ax.set_xlim(0, 2 * math.pi); ax.set_ylim(0, 2 * math.pi)
-    for ax in np.ravel(axs)[::cols]: ax.set_ylabel('predicted')
-    for ax in np.ravel(axs)[-cols:]: ax.set_xlabel('true angle')
+        ax.set_title(names[c], fontsize=9)
+        ax.set_xlim(0, 2 * math.pi)
+        ax.set_ylim(0, 2 * math.pi)
+    for ax in np.ravel(axs)[::cols]:
+        ax.set_ylabel('predicted')
+    for ax in np.ravel(axs)[-cols:]:
+        ax.set_xlabel('true angle')
     return axs
 
 # %% ../nbs/50_inr.ipynb #7cec5fbd

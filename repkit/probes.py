@@ -29,22 +29,30 @@ from threadpoolctl import threadpool_limits
 # %% ../nbs/16_probes.ipynb #c4b0ebb1
 def _to_numpy(x, name: str):
     "`x` (tensor, array or nested list) as a NumPy array, detached and on the CPU."
-    if isinstance(x, torch.Tensor): x = x.detach().cpu().numpy()
-    try: return np.asarray(x)
-    except Exception as e: raise RepkitError(f"{name} must be an array or tensor, got {type(x).__name__}") from e
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    try:
+        return np.asarray(x)
+    except Exception as e:
+        raise RepkitError(f"{name} must be an array or tensor, got {type(x).__name__}") from e
 
 def as_features(x,                      # (N, D) tensor or array
                 name: str = 'features'  # how to call `x` in error messages
                ) -> np.ndarray:
     "Check that `x` is a finite `(N, D)` feature matrix and return it as float64 NumPy."
     a = _to_numpy(x, name)
-    if a.ndim != 2: raise RepkitError(f"{name} must have shape (N, D), got {a.shape}")
-    if a.shape[0] < 1 or a.shape[1] < 1: raise RepkitError(f"{name} must be non-empty, got shape {a.shape}")
+    if a.ndim != 2:
+        raise RepkitError(f"{name} must have shape (N, D), got {a.shape}")
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise RepkitError(f"{name} must be non-empty, got shape {a.shape}")
     if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
         raise RepkitError(f"{name} must hold real numbers, got dtype {a.dtype}")
     a = a.astype(np.float64)
     bad = ~np.isfinite(a)
-    if bad.any(): raise RepkitError(f"{name} must be finite, but {int(bad.sum())} of its {a.size} values are NaN or infinite")
+    if bad.any():
+        raise RepkitError(
+            f"{name} must be finite, but {int(bad.sum())} of its {a.size} values are NaN or infinite"
+        )
     return a
 
 def as_labels(y,                     # (N,) integer tensor or array
@@ -53,10 +61,12 @@ def as_labels(y,                     # (N,) integer tensor or array
              ) -> np.ndarray:
     "Check that `y` is an `(N,)` vector of integer class labels and return it as int64 NumPy."
     a = _to_numpy(y, name)
-    if a.ndim != 1: raise RepkitError(f"{name} must have shape (N,), got {a.shape}")
+    if a.ndim != 1:
+        raise RepkitError(f"{name} must have shape (N,), got {a.shape}")
     if not (np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
         raise RepkitError(f"{name} must be integers, got dtype {a.dtype}")
-    if n is not None and len(a) != n: raise RepkitError(f"{name} has {len(a)} entries but the features have {n} rows")
+    if n is not None and len(a) != n:
+        raise RepkitError(f"{name} has {len(a)} entries but the features have {n} rows")
     return a.astype(np.int64)
 
 def as_factors(f,                     # (N,) or (N, F) floats
@@ -65,9 +75,12 @@ def as_factors(f,                     # (N,) or (N, F) floats
               ) -> np.ndarray:
     "Check that `f` holds finite continuous factors and return them as float64 NumPy of shape `(N, F)`."
     a = _to_numpy(f, name)
-    if a.ndim == 1: a = a[:, None]
-    if a.ndim != 2: raise RepkitError(f"{name} must have shape (N,) or (N, F), got {a.shape}")
-    if n is not None and len(a) != n: raise RepkitError(f"{name} has {len(a)} rows but the features have {n} rows")
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise RepkitError(f"{name} must have shape (N,) or (N, F), got {a.shape}")
+    if n is not None and len(a) != n:
+        raise RepkitError(f"{name} has {len(a)} rows but the features have {n} rows")
     a = as_features(a, name)
     return a
 
@@ -78,56 +91,74 @@ def split(n: int,                     # number of items
          ) -> tuple[np.ndarray, np.ndarray]:
     "Disjoint, sorted `(train_idx, test_idx)` index arrays covering `range(n)`."
     n = check_positive_int(n, 'n')
-    if not 0 < test_fraction < 1: raise RepkitError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if not 0 < test_fraction < 1:
+        raise RepkitError(f"test_fraction must be in (0, 1), got {test_fraction}")
     n_test = int(round(test_fraction * n))
-    if n_test < 1 or n_test > n - 1: raise RepkitError(f"split of n={n} with test_fraction={test_fraction} leaves an empty part")
+    if n_test < 1 or n_test > n - 1:
+        raise RepkitError(f"split of n={n} with test_fraction={test_fraction} leaves an empty part")
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
 # %% ../nbs/16_probes.ipynb #79032fe8
 def _check_train_test(train_feats, train_labels, test_feats, test_labels, min_classes: int = 2):
     "Convert and cross-check a labelled train/test pair; return four NumPy arrays."
-    Xtr, Xte = as_features(train_feats, 'train_feats'), as_features(test_feats, 'test_feats')
-    if Xtr.shape[1] != Xte.shape[1]: raise RepkitError(f"train_feats have {Xtr.shape[1]} dimensions but test_feats have {Xte.shape[1]}")
-    ytr, yte = as_labels(train_labels, len(Xtr), 'train_labels'), as_labels(test_labels, len(Xte), 'test_labels')
+    Xtr = as_features(train_feats, 'train_feats')
+    Xte = as_features(test_feats, 'test_feats')
+    if Xtr.shape[1] != Xte.shape[1]:
+        raise RepkitError(f"train_feats have {Xtr.shape[1]} dimensions but test_feats have {Xte.shape[1]}")
+    ytr = as_labels(train_labels, len(Xtr), 'train_labels')
+    yte = as_labels(test_labels, len(Xte), 'test_labels')
     k = len(np.unique(ytr))
-    if k < min_classes: raise RepkitError(f"train_labels must contain at least {min_classes} classes, got {k}")
+    if k < min_classes:
+        raise RepkitError(f"train_labels must contain at least {min_classes} classes, got {k}")
     return Xtr, ytr, Xte, yte
 
-def fit_linear_probe(train_feats,          # (N, D) features to fit on
-                     train_labels,         # (N,) integer classes
-                     C: float = 1.0,       # inverse L2 strength of the logistic regression
-                     max_iter: int = 1000, # iterations of L-BFGS
-                     seed: int = 0         # random state handed to scikit-learn
+def fit_linear_probe(train_feats,           # (N, D) features to fit on
+                     train_labels,          # (N,) integer classes
+                     C: float = 1.0,        # inverse L2 strength of the logistic regression
+                     max_iter: int = 1000,  # iterations of L-BFGS
+                     seed: int = 0,         # random state handed to scikit-learn
+                     n_threads: int | None = 1  # BLAS threads; 1 makes the fit the same bits on every machine
                     ):
     "A fitted scikit-learn pipeline: `StandardScaler` then multinomial `LogisticRegression`."
-    X = as_features(train_feats, 'train_feats'); y = as_labels(train_labels, len(X), 'train_labels')
-    if len(np.unique(y)) < 2: raise RepkitError(f"train_labels must contain at least 2 classes, got {len(np.unique(y))}")
-    if not C > 0: raise RepkitError(f"C must be positive, got {C}")
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed)).fit(X, y)
+    X = as_features(train_feats, 'train_feats')
+    y = as_labels(train_labels, len(X), 'train_labels')
+    if len(np.unique(y)) < 2:
+        raise RepkitError(f"train_labels must contain at least 2 classes, got {len(np.unique(y))}")
+    if not C > 0:
+        raise RepkitError(f"C must be positive, got {C}")
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
+    with threadpool_limits(limits=n_threads):
+        return model.fit(X, y)
 
-def linear_probe(train_feats, train_labels, # fit here
-                 test_feats, test_labels,   # score here
-                 C: float = 1.0, max_iter: int = 1000, seed: int = 0) -> float:
+def linear_probe(train_feats, train_labels,  # fit here
+                 test_feats, test_labels,    # score here
+                 C: float = 1.0, max_iter: int = 1000, seed: int = 0, n_threads: int | None = 1) -> float:
     "Test accuracy of a standardised logistic-regression probe fitted on the training features."
     Xtr, ytr, Xte, yte = _check_train_test(train_feats, train_labels, test_feats, test_labels)
-    model = fit_linear_probe(Xtr, ytr, C, max_iter, seed)
-    return float((model.predict(Xte) == yte).mean())
+    model = fit_linear_probe(Xtr, ytr, C, max_iter, seed, n_threads)
+    with threadpool_limits(limits=n_threads):
+        return float((model.predict(Xte) == yte).mean())
 
 # %% ../nbs/16_probes.ipynb #a8ac7bb3
 def knn_accuracy(train_feats, train_labels, test_feats, test_labels,
                  k: int = 5,                 # number of neighbours that vote
                  metric: str = 'cosine',     # 'cosine' or 'euclidean'
-                 weights: str = 'uniform'    # 'uniform' votes or 'distance'-weighted votes
+                 weights: str = 'uniform',   # 'uniform' votes or 'distance'-weighted votes
+                 n_threads: int | None = 1  # BLAS threads for the distances (1: the same bits on every machine)
                 ) -> float:
     "Test accuracy of a k-nearest-neighbour majority vote over the training features."
     Xtr, ytr, Xte, yte = _check_train_test(train_feats, train_labels, test_feats, test_labels)
     k = check_positive_int(k, 'k')
-    if k > len(Xtr): raise RepkitError(f"k={k} is larger than the {len(Xtr)} training points")
-    if metric not in ('cosine', 'euclidean'): raise RepkitError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
-    if weights not in ('uniform', 'distance'): raise RepkitError(f"weights must be 'uniform' or 'distance', got {weights!r}")
-    clf = KNeighborsClassifier(n_neighbors=k, metric=metric, weights=weights, algorithm='brute').fit(Xtr, ytr)
-    return float((clf.predict(Xte) == yte).mean())
+    if k > len(Xtr):
+        raise RepkitError(f"k={k} is larger than the {len(Xtr)} training points")
+    if metric not in ('cosine', 'euclidean'):
+        raise RepkitError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    if weights not in ('uniform', 'distance'):
+        raise RepkitError(f"weights must be 'uniform' or 'distance', got {weights!r}")
+    clf = KNeighborsClassifier(n_neighbors=k, metric=metric, weights=weights, algorithm='brute')
+    with threadpool_limits(limits=n_threads):
+        return float((clf.fit(Xtr, ytr).predict(Xte) == yte).mean())
 
 # %% ../nbs/16_probes.ipynb #1c972928
 def angle_to_circle(theta # (N,) angles in radians
@@ -142,37 +173,53 @@ def r2_score(y_true,              # (N,) or (N, F) targets
             ) -> np.ndarray:
     "Coefficient of determination per column of `y_true` (or one joint value), against the mean of `y_true`."
     t, p = as_factors(y_true, name='y_true'), as_factors(y_pred, name='y_pred')
-    if t.shape != p.shape: raise RepkitError(f"y_pred must have the shape of y_true {t.shape}, got {p.shape}")
+    if t.shape != p.shape:
+        raise RepkitError(f"y_pred must have the shape of y_true {t.shape}, got {p.shape}")
     ss_res, ss_tot = ((t - p)**2).sum(0), ((t - t.mean(0))**2).sum(0)
-    if joint: ss_res, ss_tot = ss_res.sum(keepdims=True), ss_tot.sum(keepdims=True)
-    if (ss_tot <= 0).any(): raise RepkitError("R^2 is undefined for a target that is constant on the test set")
+    if joint:
+        ss_res, ss_tot = ss_res.sum(keepdims=True), ss_tot.sum(keepdims=True)
+    if (ss_tot <= 0).any():
+        raise RepkitError("R^2 is undefined for a target that is constant on the test set")
     return 1 - ss_res / ss_tot
 
 # %% ../nbs/16_probes.ipynb #e5f56c40
 def _circular_columns(circular, F: int) -> list[int]:
     "Normalise `circular` (bool or column indices) to a sorted list of column indices."
-    if isinstance(circular, (bool, np.bool_)): return list(range(F)) if circular else []
+    if isinstance(circular, (bool, np.bool_)):
+        return list(range(F)) if circular else []
     cols = sorted({int(c) for c in circular})
-    if any(c < 0 or c >= F for c in cols): raise RepkitError(f"circular columns must be in [0, {F}), got {cols}")
+    if any(c < 0 or c >= F for c in cols):
+        raise RepkitError(f"circular columns must be in [0, {F}), got {cols}")
     return cols
 
-def regression_r2(train_feats, train_factors, # fit here
-                  test_feats, test_factors,   # score here
-                  circular: bool | Sequence[int] = False, # which factor columns are angles in radians (True: all)
-                  alpha: float = 1e-3         # ridge penalty on standardised features; 0 = least squares
+def regression_r2(train_feats, train_factors,  # fit here
+                  test_feats, test_factors,    # score here
+                  circular: bool | Sequence[int] = False,  # which factor columns are angles in radians (True: all)
+                  alpha: float = 1e-3,         # ridge penalty on standardised features; 0 = least squares
+                  n_threads: int | None = 1    # BLAS threads (1: the same bits on every machine)
                  ) -> np.ndarray:
-    "Test-set R^2 of a linear regression from features to each factor, shape `(F,)`; angles scored on (cos, sin)."
-    Xtr, Xte = as_features(train_feats, 'train_feats'), as_features(test_feats, 'test_feats')
-    if Xtr.shape[1] != Xte.shape[1]: raise RepkitError(f"train_feats have {Xtr.shape[1]} dimensions but test_feats have {Xte.shape[1]}")
-    Ftr, Fte = as_factors(train_factors, len(Xtr), 'train_factors'), as_factors(test_factors, len(Xte), 'test_factors')
-    if Ftr.shape[1] != Fte.shape[1]: raise RepkitError(f"train_factors have {Ftr.shape[1]} columns but test_factors have {Fte.shape[1]}")
-    if alpha < 0: raise RepkitError(f"alpha must be >= 0, got {alpha}")
+    """Test-set R^2 of a linear regression from features to each factor, shape `(F,)`; angles scored on (cos,
+    sin)."""
+    Xtr = as_features(train_feats, 'train_feats')
+    Xte = as_features(test_feats, 'test_feats')
+    if Xtr.shape[1] != Xte.shape[1]:
+        raise RepkitError(f"train_feats have {Xtr.shape[1]} dimensions but test_feats have {Xte.shape[1]}")
+    Ftr = as_factors(train_factors, len(Xtr), 'train_factors')
+    Fte = as_factors(test_factors, len(Xte), 'test_factors')
+    if Ftr.shape[1] != Fte.shape[1]:
+        raise RepkitError(f"train_factors have {Ftr.shape[1]} columns but test_factors have {Fte.shape[1]}")
+    if alpha < 0:
+        raise RepkitError(f"alpha must be >= 0, got {alpha}")
     circ = _circular_columns(circular, Ftr.shape[1])
     reg = make_pipeline(StandardScaler(), Ridge(alpha=alpha) if alpha > 0 else LinearRegression())
     out = []
     for j in range(Ftr.shape[1]):
-        tr_j, te_j = (angle_to_circle(Ftr[:, j]), angle_to_circle(Fte[:, j])) if j in circ else (Ftr[:, j], Fte[:, j])
-        pred = reg.fit(Xtr, tr_j).predict(Xte)
+        if j in circ:
+            tr_j, te_j = angle_to_circle(Ftr[:, j]), angle_to_circle(Fte[:, j])
+        else:
+            tr_j, te_j = Ftr[:, j], Fte[:, j]
+        with threadpool_limits(limits=n_threads):
+            pred = reg.fit(Xtr, tr_j).predict(Xte)
         out.append(r2_score(te_j, pred, joint=True)[0])
     return np.array(out)
 
@@ -181,8 +228,10 @@ def clustering_accuracy(labels,   # (N,) true classes
                         clusters  # (N,) cluster assignments (any integer names)
                        ) -> float:
     "Accuracy under the best one-to-one matching of cluster names to classes (Hungarian algorithm)."
-    y = as_labels(labels, name='labels'); c = as_labels(clusters, len(y), 'clusters')
-    _, yi = np.unique(y, return_inverse=True); _, ci = np.unique(c, return_inverse=True)
+    y = as_labels(labels, name='labels')
+    c = as_labels(clusters, len(y), 'clusters')
+    _, yi = np.unique(y, return_inverse=True)
+    _, ci = np.unique(c, return_inverse=True)
     W = np.zeros((ci.max() + 1, yi.max() + 1), dtype=np.int64)
     np.add.at(W, (ci, yi), 1)                                   # contingency table W[cluster, class]
     rows, cols = linear_sum_assignment(W, maximize=True)
@@ -193,12 +242,13 @@ def kmeans_clusters(feats,                    # (N, D) features
                     n_clusters: int,          # K
                     n_init: int = 10,         # restarts; the run with the lowest inertia wins
                     seed: int = 0,
-                    n_threads: int | None = 1 # CPU threads for k-means; `None`: scikit-learn's default (all cores)
+                    n_threads: int | None = 1  # CPU threads for k-means; `None`: scikit-learn's default (all cores)
                    ) -> np.ndarray:
     "k-means (k-means++ initialisation, `n_init` restarts) cluster assignments, shape `(N,)`."
     X = as_features(feats)
     n_clusters, n_init = check_positive_int(n_clusters, 'n_clusters'), check_positive_int(n_init, 'n_init')
-    if n_clusters > len(X): raise RepkitError(f"n_clusters={n_clusters} is larger than the {len(X)} points")
+    if n_clusters > len(X):
+        raise RepkitError(f"n_clusters={n_clusters} is larger than the {len(X)} points")
     with threadpool_limits(limits=n_threads):
         return KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit_predict(X)
 
@@ -206,10 +256,13 @@ def kmeans_scores(feats, labels,               # (N, D) features, (N,) classes
                   n_clusters: int | None = None, # default: the number of classes in `labels`
                   n_init: int = 10, seed: int = 0, n_threads: int | None = 1
                  ) -> dict:
-    "Cluster with k-means and compare with the classes: `{'acc': Hungarian accuracy, 'nmi': normalised mutual information}`."
-    X = as_features(feats); y = as_labels(labels, len(X))
+    """Cluster with k-means and compare with the classes: `{'acc': Hungarian accuracy, 'nmi': normalised
+    mutual information}`."""
+    X = as_features(feats)
+    y = as_labels(labels, len(X))
     k = len(np.unique(y))
-    if k < 2: raise RepkitError(f"labels must contain at least 2 classes, got {k}")
+    if k < 2:
+        raise RepkitError(f"labels must contain at least 2 classes, got {k}")
     c = kmeans_clusters(X, n_clusters or k, n_init, seed, n_threads)
     return dict(acc=clustering_accuracy(y, c), nmi=float(normalized_mutual_info_score(y, c)))
 
@@ -219,23 +272,35 @@ def _positive_mask(positives, Q: int, K: int, device) -> torch.Tensor:
     p = positives if isinstance(positives, torch.Tensor) else torch.as_tensor(np.asarray(positives))
     p = p.to(device)
     if p.dim() == 1:
-        if p.shape[0] != Q: raise RepkitError(f"positives has {p.shape[0]} entries but there are {Q} queries")
-        if p.is_floating_point() or p.dtype == torch.bool: raise RepkitError(f"positive indices must be integers, got {p.dtype}")
-        if (p < 0).any() or (p >= K).any(): raise RepkitError(f"positive indices must be in [0, {K}), got values in [{int(p.min())}, {int(p.max())}]")
+        if p.shape[0] != Q:
+            raise RepkitError(f"positives has {p.shape[0]} entries but there are {Q} queries")
+        if p.is_floating_point() or p.dtype == torch.bool:
+            raise RepkitError(f"positive indices must be integers, got {p.dtype}")
+        if (p < 0).any() or (p >= K).any():
+            raise RepkitError(
+                f"positive indices must be in [0, {K}), got values in [{int(p.min())}, {int(p.max())}]"
+            )
         return torch.nn.functional.one_hot(p.long(), K).bool()
-    if tuple(p.shape) != (Q, K): raise RepkitError(f"positives must have shape ({Q},) or ({Q}, {K}), got {tuple(p.shape)}")
-    if p.dtype != torch.bool: raise RepkitError(f"a positives mask must be boolean, got {p.dtype}")
-    if not p.any(1).all(): raise RepkitError(f"every query needs a positive key, but {int((~p.any(1)).sum())} have none")
+    if tuple(p.shape) != (Q, K):
+        raise RepkitError(f"positives must have shape ({Q},) or ({Q}, {K}), got {tuple(p.shape)}")
+    if p.dtype != torch.bool:
+        raise RepkitError(f"a positives mask must be boolean, got {p.dtype}")
+    if not p.any(1).all():
+        raise RepkitError(f"every query needs a positive key, but {int((~p.any(1)).sum())} have none")
     return p
 
 def retrieval_ranks(sim: torch.Tensor,   # (Q, K) similarities, larger = more similar
                     positives            # (Q,) positive key index or (Q, K) boolean mask
                    ) -> torch.Tensor:
     "1-based rank of each query's best positive key, ties counted against it, shape `(Q,)`."
-    if not isinstance(sim, torch.Tensor): sim = torch.as_tensor(np.asarray(sim, dtype=np.float64))
-    if sim.dim() != 2: raise RepkitError(f"sim must have shape (Q, K), got {tuple(sim.shape)}")
-    if not sim.is_floating_point(): sim = sim.double()
-    if torch.isnan(sim).any(): raise RepkitError("sim must not contain NaN")
+    if not isinstance(sim, torch.Tensor):
+        sim = torch.as_tensor(np.asarray(sim, dtype=np.float64))
+    if sim.dim() != 2:
+        raise RepkitError(f"sim must have shape (Q, K), got {tuple(sim.shape)}")
+    if not sim.is_floating_point():
+        sim = sim.double()
+    if torch.isnan(sim).any():
+        raise RepkitError("sim must not contain NaN")
     pos = _positive_mask(positives, *sim.shape, sim.device)
     best = sim.masked_fill(~pos, -math.inf).amax(1, keepdim=True)   # max over positives
     return 1 + ((sim >= best) & ~pos).sum(1)                        # negatives at least as similar
@@ -247,7 +312,8 @@ def metrics_from_ranks(ranks,               # (Q,) 1-based ranks
     "`{'mrr': mean 1/rank, 'hit@k': share of ranks <= k for each k}` as Python floats."
     r = torch.as_tensor(ranks).double()
     out = dict(mrr=float((1 / r).mean()))
-    for k in ks: out[f'hit@{check_positive_int(k, "k")}'] = float((r <= k).double().mean())
+    for k in ks:
+        out[f'hit@{check_positive_int(k, "k")}'] = float((r <= k).double().mean())
     return out
 
 def retrieval_from_similarity(sim, positives, ks: Sequence[int] = (1, 5, 10)) -> dict:
@@ -256,37 +322,48 @@ def retrieval_from_similarity(sim, positives, ks: Sequence[int] = (1, 5, 10)) ->
 
 # %% ../nbs/16_probes.ipynb #cc7f87e3
 def similarity(queries: torch.Tensor, keys: torch.Tensor, # (Q, D) and (K, D)
-               metric: str | Callable = 'cosine'          # 'cosine', 'euclidean' (negative distance) or a callable
+               metric: str | Callable = 'cosine'  # 'cosine', 'euclidean' (negative distance) or a callable
               ) -> torch.Tensor:
     "The `(Q, K)` similarity matrix between queries and keys."
-    if callable(metric): return metric(queries, keys)
+    if callable(metric):
+        return metric(queries, keys)
     if metric == 'cosine':
-        qn = torch.nn.functional.normalize(queries, dim=1); kn = torch.nn.functional.normalize(keys, dim=1)
+        qn = torch.nn.functional.normalize(queries, dim=1)
+        kn = torch.nn.functional.normalize(keys, dim=1)
         return qn @ kn.T
-    if metric == 'euclidean': return -torch.cdist(queries, keys)
+    if metric == 'euclidean':
+        return -torch.cdist(queries, keys)
     raise RepkitError(f"metric must be 'cosine', 'euclidean' or a callable, got {metric!r}")
 
 def _as_tensor_features(x, name, device):
     "Features as a float tensor on `device` (or where they are), after the usual checks."
     if isinstance(x, torch.Tensor):
-        if x.dim() != 2: raise RepkitError(f"{name} must have shape (N, D), got {tuple(x.shape)}")
-        if not torch.isfinite(x).all(): raise RepkitError(f"{name} must be finite, but {int((~torch.isfinite(x)).sum())} of its {x.numel()} values are NaN or infinite")
+        if x.dim() != 2:
+            raise RepkitError(f"{name} must have shape (N, D), got {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise RepkitError(
+                f"{name} must be finite, but {int((~torch.isfinite(x)).sum())} of its {x.numel()} values are NaN or infinite"
+            )
         t = x.detach() if x.is_floating_point() else x.detach().double()
-    else: t = torch.from_numpy(as_features(x, name))
+    else:
+        t = torch.from_numpy(as_features(x, name))
     return t.to(device) if device is not None else t
 
 def retrieval_metrics(queries,                        # (Q, D) query features
                       keys,                           # (K, D) key features
-                      positives,                      # (Q,) index of each query's positive key, or a (Q, K) boolean mask
+                      positives,  # (Q,) index of each query's positive key, or a (Q, K) boolean mask
                       ks: Sequence[int] = (1, 5, 10), # the k of each Hit@k
-                      metric: str | Callable = 'cosine', # 'cosine', 'euclidean' or `f(queries, keys) -> (Q, K)` similarity
+                      metric: str | Callable = 'cosine',  # 'cosine', 'euclidean' or `f(queries, keys) -> (Q, K)` similarity
                       block: int = 1024,              # queries per block
                       device=None                     # where to compute; default: where `queries` lives
                      ) -> dict:
     "Mean reciprocal rank and Hit@k of each query's positive key among all keys."
-    q = _as_tensor_features(queries, 'queries', device); k = _as_tensor_features(keys, 'keys', q.device)
-    if q.shape[1] != k.shape[1]: raise RepkitError(f"queries have {q.shape[1]} dimensions but keys have {k.shape[1]}")
-    dt = torch.promote_types(q.dtype, k.dtype); q, k = q.to(dt), k.to(dt)
+    q = _as_tensor_features(queries, 'queries', device)
+    k = _as_tensor_features(keys, 'keys', q.device)
+    if q.shape[1] != k.shape[1]:
+        raise RepkitError(f"queries have {q.shape[1]} dimensions but keys have {k.shape[1]}")
+    dt = torch.promote_types(q.dtype, k.dtype)
+    q, k = q.to(dt), k.to(dt)
     pos = _positive_mask(positives, q.shape[0], k.shape[0], q.device)
     block = check_positive_int(block, 'block')
     ranks = torch.cat([retrieval_ranks(similarity(q[i:i+block], k, metric), pos[i:i+block])
@@ -296,8 +373,8 @@ def retrieval_metrics(queries,                        # (Q, D) query features
 # %% ../nbs/16_probes.ipynb #c20c8d63
 def probe_report(train_feats, train_labels,          # (N, D) and (N,): what the learning readers fit on
                  test_feats, test_labels,            # (M, D) and (M,): what every reader is scored on
-                 train_factors=None, test_factors=None, # optional (N,)/(N, F) and (M,)/(M, F) continuous factors
-                 factor_names: Sequence[str] | None = None, # names of the factor columns (default f0, f1, ...)
+                 train_factors=None, test_factors=None,  # optional (N,)/(N, F) and (M,)/(M, F) continuous factors
+                 factor_names: Sequence[str] | None = None,  # names of the factor columns (default f0, f1, ...)
                  circular: Sequence[str | int] = (),  # names or indices of factors that are angles in radians
                  which: Sequence[str] = ('linear', 'knn', 'kmeans', 'r2'), # the readers to run
                  C: float = 1.0, knn_k: int = 5, knn_metric: str = 'cosine',
@@ -307,44 +384,59 @@ def probe_report(train_feats, train_labels,          # (N, D) and (N,): what the
     "Run the standard probes on one train/test split; return one flat `dict[str, float]`."
     Xtr, ytr, Xte, yte = _check_train_test(train_feats, train_labels, test_feats, test_labels)
     bad = set(which) - {'linear', 'knn', 'kmeans', 'r2'}
-    if bad: raise RepkitError(f"unknown probes {sorted(bad)}: choose from 'linear', 'knn', 'kmeans', 'r2'")
+    if bad:
+        raise RepkitError(f"unknown probes {sorted(bad)}: choose from 'linear', 'knn', 'kmeans', 'r2'")
     classes, counts = np.unique(ytr, return_counts=True)
-    out = dict(n_classes=int(len(np.union1d(ytr, yte))), majority=float((yte == classes[counts.argmax()]).mean()))
-    if 'linear' in which: out['linear_acc'] = linear_probe(Xtr, ytr, Xte, yte, C=C, seed=seed)
-    if 'knn' in which: out['knn_acc'] = knn_accuracy(Xtr, ytr, Xte, yte, k=knn_k, metric=knn_metric)
+    out = dict(
+        n_classes=int(len(np.union1d(ytr, yte))), majority=float((yte == classes[counts.argmax()]).mean())
+    )
+    if 'linear' in which:
+        out['linear_acc'] = linear_probe(Xtr, ytr, Xte, yte, C=C, seed=seed)
+    if 'knn' in which:
+        out['knn_acc'] = knn_accuracy(Xtr, ytr, Xte, yte, k=knn_k, metric=knn_metric)
     if 'kmeans' in which and len(np.unique(yte)) >= 2:
         s = kmeans_scores(Xte, yte, n_init=kmeans_n_init, seed=seed, n_threads=kmeans_threads)
         out['kmeans_acc'], out['kmeans_nmi'] = s['acc'], s['nmi']
     if 'r2' in which and (train_factors is not None or test_factors is not None):
-        if train_factors is None or test_factors is None: raise RepkitError("give both train_factors and test_factors, or neither")
+        if train_factors is None or test_factors is None:
+            raise RepkitError("give both train_factors and test_factors, or neither")
         F = as_factors(train_factors, len(Xtr), 'train_factors').shape[1]
         names = list(factor_names) if factor_names is not None else [f'f{j}' for j in range(F)]
-        if len(names) != F: raise RepkitError(f"factor_names has {len(names)} names for {F} factor columns")
+        if len(names) != F:
+            raise RepkitError(f"factor_names has {len(names)} names for {F} factor columns")
         unknown = [c for c in circular if not isinstance(c, (int, np.integer)) and c not in names]
-        if unknown: raise RepkitError(f"circular names {unknown} are not among the factor names {names}")
+        if unknown:
+            raise RepkitError(f"circular names {unknown} are not among the factor names {names}")
         circ = [names.index(c) if not isinstance(c, (int, np.integer)) else int(c) for c in circular]
         r2 = regression_r2(Xtr, train_factors, Xte, test_factors, circular=circ, alpha=ridge_alpha)
-        out.update({f'r2/{nm}': float(v) for nm, v in zip(names, r2)}); out['r2_mean'] = float(r2.mean())
+        out.update({f'r2/{nm}': float(v) for nm, v in zip(names, r2)})
+        out['r2_mean'] = float(r2.mean())
     return out
 
 # %% ../nbs/16_probes.ipynb #d05b9bea
 def _fmt(v, digits: int) -> str:
-    if v is None: return ''
-    if isinstance(v, (bool, np.bool_)): return str(v)
-    if isinstance(v, (int, np.integer)): return str(int(v))
+    if v is None:
+        return ''
+    if isinstance(v, (bool, np.bool_)):
+        return str(v)
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
     if isinstance(v, (float, np.floating)):
-        if math.isnan(v): return 'nan'
+        if math.isnan(v):
+            return 'nan'
         return f'{v:.{digits}f}'
     return str(v)
 
 def format_table(rows: dict[str, dict],             # method name -> {column: value}
                  digits: int = 3,                   # decimals for floats
-                 columns: Sequence[str] | None = None, # which columns, in which order (default: all, first-seen order)
+                 columns: Sequence[str] | None = None,  # which columns, in which order (default: all, first-seen order)
                  first: str = 'method'              # header of the name column
                 ) -> str:
     "A markdown table with one row per method and one column per metric."
-    if not rows: raise RepkitError("format_table needs at least one row")
+    if not rows:
+        raise RepkitError("format_table needs at least one row")
     cols = list(columns) if columns is not None else list(dict.fromkeys(k for r in rows.values() for k in r))
     lines = ['| ' + ' | '.join([first, *cols]) + ' |', '|' + '---|' * (len(cols) + 1)]
-    for name, r in rows.items(): lines.append('| ' + ' | '.join([str(name), *(_fmt(r.get(c), digits) for c in cols)]) + ' |')
+    for name, r in rows.items():
+        lines.append('| ' + ' | '.join([str(name), *(_fmt(r.get(c), digits) for c in cols)]) + ' |')
     return '\n'.join(lines)

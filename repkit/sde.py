@@ -8,7 +8,8 @@ import math
 from typing import Callable
 import torch
 from tqdm.auto import tqdm
-from .core import RepkitError, default_device, make_generator, randn, check_shape, check_finite, check_positive_int
+from .core import RepkitError, default_device, make_generator, randn
+from .core import check_shape, check_finite, check_positive_int
 
 # %% auto #0
 __all__ = ['SDES', 'PREDICTORS', 'SCORE_CALLS', 'SAMPLERS', 'bcast', 'SDE', 'VPSDE', 'SubVPSDE', 'VESDE', 'get_sde',
@@ -26,7 +27,7 @@ def bcast(v: torch.Tensor, # shape (B,)
 
 # %% ../nbs/10_sde.ipynb #8cc8a5d8
 class SDE:
-    "A forward SDE `dx = f(x,t) dt + g(t) dw` with Gaussian perturbation kernel `N(alpha(t) x0, sigma(t)^2 I)`."
+    "A forward SDE `dx = f(x,t) dt + g(t) dw` with Gaussian kernel `N(alpha(t) x0, sigma(t)^2 I)`."
     T: float = 1.0      # the end of the forward process
     eps: float = 1e-3   # the earliest time samplers go down to (scores blow up at t = 0)
 
@@ -40,23 +41,33 @@ class SDE:
 
     def marginal_prob(self, x0, t):
         "Mean and standard deviation of `p_0t(x_t | x_0)`."
-        a, s = self.marginal_coefs(t)
-        return bcast(a, x0) * x0, s
+        alpha, sigma = self.marginal_coefs(t)
+        return bcast(alpha, x0) * x0, sigma
 
     def prior_sampling(self, shape, generator=None, device=None):
         "Draw `x_T` from the prior `N(0, sigma(T)^2 I)`."
-        s = self.marginal_coefs(torch.tensor([self.T], dtype=torch.float64))[1].item()
-        return s * randn(shape, generator, device)
+        sigma_T = self.marginal_coefs(torch.tensor([self.T], dtype=torch.float64))[1].item()
+        return sigma_T * randn(shape, generator, device)
 
     def discretize(self, x, t, h):
-        "One forward step of size `h` ending at `t`, as `(f_i, G_i)`: `x_t = x_{t-h} + f_i + G_i z`. Euler–Maruyama unless a subclass knows better."
-        return self.drift(x, t) * h, self.diffusion(t) * math.sqrt(h)
+        "One forward step of size `h` ending at `t`, as `(f_i, G_i)`: `x_t = x_{t-h} + f_i + G_i z`."
+        return self.drift(x, t) * h, self.diffusion(t) * math.sqrt(h)   # Euler–Maruyama by default
 
     def langevin_alpha(self, t, h):
         "The `alpha_i` in the Langevin corrector's step size (1 except for VP)."
         return torch.ones_like(t)
 
-    def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in vars(self).items())})"
+    def reverse_drift(self, x, t, score):
+        "Anderson's reverse-time drift `f - g^2 score` (derived below; `g` ignores `x`: no divergence term)."
+        return self.drift(x, t) - bcast(self.diffusion(t)**2, x) * score
+
+    def ode_drift(self, x, t, score):
+        "The probability-flow drift `f - g^2 score / 2` (derived below)."
+        return self.drift(x, t) - 0.5 * bcast(self.diffusion(t)**2, x) * score
+
+    def __repr__(self):
+        args = ', '.join(f'{k}={v}' for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
 
 # %% ../nbs/10_sde.ipynb #119b0dc3
 class VPSDE(SDE):
@@ -71,7 +82,7 @@ class VPSDE(SDE):
         alpha = torch.exp(-0.5 * self.int_beta(t))       # α(t) = exp(-½ ∫β)
         return alpha, (1 - alpha**2).sqrt()               # σ(t)² = 1 - α²
     def discretize(self, x, t, h):
-        "The DDPM chain `x_t = r x_{t-h} + sqrt(1 - r^2) z` with `r = alpha(t)/alpha(t-h)`, which keeps the kernel exact."
+        "The DDPM chain `x_t = r x_{t-h} + sqrt(1 - r^2) z`, `r = alpha(t)/alpha(t-h)`: an exact kernel."
         r = torch.exp(-0.5 * (self.int_beta(t) - self.int_beta(t - h)))
         return bcast(r - 1, x) * x, (1 - r**2).sqrt()
     def langevin_alpha(self, t, h):
@@ -104,28 +115,36 @@ SDES = {'vp': VPSDE, 'subvp': SubVPSDE, 've': VESDE}
 
 def get_sde(name: str | SDE, **kwargs) -> SDE:
     "An SDE by name (`'vp'`, `'subvp'`, `'ve'`) or passed through."
-    if isinstance(name, SDE): return name
-    if name not in SDES: raise RepkitError(f"unknown SDE {name!r}: expected one of {sorted(SDES)}")
+    if isinstance(name, SDE):
+        return name
+    if name not in SDES:
+        raise RepkitError(f"unknown SDE {name!r}: expected one of {sorted(SDES)}")
     return SDES[name](**kwargs)
 
 # %% ../nbs/10_sde.ipynb #ace2be3c
-def simulate_forward(sde: SDE, x0: torch.Tensor, t_end: float, n_steps: int = 1000, generator=None) -> torch.Tensor:
+def simulate_forward(sde: SDE, x0: torch.Tensor, t_end: float, n_steps: int = 1000,
+                     generator=None) -> torch.Tensor:
     "Euler–Maruyama simulation of the forward SDE from `x0` (a batch) up to `t_end`."
-    g = make_generator(generator); x = x0.clone(); h = t_end / check_positive_int(n_steps, 'n_steps')
+    g = make_generator(generator)
+    x = x0.clone()
+    h = t_end / check_positive_int(n_steps, 'n_steps')
     for i in range(n_steps):
         t = torch.full((x.shape[0],), i * h, dtype=x.dtype, device=x.device)
-        x = x + sde.drift(x, t) * h + bcast(sde.diffusion(t), x) * math.sqrt(h) * randn(x.shape, g, x.device, x.dtype)
+        z = randn(x.shape, g, x.device, x.dtype)
+        x = x + sde.drift(x, t) * h + bcast(sde.diffusion(t), x) * math.sqrt(h) * z
     return x
 
 # %% ../nbs/10_sde.ipynb #34baa188
 def divergence_of_GGT(G: Callable, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    "Row-wise divergence of `Sigma = G G^T` for a diagonal `G(x, t)` (same shape as `x`): `d/dx_i G_i(x,t)^2`."
+    "Row-wise divergence of `Sigma = G G^T` for a diagonal `G(x, t)` (shape of `x`): `d/dx_i G_i(x,t)^2`."
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         S = G(x, t) ** 2
         flat = S.reshape(S.shape[0], -1)
-        cols = [torch.autograd.grad(flat[:, i].sum(), x, retain_graph=True)[0].reshape(x.shape[0], -1)[:, i]
-                for i in range(flat.shape[1])]
+        cols = []
+        for i in range(flat.shape[1]):
+            grad_i = torch.autograd.grad(flat[:, i].sum(), x, retain_graph=True)[0]
+            cols.append(grad_i.reshape(x.shape[0], -1)[:, i])
     return torch.stack(cols, 1).reshape(x.shape)
 
 def reverse_drift(f: Callable, G: Callable, score_fn: Callable, x: torch.Tensor, t: torch.Tensor,
@@ -134,11 +153,6 @@ def reverse_drift(f: Callable, G: Callable, score_fn: Callable, x: torch.Tensor,
     Gx = G(x, t)
     out = f(x, t) - Gx**2 * score_fn(x, t)
     return out - divergence_of_GGT(G, x, t) if divergence else out
-
-def _sde_reverse_drift(self, x, t, score):
-    "Reverse-time drift `f - g^2 score` (no divergence term: `g` does not depend on `x`)."
-    return self.drift(x, t) - bcast(self.diffusion(t)**2, x) * score
-SDE.reverse_drift = _sde_reverse_drift
 
 # %% ../nbs/10_sde.ipynb #b9cd2a05
 def guided_score(score_fn: Callable,  # unconditional score `s(x, t)`
@@ -150,35 +164,49 @@ def guided_score(score_fn: Callable,  # unconditional score `s(x, t)`
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             ll = log_likelihood(xg, t)
-            if ll.shape != (x.shape[0],): raise RepkitError(f"log_likelihood must return shape ({x.shape[0]},), got {tuple(ll.shape)}")
+            if ll.shape != (x.shape[0],):
+                raise RepkitError(f"log_likelihood must return shape ({x.shape[0]},), got {tuple(ll.shape)}")
             grad = torch.autograd.grad(ll.sum(), xg)[0]
         return score_fn(x, t) + scale * grad
     return score
 
 # %% ../nbs/10_sde.ipynb #ef8dc997
-def probability_flow_drift(f: Callable, G: Callable, score_fn: Callable, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def probability_flow_drift(f: Callable, G: Callable, score_fn: Callable, x: torch.Tensor,
+                           t: torch.Tensor) -> torch.Tensor:
     "Probability-flow ODE drift `f - div(G G^T)/2 - G G^T score / 2` for diagonal `G(x, t)`."
     return f(x, t) - 0.5 * divergence_of_GGT(G, x, t) - 0.5 * G(x, t)**2 * score_fn(x, t)
 
-def _sde_ode_drift(self, x, t, score):
-    "Probability-flow drift `f - g^2 score / 2`."
-    return self.drift(x, t) - 0.5 * bcast(self.diffusion(t)**2, x) * score
-SDE.ode_drift = _sde_ode_drift
-
 # %% ../nbs/10_sde.ipynb #5eaf60a7
 class SamplerHook:
-    "Extension point of the sampling loop: watch or adjust `x` between steps. The base class changes nothing."
-    def start(self, x, t: float): return x                                      # x = x_T, before the first step
-    def before(self, x, t: float, i: int): return x                             # before step i's predictor, x at time t (optimisation-based methods act here)
-    def update(self, x, x_mean, t: float, i: int, stage: str): return x, x_mean # after a sub-step (stage names it); x is now at time t
-    def finish(self, x): return x                                               # the sample, after denoising
+    """Extension point of the sampling loop: watch or adjust `x` between steps. This base changes nothing.
+
+    `update`'s second argument, `aux`, is what the loop knows besides `x`, and the two loops pass different
+    things: the SDE loop passes `x_mean` (the step without its noise), the DDIM loop `x0_hat` (the one-step
+    estimate `f(x_t, t)`, or None after a re-noising jump). A hook made for one loop names it after that."""
+    def start(self, x, t: float):
+        "See `x = x_T` before the first step."
+        return x
+    def before(self, x, t: float, i: int):
+        "See `x` at time `t` before step `i`'s predictor (optimisation-based methods act here)."
+        return x
+    def update(self, x, aux, t: float, i: int, stage: str):
+        "After a sub-step named `stage`, with `x` now at time `t`; return `(x, aux)`."
+        return x, aux
+    def finish(self, x):
+        "See the sample, after denoising."
+        return x
 
 class TrajectoryRecorder(SamplerHook):
-    "Keep a CPU copy of `x` after every predictor step (and the start), with its time."
-    def __init__(self, every: int = 1): self.every, self.xs, self.ts = every, [], []
-    def start(self, x, t): self.xs, self.ts = [x.detach().cpu()], [t]; return x
+    "Keep a CPU copy of `x` after every predictor step of the SDE loop (and the start), with its time."
+    def __init__(self, every: int = 1):
+        self.every, self.xs, self.ts = every, [], []
+    def start(self, x, t):
+        self.xs, self.ts = [x.detach().cpu()], [t]
+        return x
     def update(self, x, x_mean, t, i, stage):
-        if stage == 'predictor' and (i + 1) % self.every == 0: self.xs.append(x.detach().cpu()); self.ts.append(t)
+        if stage == 'predictor' and (i + 1) % self.every == 0:
+            self.xs.append(x.detach().cpu())
+            self.ts.append(t)
         return x, x_mean
     @property
     def trajectory(self): return torch.stack(self.xs)   # (n_saved, B, ...)
@@ -187,16 +215,20 @@ class CombinedHook(SamplerHook):
     "Run several hooks in order."
     def __init__(self, *hooks): self.hooks = [h for h in hooks if h is not None]
     def start(self, x, t):
-        for h in self.hooks: x = h.start(x, t)
+        for h in self.hooks:
+            x = h.start(x, t)
         return x
     def before(self, x, t, i):
-        for h in self.hooks: x = h.before(x, t, i)
+        for h in self.hooks:
+            x = h.before(x, t, i)
         return x
-    def update(self, x, x_mean, t, i, stage):
-        for h in self.hooks: x, x_mean = h.update(x, x_mean, t, i, stage)
-        return x, x_mean
+    def update(self, x, aux, t, i, stage):
+        for h in self.hooks:
+            x, aux = h.update(x, aux, t, i, stage)
+        return x, aux
     def finish(self, x):
-        for h in self.hooks: x = h.finish(x)
+        for h in self.hooks:
+            x = h.finish(x)
         return x
 
 # %% ../nbs/10_sde.ipynb #52521649
@@ -262,14 +294,15 @@ def checked_score(score_fn: Callable, x_shape: tuple) -> Callable:
 
 def time_grid(T: float, eps: float, n_steps: int) -> list[float]:
     "`n_steps + 1` equally spaced times from `T` down to `eps`."
-    if not 0 < eps < T: raise RepkitError(f"need 0 < eps < T, got eps={eps}, T={T}")
+    if not 0 < eps < T:
+        raise RepkitError(f"need 0 < eps < T, got eps={eps}, T={T}")
     return torch.linspace(T, eps, check_positive_int(n_steps, 'n_steps') + 1, dtype=torch.float64).tolist()
 
 def tweedie_denoise(sde, score, x, t: float):
     "Tweedie's estimate of `x_0`: `(x + sigma(t)^2 * score) / alpha(t)`."
     tb = torch.full((x.shape[0],), t, device=x.device, dtype=x.dtype)
-    a, s = sde.marginal_coefs(tb)
-    return (x + bcast(s**2, x) * score(x, tb)) / bcast(a, x)
+    alpha, sigma = sde.marginal_coefs(tb)
+    return (x + bcast(sigma**2, x) * score(x, tb)) / bcast(alpha, x)
 
 # %% ../nbs/10_sde.ipynb #554d9962
 def sample(sde: SDE | str,         # the forward SDE (or its name)
@@ -288,19 +321,25 @@ def sample(sde: SDE | str,         # the forward SDE (or its name)
            hook: SamplerHook | None = None, # watch or adjust the state between steps
            progress: bool = False  # show a progress bar
           ) -> torch.Tensor:
-    "Sample by integrating the reverse-time SDE (or probability-flow ODE) with an optional Langevin corrector."
+    "Sample by integrating the reverse-time SDE (or the probability-flow ODE), optionally with a corrector."
     sde = get_sde(sde)
-    if predictor not in PREDICTORS: raise RepkitError(f"unknown predictor {predictor!r}: expected one of {sorted(PREDICTORS)}")
-    if corrector not in (None, 'langevin'): raise RepkitError(f"unknown corrector {corrector!r}: expected None or 'langevin'")
+    if predictor not in PREDICTORS:
+        raise RepkitError(f"unknown predictor {predictor!r}: expected one of {sorted(PREDICTORS)}")
+    if corrector not in (None, 'langevin'):
+        raise RepkitError(f"unknown corrector {corrector!r}: expected None or 'langevin'")
     shape = tuple(shape)
     if len(shape) < 2 or any(not isinstance(s, int) or s < 1 for s in shape):
         raise RepkitError(f"shape must be (batch, ...) with positive integer sizes, got {shape}")
     ts = time_grid(sde.T, sde.eps if eps is None else eps, n_steps)
-    device, g = default_device(device), make_generator(generator)
-    pred, hook = PREDICTORS[predictor], hook or SamplerHook()
+    device = default_device(device)
+    g = make_generator(generator)
+    pred = PREDICTORS[predictor]
+    hook = hook or SamplerHook()
     score = checked_score(score_fn, shape)
-    if x_T is None: x = sde.prior_sampling(shape, g, device)
-    else: x = check_shape(x_T, shape, 'x_T').to(device)
+    if x_T is None:
+        x = sde.prior_sampling(shape, g, device)
+    else:
+        x = check_shape(x_T, shape, 'x_T').to(device)
     with torch.no_grad():
         x = hook.start(x, ts[0])
         for i in tqdm(range(n_steps), disable=not progress, desc=f'{predictor}', leave=False):
@@ -312,7 +351,8 @@ def sample(sde: SDE | str,         # the forward SDE (or its name)
             x = hook.before(x, t, i)
             x, x_mean = pred(sde, score, x, tb, h, g)
             x, x_mean = hook.update(x, x_mean, ts[i + 1], i, 'predictor')
-        if denoise: x = tweedie_denoise(sde, score, x, ts[-1])
+        if denoise:
+            x = tweedie_denoise(sde, score, x, ts[-1])
         x = hook.finish(x)
     return check_finite(x, 'the sample (the sampler diverged)')
 

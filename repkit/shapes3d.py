@@ -9,7 +9,15 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import RepkitError, default_device, make_generator, rand, check_shape, check_finite, check_positive_int
+from repkit.core import (
+    RepkitError,
+    default_device,
+    make_generator,
+    rand,
+    check_shape,
+    check_finite,
+    check_positive_int,
+)
 from .data import ImageData, pixel_centres
 
 # %% auto #0
@@ -26,11 +34,16 @@ def quat_normalize(q: torch.Tensor,  # (..., 4) quaternions (w, x, y, z), any no
                   ) -> torch.Tensor:
     "Unit quaternions `q / |q|`; raise `RepkitError` for a wrong shape, NaNs or a zero quaternion."
     q = torch.as_tensor(q)
-    if not q.is_floating_point(): q = q.float()
-    if q.dim() == 0 or q.shape[-1] != 4: raise RepkitError(f"{name} must have shape (..., 4) holding (w, x, y, z), got {tuple(q.shape)}")
+    if not q.is_floating_point():
+        q = q.float()
+    if q.dim() == 0 or q.shape[-1] != 4:
+        raise RepkitError(f"{name} must have shape (..., 4) holding (w, x, y, z), got {tuple(q.shape)}")
     check_finite(q, name)
     n = q.norm(dim=-1, keepdim=True)
-    if (n < 1e-8).any(): raise RepkitError(f"{name} holds a quaternion of norm {n.min().item():.1e}; a rotation needs a non-zero quaternion")
+    if (n < 1e-8).any():
+        raise RepkitError(
+            f"{name} holds a quaternion of norm {n.min().item():.1e}; a rotation needs a non-zero quaternion"
+        )
     return q / n
 
 def quat_canonical(q: torch.Tensor # (..., 4) quaternions
@@ -76,18 +89,21 @@ def matrix_to_quat(R: torch.Tensor # (..., 3, 3) rotation matrices
                   ) -> torch.Tensor:
     "Canonical unit quaternions (`w >= 0`) of rotation matrices, by Shepperd's method."
     R = torch.as_tensor(R)
-    if R.dim() < 2 or R.shape[-2:] != (3, 3): raise RepkitError(f"R must have shape (..., 3, 3), got {tuple(R.shape)}")
+    if R.dim() < 2 or R.shape[-2:] != (3, 3):
+        raise RepkitError(f"R must have shape (..., 3, 3), got {tuple(R.shape)}")
     check_finite(R, 'R')
     m = [[R[..., i, j] for j in range(3)] for i in range(3)]
     d0, d1, d2 = m[0][0], m[1][1], m[2][2]
-    four_sq = torch.stack([1 + d0 + d1 + d2, 1 + d0 - d1 - d2, 1 - d0 + d1 - d2, 1 - d0 - d1 + d2], -1)  # 4w², 4x², 4y², 4z²
-    s = 2 * four_sq.clamp_min(1e-12).sqrt()                                                               # 4|component| of each branch
-    a, b, c = m[2][1] - m[1][2], m[0][2] - m[2][0], m[1][0] - m[0][1]                                     # 4wx, 4wy, 4wz
-    e, f, g = m[0][1] + m[1][0], m[0][2] + m[2][0], m[1][2] + m[2][1]                                     # 4xy, 4xz, 4yz
-    cands = torch.stack([torch.stack([s[..., 0] / 4, a / s[..., 0], b / s[..., 0], c / s[..., 0]], -1),
-                         torch.stack([a / s[..., 1], s[..., 1] / 4, e / s[..., 1], f / s[..., 1]], -1),
-                         torch.stack([b / s[..., 2], e / s[..., 2], s[..., 2] / 4, g / s[..., 2]], -1),
-                         torch.stack([c / s[..., 3], f / s[..., 3], g / s[..., 3], s[..., 3] / 4], -1)], -2)
+    four_sq = torch.stack(
+        [1 + d0 + d1 + d2, 1 + d0 - d1 - d2, 1 - d0 + d1 - d2, 1 - d0 - d1 + d2], -1
+    )  # 4w², 4x², 4y², 4z²
+    s = 2 * four_sq.clamp_min(1e-12).sqrt()  # 4|component| of each branch
+    wx4, wy4, wz4 = m[2][1] - m[1][2], m[0][2] - m[2][0], m[1][0] - m[0][1]  # 4wx, 4wy, 4wz
+    xy4, xz4, yz4 = m[0][1] + m[1][0], m[0][2] + m[2][0], m[1][2] + m[2][1]  # 4xy, 4xz, 4yz
+    cands = torch.stack([torch.stack([s[..., 0] / 4, wx4 / s[..., 0], wy4 / s[..., 0], wz4 / s[..., 0]], -1),
+                         torch.stack([wx4 / s[..., 1], s[..., 1] / 4, xy4 / s[..., 1], xz4 / s[..., 1]], -1),
+                         torch.stack([wy4 / s[..., 2], xy4 / s[..., 2], s[..., 2] / 4, yz4 / s[..., 2]], -1),
+                         torch.stack([wz4 / s[..., 3], xz4 / s[..., 3], yz4 / s[..., 3], s[..., 3] / 4], -1)], -2)
     best = four_sq.argmax(-1)
     q = cands.gather(-2, best[..., None, None].expand(*best.shape, 1, 4)).squeeze(-2)
     return quat_canonical(q)
@@ -98,10 +114,13 @@ def quat_from_axis_angle(axis: torch.Tensor,  # (..., 3) rotation axes (normalis
                         ) -> torch.Tensor:
     "Unit quaternions `(cos θ/2, sin θ/2 · axis)` of rotations by `angle` about `axis`."
     axis = torch.as_tensor(axis)
-    if not axis.is_floating_point(): axis = axis.float()
-    if axis.shape[-1:] != (3,): raise RepkitError(f"axis must have shape (..., 3), got {tuple(axis.shape)}")
+    if not axis.is_floating_point():
+        axis = axis.float()
+    if axis.shape[-1:] != (3,):
+        raise RepkitError(f"axis must have shape (..., 3), got {tuple(axis.shape)}")
     n = axis.norm(dim=-1, keepdim=True)
-    if (n < 1e-8).any(): raise RepkitError("axis must be non-zero")
+    if (n < 1e-8).any():
+        raise RepkitError("axis must be non-zero")
     angle = torch.as_tensor(angle, dtype=axis.dtype, device=axis.device)[..., None]
     return torch.cat([torch.cos(angle / 2).expand(*torch.broadcast_shapes(n.shape, angle.shape)),
                       torch.sin(angle / 2) * axis / n], -1)
@@ -113,10 +132,14 @@ def quat_rotate(q: torch.Tensor, # (..., 4)
     return (quat_to_matrix(q) @ v[..., None]).squeeze(-1)
 
 def quat_angle(q1: torch.Tensor,             # (..., 4)
-               q2: torch.Tensor | None = None # (..., 4); if given, the angle of the rotation between q1 and q2
+               q2: torch.Tensor | None = None  # (..., 4); if given, the angle of the rotation between q1 and q2
               ) -> torch.Tensor:
     "Rotation angle in [0, π] of `q1`, or the geodesic distance on SO(3) between `q1` and `q2`."
-    q = quat_normalize(q1, 'q1') if q2 is None else quat_mul(quat_conj(quat_normalize(q1, 'q1')), quat_normalize(q2, 'q2'))
+    q = (
+        quat_normalize(q1, 'q1')
+        if q2 is None
+        else quat_mul(quat_conj(quat_normalize(q1, 'q1')), quat_normalize(q2, 'q2'))
+    )
     return 2 * torch.atan2(q[..., 1:].norm(dim=-1), q[..., 0].abs())
 
 # %% ../nbs/40_shapes3d.ipynb #db534109
@@ -140,17 +163,21 @@ def relative_rotation(q1: torch.Tensor, # (..., 4) rotation of the first view
     return quat_canonical(quat_mul(quat_conj(quat_normalize(q1, 'q1')), quat_normalize(q2, 'q2')))
 
 # %% ../nbs/40_shapes3d.ipynb #6b09c314
-def _len3(x, y, z): return torch.sqrt(x * x + y * y + z * z)
+def _len3(x, y, z):
+    return torch.sqrt(x * x + y * y + z * z)
 
 def sd_box(x, y, z,   # point coordinates, tensors of one shape
            bx, by, bz # half-extents, broadcastable
           ) -> torch.Tensor:
     "Exact signed distance to an axis-aligned box centred at the origin."
     qx, qy, qz = x.abs() - bx, y.abs() - by, z.abs() - bz
-    return _len3(qx.clamp_min(0), qy.clamp_min(0), qz.clamp_min(0)) + torch.maximum(torch.maximum(qx, qy), qz).clamp_max(0)
+    return _len3(qx.clamp_min(0), qy.clamp_min(0), qz.clamp_min(0)) + torch.maximum(
+        torch.maximum(qx, qy), qz
+    ).clamp_max(0)
 
 def sd_ellipsoid(x, y, z, rx, ry, rz) -> torch.Tensor:
-    "First-order distance to an axis-aligned ellipsoid with radii (rx, ry, rz): `k0 (k0 - 1) / k1`, `k0 = |p/r|`, `k1 = |p/r²|`."
+    """First-order distance to an axis-aligned ellipsoid with radii (rx, ry, rz): `k0 (k0 - 1) / k1`, `k0 =
+    |p/r|`, `k1 = |p/r²|`."""
     k0 = _len3(x / rx, y / ry, z / rz)
     k1 = _len3(x / (rx * rx), y / (ry * ry), z / (rz * rz)).clamp_min(1e-9)
     return k0 * (k0 - 1) / k1
@@ -178,7 +205,9 @@ def sd_capsule(x, y, z, h, r # half-length of the segment on the z axis, radius
 def sd_cone(x, y, z, r, h # base radius, half-height: apex at (0,0,h), base at z=-h
            ) -> torch.Tensor:
     "Bound on the signed distance to a solid cone about the z axis."
-    side = (2 * h * torch.sqrt(x * x + y * y) + r * (z - h)) / torch.sqrt(4 * h * h + r * r)  # unit outward normal ∝ (2h, r) in (ρ, z)
+    side = (2 * h * torch.sqrt(x * x + y * y) + r * (z - h)) / torch.sqrt(
+        4 * h * h + r * r
+    )  # unit outward normal ∝ (2h, r) in (ρ, z)
     return torch.maximum(side, -z - h)
 
 def sd_pyramid(x, y, z, bx, by, h # base half-widths, half-height: base at z=-h, apex at (0,0,h)
@@ -198,19 +227,29 @@ def _lerp(lo: float, hi: float, u: torch.Tensor) -> torch.Tensor:
     "Map proportions `u` (B,) in [0, 1] to sizes in [lo, hi], shaped (B, 1) to broadcast over rays."
     return (lo + (hi - lo) * u)[:, None]
 
-def _sizes(u, *ranges): return [_lerp(lo, hi, u[:, i]) for i, (lo, hi) in enumerate(ranges)]
+def _sizes(u, *ranges):
+    return [_lerp(lo, hi, u[:, i]) for i, (lo, hi) in enumerate(ranges)]
 
-def _box(p, u):        return sd_box(*p, *_sizes(u, (.25, .5), (.25, .5), (.25, .5)))
-def _ellipsoid(p, u):  return sd_ellipsoid(*p, *_sizes(u, (.35, .85), (.35, .85), (.35, .85)))
-def _cylinder(p, u):   return sd_cylinder(*p, *_sizes(u, (.3, .6), (.3, .65)))
-def _cone(p, u):       return sd_cone(*p, *_sizes(u, (.35, .65), (.35, .65)))
-def _torus(p, u):      return sd_torus(*p, *_sizes(u, (.45, .65), (.12, .28)))
-def _capsule(p, u):    return sd_capsule(*p, *_sizes(u, (.2, .5), (.2, .4)))
-def _octahedron(p, u): return sd_octahedron(*p, *_sizes(u, (.45, .9), (.45, .9), (.45, .9)))
-def _pyramid(p, u):    return sd_pyramid(*p, *_sizes(u, (.3, .5), (.3, .5), (.35, .6)))
+def _box(p, u):
+    return sd_box(*p, *_sizes(u, (.25, .5), (.25, .5), (.25, .5)))
+def _ellipsoid(p, u):
+    return sd_ellipsoid(*p, *_sizes(u, (.35, .85), (.35, .85), (.35, .85)))
+def _cylinder(p, u):
+    return sd_cylinder(*p, *_sizes(u, (.3, .6), (.3, .65)))
+def _cone(p, u):
+    return sd_cone(*p, *_sizes(u, (.35, .65), (.35, .65)))
+def _torus(p, u):
+    return sd_torus(*p, *_sizes(u, (.45, .65), (.12, .28)))
+def _capsule(p, u):
+    return sd_capsule(*p, *_sizes(u, (.2, .5), (.2, .4)))
+def _octahedron(p, u):
+    return sd_octahedron(*p, *_sizes(u, (.45, .9), (.45, .9), (.45, .9)))
+def _pyramid(p, u):
+    return sd_pyramid(*p, *_sizes(u, (.3, .5), (.3, .5), (.35, .6)))
 
 def _ell(p, u):
-    "Two bars of half-thickness t at a right angle: a foot along x at the bottom, a post along z at the left end."
+    """Two bars of half-thickness t at a right angle: a foot along x at the bottom, a post along z at the left
+    end."""
     x, y, z = p
     L, H, t = _sizes(u, (.4, .6), (.4, .6), (.1, .18))
     foot = sd_box(x, y, z + H - t, L, 1.5 * t, t)
@@ -223,7 +262,7 @@ def _table(p, u):
     w, d, H = _sizes(u, (.4, .6), (.3, .5), (.3, .5))
     t, l = 0.08, 0.06
     top = sd_box(x, y, z - H + t, w, d, t)
-    legs = sd_box(x.abs() - w + l, y.abs() - d + l, z + t, l, l, H - t)   # folding |x|, |y| makes one leg four
+    legs = sd_box(x.abs() - w + l, y.abs() - d + l, z + t, l, l, H - t)  # folding |x|, |y| makes one leg four
     return torch.minimum(top, legs)
 
 def _cross(p, u):
@@ -238,9 +277,20 @@ def _dumbbell(p, u):
     h, R = _sizes(u, (.35, .55), (.22, .35))
     return torch.minimum(_len3(x, y, z.abs() - h) - R, sd_cylinder(x, y, z, 0.1, h))
 
-SHAPES: dict[str, Callable] = dict(box=_box, ellipsoid=_ellipsoid, cylinder=_cylinder, cone=_cone, torus=_torus,
-                                   capsule=_capsule, octahedron=_octahedron, pyramid=_pyramid, ell=_ell,
-                                   table=_table, cross=_cross, dumbbell=_dumbbell)
+SHAPES: dict[str, Callable] = dict(
+    box=_box,
+    ellipsoid=_ellipsoid,
+    cylinder=_cylinder,
+    cone=_cone,
+    torus=_torus,
+    capsule=_capsule,
+    octahedron=_octahedron,
+    pyramid=_pyramid,
+    ell=_ell,
+    table=_table,
+    cross=_cross,
+    dumbbell=_dumbbell,
+)
 CLASSES: tuple = tuple(SHAPES)                                          # class id -> name
 AXIAL: tuple = ('cylinder', 'cone', 'torus', 'capsule', 'dumbbell')     # classes symmetric about their z axis
 
@@ -248,16 +298,22 @@ AXIAL: tuple = ('cylinder', 'cone', 'torus', 'capsule', 'dumbbell')     # classe
 def class_ids(classes: Sequence[str | int] | None = None # class names or ids; `None` for all classes
              ) -> torch.Tensor:
     "Class ids (int64) of class names or ids, checking that each is known."
-    if classes is None: return torch.arange(len(CLASSES))
-    if isinstance(classes, str): classes = [classes]
+    if classes is None:
+        return torch.arange(len(CLASSES))
+    if isinstance(classes, str):
+        classes = [classes]
     out = []
     for c in classes:
         if isinstance(c, str):
-            if c not in SHAPES: raise RepkitError(f"unknown class {c!r}; known classes: {', '.join(CLASSES)}")
+            if c not in SHAPES:
+                raise RepkitError(f"unknown class {c!r}; known classes: {', '.join(CLASSES)}")
             out.append(CLASSES.index(c))
-        elif isinstance(c, (int, torch.Tensor)) and not isinstance(c, bool) and 0 <= int(c) < len(CLASSES): out.append(int(c))
-        else: raise RepkitError(f"class {c!r} must be a name or an id in [0, {len(CLASSES)})")
-    if not out: raise RepkitError("classes must name at least one class")
+        elif isinstance(c, (int, torch.Tensor)) and not isinstance(c, bool) and 0 <= int(c) < len(CLASSES):
+            out.append(int(c))
+        else:
+            raise RepkitError(f"class {c!r} must be a name or an id in [0, {len(CLASSES)})")
+    if not out:
+        raise RepkitError("classes must name at least one class")
     return torch.tensor(out, dtype=torch.long)
 
 # %% ../nbs/40_shapes3d.ipynb #54d92372
@@ -268,13 +324,14 @@ def sphere_trace(sdf: Callable,     # a class's `sdf(p, u)`, object frame
                  n_steps: int = 40, # sphere-tracing steps
                  eps: float = 2e-3  # |f| below this counts as a hit
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Trace orthographic rays along -z; return the hit mask (B, P) and the object-frame points reached (3, B, P)."
+    """Trace orthographic rays along -z; return the hit mask (B, P) and the object-frame points reached (3, B,
+    P)."""
     z0 = (1 - (xy * xy).sum(-1)).clamp_min(0).sqrt()
     o = torch.einsum('pk,bkj->jbp', torch.cat([xy, z0[:, None]], -1), R).contiguous()  # Rᵀ o, component-first
-    d = -R[:, 2, :].T[:, :, None]                                                        # Rᵀ (0, 0, -1), shape (3, B, 1)
+    d = -R[:, 2, :].T[:, :, None]  # Rᵀ (0, 0, -1), shape (3, B, 1)
     t, t_max = torch.zeros(o.shape[1:], device=o.device), 2 * z0
     for _ in range(n_steps):
-        t = (t + sdf(o + t * d, u)).clamp_max(t_max)                                     # t ← t + f(o + t d), never past the exit
+        t = (t + sdf(o + t * d, u)).clamp_max(t_max)  # t ← t + f(o + t d), never past the exit
     p = o + t * d
     return (sdf(p, u).abs() < eps) & (t < t_max), p
 
@@ -289,8 +346,8 @@ def sdf_normals(sdf: Callable, u: torch.Tensor,
     k = torch.tensor(_TETRA, device=p.device)                                  # (4, 3)
     _, B, P = p.shape
     f = sdf((p[:, :, None, :] + h * k.T[:, None, :, None]).reshape(3, B, 4 * P), u).reshape(B, 4, P)
-    g = torch.einsum('kj,bkp->jbp', k, f)
-    return g / g.norm(dim=0).clamp_min(1e-12)
+    grad = torch.einsum('kj,bkp->jbp', k, f)
+    return grad / grad.norm(dim=0).clamp_min(1e-12)
 
 def shade(n: torch.Tensor,            # (3, B, P) unit normals, camera frame
           colour: torch.Tensor,       # (B, 3) albedo in [0, 1]
@@ -310,27 +367,34 @@ DEFAULT_BACKGROUND = (0.1, 0.1, 0.12)
 def _per_image(x, B: int, name: str, device, unit_range: bool = False) -> torch.Tensor:
     "A factor as (B, 3) float32 on `device` from (3,) or (B, 3), checking shape, finiteness and range."
     x = torch.as_tensor(x, dtype=torch.float32, device=device)
-    if x.dim() == 1: x = x.expand(B, -1)
+    if x.dim() == 1:
+        x = x.expand(B, -1)
     check_finite(check_shape(x, (B, 3), name), name)
     if unit_range and ((x < 0) | (x > 1)).any():
-        raise RepkitError(f"{name} must hold values in [0, 1], got values in [{x.min().item():.3g}, {x.max().item():.3g}]")
+        raise RepkitError(
+            f"{name} must hold values in [0, 1], got values in [{x.min().item():.3g}, {x.max().item():.3g}]"
+        )
     return x
 
 def _as_class_ids(classes) -> torch.Tensor:
     "Class ids (B,) on the CPU from a tensor of ids or a list of class names/ids."
     if torch.is_tensor(classes):
         c = check_shape(classes, (None,), 'classes').long().cpu()
-        if len(c) == 0: raise RepkitError("classes must not be empty")
-        if ((c < 0) | (c >= len(CLASSES))).any(): raise RepkitError(f"class ids must lie in [0, {len(CLASSES)}), got {c.min().item()}..{c.max().item()}")
+        if len(c) == 0:
+            raise RepkitError("classes must not be empty")
+        if ((c < 0) | (c >= len(CLASSES))).any():
+            raise RepkitError(
+                f"class ids must lie in [0, {len(CLASSES)}), got {c.min().item()}..{c.max().item()}"
+            )
         return c
     return class_ids(classes)
 
 # %% ../nbs/40_shapes3d.ipynb #389e2b6e
 def render(classes,                      # (B,) class ids, or a list of class names/ids
            proportions,                  # (B, 3) or (3,) per-instance proportions in [0, 1]
-           quats,                        # (B, 4) rotations (w, x, y, z), object -> camera frame; normalised here
+           quats,  # (B, 4) rotations (w, x, y, z), object -> camera frame; normalised here
            colours=(0.8, 0.5, 0.2),      # (B, 3) or (3,) object albedo in [0, 1]
-           light_dirs=DEFAULT_LIGHT_DIR, # (B, 3) or (3,) direction towards the light, camera frame; normalised here
+           light_dirs=DEFAULT_LIGHT_DIR,  # (B, 3) or (3,) direction towards the light, camera frame; normalised here
            light_colours=DEFAULT_LIGHT_COLOUR, # (B, 3) or (3,) in [0, 1]
            backgrounds=DEFAULT_BACKGROUND,     # (B, 3) or (3,) in [0, 1]
            size: int = 32,               # images are size x size pixels
@@ -345,16 +409,25 @@ def render(classes,                      # (B,) class ids, or a list of class na
     device = default_device(device)
     cls = _as_class_ids(classes)
     B = len(cls)
-    size, n_steps, ss = check_positive_int(size, 'size'), check_positive_int(n_steps, 'n_steps'), check_positive_int(supersample, 'supersample')
+    size, n_steps, ss = (
+        check_positive_int(size, 'size'),
+        check_positive_int(n_steps, 'n_steps'),
+        check_positive_int(supersample, 'supersample'),
+    )
     max_rays = check_positive_int(max_rays, 'max_rays')
-    if not 4 <= size * ss <= 2048: raise RepkitError(f"size * supersample must lie in [4, 2048] pixels, got {size * ss}")
-    if not 0 <= ambient <= 1: raise RepkitError(f"ambient must lie in [0, 1], got {ambient}")
+    if not 4 <= size * ss <= 2048:
+        raise RepkitError(f"size * supersample must lie in [4, 2048] pixels, got {size * ss}")
+    if not 0 <= ambient <= 1:
+        raise RepkitError(f"ambient must lie in [0, 1], got {ambient}")
     u = _per_image(proportions, B, 'proportions', device, unit_range=True)
     R = quat_to_matrix(check_shape(torch.as_tensor(quats, dtype=torch.float32), (B, 4), 'quats').to(device))
-    colours, light_colours, backgrounds = [_per_image(x, B, n, device, unit_range=True) for x, n in
-                                           ((colours, 'colours'), (light_colours, 'light_colours'), (backgrounds, 'backgrounds'))]
+    colours, light_colours, backgrounds = [
+        _per_image(x, B, n, device, unit_range=True)
+        for x, n in ((colours, 'colours'), (light_colours, 'light_colours'), (backgrounds, 'backgrounds'))
+    ]
     light_dirs = _per_image(light_dirs, B, 'light_dirs', device)
-    if (light_dirs.norm(dim=-1) < 1e-8).any(): raise RepkitError("light_dirs must be non-zero vectors")
+    if (light_dirs.norm(dim=-1) < 1e-8).any():
+        raise RepkitError("light_dirs must be non-zero vectors")
     light_dirs = F.normalize(light_dirs, dim=-1)
     S = size * ss
     xy = torch.stack(pixel_centres(S, device=device), -1)            # (S*S, 2), row-major, y up
@@ -362,19 +435,25 @@ def render(classes,                      # (B,) class ids, or a list of class na
     rgb = backgrounds[:, :, None].expand(B, 3, S * S).clone()
     mask = torch.zeros(B, S * S, device=device)
     per_call = max(1, max_rays // int(inside.sum()))                # images traced at once, to bound memory
-    groups = [(c, idx) for c in cls.unique().tolist()               # one SDF per group: a class, or part of one
-              for idx in (cls == c).nonzero().squeeze(1).to(device).split(per_call)]
+    groups = [
+        (c, idx)
+        for c in cls.unique().tolist()  # one SDF per group: a class, or part of one
+        for idx in (cls == c).nonzero().squeeze(1).to(device).split(per_call)
+    ]
     for c, idx in groups:
         sdf = SHAPES[CLASSES[c]]
         hit, p = sphere_trace(sdf, u[idx], R[idx], xy[inside], n_steps)
-        n = torch.einsum('bkj,jbp->kbp', R[idx], sdf_normals(sdf, u[idx], p))   # R n: normals in the camera frame
+        n = torch.einsum(
+            'bkj,jbp->kbp', R[idx], sdf_normals(sdf, u[idx], p)
+        )  # R n: normals in the camera frame
         col = shade(n, colours[idx], light_dirs[idx], light_colours[idx], ambient)
         img_c, mask_c = rgb[idx], mask[idx]
         img_c[:, :, inside] = torch.where(hit[:, None, :], col, img_c[:, :, inside])
         mask_c[:, inside] = hit.float()
         rgb[idx], mask[idx] = img_c, mask_c
     img, mask = rgb.reshape(B, 3, S, S), mask.reshape(B, 1, S, S)
-    if ss > 1: img, mask = F.avg_pool2d(img, ss), F.avg_pool2d(mask, ss)
+    if ss > 1:
+        img, mask = F.avg_pool2d(img, ss), F.avg_pool2d(mask, ss)
     img = img.clamp(0, 1) * 2 - 1
     return (img, mask[:, 0]) if return_mask else img
 
@@ -394,7 +473,9 @@ def sample_instances(n_objects: int,              # how many objects
                     ) -> dict:
     "Per-object factors: `class_id` (n,), `proportions` (n, 3), `colour` (n, 3)."
     K = len(classes)
-    class_id = classes[torch.randperm(n_objects, generator=generator, device=generator.device).cpu() % K]  # each class n/K times (±1), shuffled
+    class_id = classes[
+        torch.randperm(n_objects, generator=generator, device=generator.device).cpu() % K
+    ]  # each class n/K times (±1), shuffled
     proportions = rand((n_objects, 3), generator, 'cpu')
     h, s, v = rand((3, n_objects), generator, 'cpu')
     colour = hsv_to_rgb(h, 0.45 + 0.45 * s, 0.65 + 0.35 * v)
@@ -415,7 +496,8 @@ def sample_views(n: int,                       # how many views
     if not vary_light:
         light_dir = F.normalize(torch.tensor(DEFAULT_LIGHT_DIR), dim=0).expand(n, 3).clone()
         light_colour = torch.tensor(DEFAULT_LIGHT_COLOUR).expand(n, 3).clone()
-    if not vary_background: background = torch.tensor(DEFAULT_BACKGROUND).expand(n, 3).clone()
+    if not vary_background:
+        background = torch.tensor(DEFAULT_BACKGROUND).expand(n, 3).clone()
     return dict(quat=quat, light_dir=light_dir, light_colour=light_colour, background=background)
 
 # %% ../nbs/40_shapes3d.ipynb #ef19edd9
@@ -429,20 +511,25 @@ class Shapes3D:
                  classes: Sequence[str | int] | None = None, # the classes to use (default: all twelve)
                  n_steps: int = 40,           # sphere-tracing steps
                  supersample: int = 1,        # antialiasing factor
-                 vary_light: bool = True,     # random light direction and colour per view, else the default light
-                 vary_background: bool = True, # random background colour per view, else the default background
+                 vary_light: bool = True,  # random light direction and colour per view, else the default light
+                 vary_background: bool = True,  # random background colour per view, else the default background
                  chunk_size: int = 256,       # images rendered at once
                  device=None,                 # where factors and images live (default: `default_device()`)
                  progress: bool = False       # show a progress bar when rendering many chunks
                 ):
-        self.n_objects, self.n_views = check_positive_int(n_objects, 'n_objects'), check_positive_int(n_views, 'n_views')
+        self.n_objects, self.n_views = check_positive_int(n_objects, 'n_objects'), check_positive_int(
+            n_views, 'n_views'
+        )
         self.size, self.n_steps = check_positive_int(size, 'size'), check_positive_int(n_steps, 'n_steps')
-        self.supersample, self.chunk_size = check_positive_int(supersample, 'supersample'), check_positive_int(chunk_size, 'chunk_size')
-        if not 4 <= size * supersample <= 2048: raise RepkitError(f"size * supersample must lie in [4, 2048] pixels, got {size * supersample}")
+        self.supersample, self.chunk_size = check_positive_int(
+            supersample, 'supersample'
+        ), check_positive_int(chunk_size, 'chunk_size')
+        if not 4 <= size * supersample <= 2048:
+            raise RepkitError(f"size * supersample must lie in [4, 2048] pixels, got {size * supersample}")
         self.classes, self.device, self.progress = class_ids(classes), default_device(device), progress
-        g = make_generator(seed)
-        inst = sample_instances(self.n_objects, self.classes, g)
-        views = sample_views(len(self), g, vary_light, vary_background)
+        gen = make_generator(seed)
+        inst = sample_instances(self.n_objects, self.classes, gen)
+        views = sample_views(len(self), gen, vary_light, vary_background)
         rep = lambda x: x.repeat_interleave(self.n_views, 0)
         self.factors = {k: v.to(self.device) for k, v in dict(
             class_id=rep(inst['class_id']), instance_id=rep(torch.arange(self.n_objects)),
@@ -450,70 +537,92 @@ class Shapes3D:
             proportions=rep(inst['proportions']), colour=rep(inst['colour']), **views).items()}
         self._chunks: dict[int, torch.Tensor] = {}
 
-    def __len__(self): return self.n_objects * self.n_views
+    def __len__(self):
+        return self.n_objects * self.n_views
     def __repr__(self):
         return (f"Shapes3D({self.n_objects} objects x {self.n_views} views, {self.size}x{self.size}, "
                 f"{len(self.classes)} classes, {len(self._chunks)}/{self.n_chunks} chunks rendered)")
-    n_chunks = property(lambda self: -(-len(self) // self.chunk_size))
+    @property
+    def n_chunks(self) -> int:
+        "How many chunks of `chunk_size` images the dataset has."
+        return -(-len(self) // self.chunk_size)
 
-# %% ../nbs/40_shapes3d.ipynb #b8a24c0e
-def _render_chunk(self, k: int) -> torch.Tensor:
-    "The images of chunk `k`, rendered once and kept."
-    if k not in self._chunks:
-        sl = slice(k * self.chunk_size, min((k + 1) * self.chunk_size, len(self)))
-        f = {n: v[sl] for n, v in self.factors.items()}
-        self._chunks[k] = render(f['class_id'], f['proportions'], f['quat'], f['colour'], f['light_dir'], f['light_colour'],
-                                 f['background'], size=self.size, n_steps=self.n_steps, supersample=self.supersample, device=self.device)
-    return self._chunks[k]
+    @property
+    def images(self) -> torch.Tensor:
+        "All images (N, 3, size, size) in [-1, 1], rendered on first use."
+        return self.get_images(slice(None))
 
-def _index(self, idx) -> torch.Tensor:
-    "Image indices (n,) as int64 on `self.device` from an int, a slice, a list or a tensor, checked against the length."
-    if isinstance(idx, slice): return torch.arange(len(self), device=self.device)[idx]
-    i = torch.as_tensor(idx, device=self.device)
-    if i.is_floating_point() or i.dtype == torch.bool: raise RepkitError(f"indices must be integers, got {i.dtype}")
-    i = i.long().reshape(-1)
-    if len(i) and ((i < -len(self)) | (i >= len(self))).any():
-        raise RepkitError(f"indices must lie in [-{len(self)}, {len(self)}), got {i.min().item()}..{i.max().item()}")
-    return i % len(self)
+    def _render_chunk(self, k: int) -> torch.Tensor:
+        "The images of chunk `k`, rendered once and kept."
+        if k not in self._chunks:
+            sl = slice(k * self.chunk_size, min((k + 1) * self.chunk_size, len(self)))
+            f = {n: v[sl] for n, v in self.factors.items()}
+            self._chunks[k] = render(
+                f['class_id'],
+                f['proportions'],
+                f['quat'],
+                f['colour'],
+                f['light_dir'],
+                f['light_colour'],
+                f['background'],
+                size=self.size,
+                n_steps=self.n_steps,
+                supersample=self.supersample,
+                device=self.device,
+            )
+        return self._chunks[k]
 
-def _get_images(self, idx) -> torch.Tensor:
-    "Images (n, 3, size, size) in [-1, 1] at the given indices, rendering only the chunks they fall in."
-    i = self._index(idx)
-    ks = (i // self.chunk_size).unique().tolist()
-    for k in tqdm(ks, disable=not self.progress or len(ks) < 2, desc='rendering', leave=False): self._render_chunk(k)
-    out = torch.empty(len(i), 3, self.size, self.size, device=self.device)
-    for k in ks:
-        sel = (i // self.chunk_size) == k
-        out[sel] = self._chunks[k][i[sel] - k * self.chunk_size]
-    return out
+    def _index(self, idx) -> torch.Tensor:
+        "Image indices (n,), int64 on `self.device`, from an int, a slice, a list or a tensor; checked."
+        if isinstance(idx, slice):
+            return torch.arange(len(self), device=self.device)[idx]
+        i = torch.as_tensor(idx, device=self.device)
+        if i.is_floating_point() or i.dtype == torch.bool:
+            raise RepkitError(f"indices must be integers, got {i.dtype}")
+        i = i.long().reshape(-1)
+        if len(i) and ((i < -len(self)) | (i >= len(self))).any():
+            raise RepkitError(
+                f"indices must lie in [-{len(self)}, {len(self)}), got {i.min().item()}..{i.max().item()}"
+            )
+        return i % len(self)
 
-def _getitem(self, idx) -> dict:
-    "The image(s) and all factors at `idx` (an int gives one example, anything else a batch)."
-    i = self._index(idx)
-    out = dict(image=self.get_images(i), **{k: v[i] for k, v in self.factors.items()})
-    scalar = not isinstance(idx, slice) and torch.as_tensor(idx).dim() == 0
-    return {k: v[0] for k, v in out.items()} if scalar else out
+    def get_images(self, idx) -> torch.Tensor:
+        "Images (n, 3, size, size) in [-1, 1] at the given indices, rendering only the chunks they fall in."
+        i = self._index(idx)
+        ks = (i // self.chunk_size).unique().tolist()
+        for k in tqdm(ks, disable=not self.progress or len(ks) < 2, desc='rendering', leave=False):
+            self._render_chunk(k)
+        out = torch.empty(len(i), 3, self.size, self.size, device=self.device)
+        for k in ks:
+            sel = (i // self.chunk_size) == k
+            out[sel] = self._chunks[k][i[sel] - k * self.chunk_size]
+        return out
 
-def _to_image_data(self, idx=slice(None)) -> ImageData:
-    "The images at `idx` (default: all) as `repkit.data.ImageData`, labelled by class, with every factor, for the shared probes."
-    i = self._index(idx)
-    return ImageData(self.get_images(i), self.factors['class_id'][i], list(CLASSES),
-                     {k: v[i] for k, v in self.factors.items()}, 'shapes3d')
+    def __getitem__(self, idx) -> dict:
+        "The image(s) and all factors at `idx` (an int gives one example, anything else a batch)."
+        i = self._index(idx)
+        out = dict(image=self.get_images(i), **{k: v[i] for k, v in self.factors.items()})
+        scalar = not isinstance(idx, slice) and torch.as_tensor(idx).dim() == 0
+        return {k: v[0] for k, v in out.items()} if scalar else out
 
-Shapes3D._render_chunk, Shapes3D._index, Shapes3D.get_images, Shapes3D.__getitem__ = _render_chunk, _index, _get_images, _getitem
-Shapes3D.to_image_data = _to_image_data
-Shapes3D.images = property(lambda self: self.get_images(slice(None)), doc="All images (N, 3, size, size) in [-1, 1], rendered on first use.")
+    def to_image_data(self, idx=slice(None)) -> ImageData:
+        "The images at `idx` (default: all) as `repkit.data.ImageData`, labelled by class, with every factor."
+        i = self._index(idx)
+        return ImageData(self.get_images(i), self.factors['class_id'][i], list(CLASSES),
+                         {k: v[i] for k, v in self.factors.items()}, 'shapes3d')
 
 # %% ../nbs/40_shapes3d.ipynb #874a607f
 def view_pairs(ds: Shapes3D,   # the dataset
                n_pairs: int,   # how many pairs
                seed: int | torch.Generator = 0
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    "Random pairs of distinct views of one object: indices `i`, `j` (n,) and `relative_rotation(q_i, q_j)` (n, 4)."
+    """Random pairs of distinct views of one object: indices `i`, `j` (n,) and `relative_rotation(q_i, q_j)`
+    (n, 4)."""
     n_pairs = check_positive_int(n_pairs, 'n_pairs')
-    if ds.n_views < 2: raise RepkitError(f"view pairs need at least 2 views per object, the dataset has {ds.n_views}")
-    g = make_generator(seed)
-    draw = lambda lo, hi: torch.randint(lo, hi, (n_pairs,), generator=g, device=g.device).cpu()
+    if ds.n_views < 2:
+        raise RepkitError(f"view pairs need at least 2 views per object, the dataset has {ds.n_views}")
+    gen = make_generator(seed)
+    draw = lambda lo, hi: torch.randint(lo, hi, (n_pairs,), generator=gen, device=gen.device).cpu()
     obj, v1 = draw(0, ds.n_objects), draw(0, ds.n_views)
     v2 = (v1 + draw(1, ds.n_views)) % ds.n_views                     # any view but v1
     i, j = (obj * ds.n_views + v1).to(ds.device), (obj * ds.n_views + v2).to(ds.device)

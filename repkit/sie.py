@@ -10,8 +10,25 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import RepkitError, default_device, make_generator, check_shape, check_finite, check_positive_int, load_checkpoint, load_state, weights_dir
-from .shapes3d import Shapes3D, view_pairs, relative_rotation, random_quaternions, quat_to_matrix, CLASSES
+from repkit.core import (
+    RepkitError,
+    default_device,
+    make_generator,
+    check_shape,
+    check_finite,
+    check_positive_int,
+    load_checkpoint,
+    load_state,
+    weights_dir,
+)
+from repkit.shapes3d import (
+    Shapes3D,
+    view_pairs,
+    relative_rotation,
+    random_quaternions,
+    quat_to_matrix,
+    CLASSES,
+)
 
 # %% auto #0
 __all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'SHIPPED', 'Hypernetwork', 'invariance_loss', 'variance_loss',
@@ -22,13 +39,14 @@ __all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'SHIPPED', 'Hypernetwork',
 
 # %% ../nbs/41_sie.ipynb #38a19cb0
 class Hypernetwork(nn.Module):
-    "SIE's predictor: a bias-free linear map from a quaternion `g` (4 numbers) to the weights of `W(g)` (d x d), applied to `z`."
+    """SIE's predictor: a bias-free linear map from a quaternion `g` (4 numbers) to the weights of `W(g)` (d x
+    d), applied to `z`."""
     def __init__(self, d: int,          # size of the equivariant embedding
                  g_dim: int = 4         # size of the transformation code (a quaternion)
                 ):
         super().__init__()
         self.d, self.g_dim = check_positive_int(d, 'd'), check_positive_int(g_dim, 'g_dim')
-        self.A = nn.Parameter(torch.randn(g_dim, d, d) / math.sqrt(d))   # the bias-free layer R^4 -> R^{d x d}
+        self.A = nn.Parameter(torch.randn(g_dim, d, d) / math.sqrt(d))  # the bias-free layer R^4 -> R^{d x d}
     def weights(self, g: torch.Tensor   # (B, 4) transformation codes
                ) -> torch.Tensor:
         "The matrices `W(g) = sum_k g_k A_k`, shape (B, d, d)."
@@ -39,50 +57,63 @@ class Hypernetwork(nn.Module):
                ) -> torch.Tensor:
         "The predicted embeddings of view 2, `W(g) z`, shape (B, d)."
         check_shape(z, (None, self.d), 'z')
-        if len(g) != len(z): raise RepkitError(f"g has {len(g)} rows but z has {len(z)}")
+        if len(g) != len(z):
+            raise RepkitError(f"g has {len(g)} rows but z has {len(z)}")
         return torch.einsum('bij,bj->bi', self.weights(g), z)
 
 # %% ../nbs/41_sie.ipynb #fa98c1b5
-SIE_WEIGHTS = dict(inv=10.0, equi=0.45 * 10, var=10.0, pred_var=10.0, cov=1.0)   # the paper's weights; note 0.45 * 10, not 4.5 * 10
+SIE_WEIGHTS = dict(
+    inv=10.0, equi=0.45 * 10, var=10.0, pred_var=10.0, cov=1.0
+)  # the paper's weights; note 0.45 * 10, not 4.5 * 10
 
 def invariance_loss(z1: torch.Tensor, z2: torch.Tensor # (B, d) two embeddings to make equal
                    ) -> torch.Tensor:
     "Mean squared difference `|z1 - z2|^2 / (B d)`."
-    if z1.shape != z2.shape: raise RepkitError(f"the two embeddings must have one shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    if z1.shape != z2.shape:
+        raise RepkitError(
+            f"the two embeddings must have one shape, got {tuple(z1.shape)} and {tuple(z2.shape)}"
+        )
     return F.mse_loss(z1, z2)
 
 def variance_loss(z: torch.Tensor,    # (B, D) embeddings, B >= 2
                   gamma: float = 1.0, # target standard deviation
                   eps: float = 1e-4   # inside the square root, for a finite gradient at zero variance
                  ) -> torch.Tensor:
-    "VICReg's hinge `mean_j max(0, gamma - sqrt(Var(z_j) + eps))` on each dimension's standard deviation over the batch."
+    """VICReg's hinge `mean_j max(0, gamma - sqrt(Var(z_j) + eps))` on each dimension's standard deviation
+    over the batch."""
     check_shape(z, (None, None), 'z')
-    if len(z) < 2: raise RepkitError(f"the variance term needs a batch of at least 2, got {len(z)}")
+    if len(z) < 2:
+        raise RepkitError(f"the variance term needs a batch of at least 2, got {len(z)}")
     return F.relu(gamma - torch.sqrt(z.var(0) + eps)).mean()
 
 def covariance_loss(z: torch.Tensor   # (B, D) embeddings, B >= 2
                    ) -> torch.Tensor:
     "VICReg's `sum_{i != j} C_ij^2 / D` for the batch covariance matrix `C` of `z`."
     check_shape(z, (None, None), 'z')
-    if len(z) < 2: raise RepkitError(f"the covariance term needs a batch of at least 2, got {len(z)}")
+    if len(z) < 2:
+        raise RepkitError(f"the covariance term needs a batch of at least 2, got {len(z)}")
     zc = z - z.mean(0)
     C = zc.T @ zc / (len(z) - 1)
-    return (C.pow(2).sum() - C.diagonal().pow(2).sum()) / z.shape[1]
+    off = ~torch.eye(C.shape[0], dtype=torch.bool, device=C.device)
+    return C[off].pow(2).sum() / z.shape[1]      # the off-diagonal squares themselves: no cancellation
 
 # %% ../nbs/41_sie.ipynb #04db2182
 def sie_loss(z1: torch.Tensor,            # (B, D) embeddings of view 1, invariant dimensions first
              z2: torch.Tensor,            # (B, D) embeddings of view 2
-             pred: torch.Tensor | None,   # (B, D - n_inv) predictions W(g) z1_eq of z2_eq, or None (no predictor)
-             n_inv: int,                  # leading invariant dimensions d_inv (D: VICReg, 0: equivariant only)
+             pred: torch.Tensor | None,  # (B, D - n_inv) predictions W(g) z1_eq of z2_eq, or None (no predictor)
+             n_inv: int,  # leading invariant dimensions d_inv (D: VICReg, 0: equivariant only)
              weights: dict | None = None  # lambda_inv, lambda_eq, lambda_v, lambda_v (prediction), lambda_c; default SIE_WEIGHTS
             ) -> tuple[torch.Tensor, dict]:
     "The SIE loss and its terms `{'inv', 'equi', 'var', 'pred_var', 'cov'}` (unweighted)."
     w = dict(SIE_WEIGHTS, **(weights or {}))
     check_shape(z1, (None, None), 'z1')
-    if z2.shape != z1.shape: raise RepkitError(f"z2 must have the shape of z1 {tuple(z1.shape)}, got {tuple(z2.shape)}")
+    if z2.shape != z1.shape:
+        raise RepkitError(f"z2 must have the shape of z1 {tuple(z1.shape)}, got {tuple(z2.shape)}")
     D = z1.shape[1]
-    if not (isinstance(n_inv, int) and 0 <= n_inv <= D): raise RepkitError(f"n_inv must be an int in [0, {D}], got {n_inv!r}")
-    if pred is not None: check_shape(pred, (len(z1), D - n_inv), 'pred')
+    if not (isinstance(n_inv, int) and 0 <= n_inv <= D):
+        raise RepkitError(f"n_inv must be an int in [0, {D}], got {n_inv!r}")
+    if pred is not None:
+        check_shape(pred, (len(z1), D - n_inv), 'pred')
     zero = z1.new_zeros(())
     terms = dict(inv=invariance_loss(z1[:, :n_inv], z2[:, :n_inv]) if n_inv > 0 else zero,
                  equi=invariance_loss(pred, z2[:, n_inv:]) if pred is not None and n_inv < D else zero,
@@ -103,23 +134,33 @@ class ConvEncoder(nn.Module):
         super().__init__()
         layers, c_in = [], 3
         for i, c in enumerate(channels):
-            layers += [nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1), nn.GroupNorm(groups, c), nn.SiLU()]
+            layers += [
+                nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1),
+                nn.GroupNorm(groups, c),
+                nn.SiLU(),
+            ]
             c_in = c
         self.net, self.head = nn.Sequential(*layers), nn.Linear(c_in, repr_dim)
-    def forward(self, x): return self.head(self.net(x).mean((2, 3)))
+    def forward(self, x):
+        return self.head(self.net(x).mean((2, 3)))
 
 VARIANTS = ('sie', 'vicreg', 'equi')
 
 class SIEModel(nn.Module):
-    "Encoder -> representation h = (h_inv, h_eq) -> one expander per part -> z = (z_inv, z_eq); hypernetwork predictor on z_eq."
-    def __init__(self, variant: str = 'sie',        # 'sie' (split), 'vicreg' (all invariant), 'equi' (all equivariant)
+    """Encoder -> representation h = (h_inv, h_eq) -> one expander per part -> z = (z_inv, z_eq); hypernetwork
+    predictor on z_eq."""
+    def __init__(self, variant: str = 'sie',  # 'sie' (split), 'vicreg' (all invariant), 'equi' (all equivariant)
                  repr_dim: int = 64,                # size of h
                  emb_mult: int = 4,                 # expander width / input width
                  channels: tuple = (16, 32, 64, 128)):
         super().__init__()
-        if variant not in VARIANTS: raise RepkitError(f"unknown variant {variant!r}: expected one of {VARIANTS}")
-        repr_dim, emb_mult = check_positive_int(repr_dim, 'repr_dim'), check_positive_int(emb_mult, 'emb_mult')
-        if variant == 'sie' and repr_dim % 2: raise RepkitError(f"SIE splits h in two halves: repr_dim must be even, got {repr_dim}")
+        if variant not in VARIANTS:
+            raise RepkitError(f"unknown variant {variant!r}: expected one of {VARIANTS}")
+        repr_dim, emb_mult = check_positive_int(repr_dim, 'repr_dim'), check_positive_int(
+            emb_mult, 'emb_mult'
+        )
+        if variant == 'sie' and repr_dim % 2:
+            raise RepkitError(f"SIE splits h in two halves: repr_dim must be even, got {repr_dim}")
         self.variant, self.repr_dim = variant, repr_dim
         self.hparams = dict(repr_dim=repr_dim, emb_mult=emb_mult, channels=tuple(channels))
         self.n_inv = dict(sie=repr_dim // 2, vicreg=repr_dim, equi=0)[variant]   # invariant dimensions of h
@@ -127,23 +168,33 @@ class SIEModel(nn.Module):
         self.encoder = ConvEncoder(repr_dim, channels)
         self.expander_inv = _expander(self.n_inv, emb_mult * self.n_inv) if self.n_inv else None
         self.expander_eq = _expander(n_eq, emb_mult * n_eq) if n_eq else None
-        self.emb_inv, self.emb_eq = emb_mult * self.n_inv, emb_mult * n_eq     # d_inv and d_eq of the embedding z
+        self.emb_inv, self.emb_eq = (
+            emb_mult * self.n_inv,
+            emb_mult * n_eq,
+        )  # d_inv and d_eq of the embedding z
         self.predictor = Hypernetwork(self.emb_eq) if n_eq else None
     @property
-    def config(self) -> dict: return dict(variant=self.variant, **self.hparams)
+    def config(self) -> dict:
+        return dict(variant=self.variant, **self.hparams)
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         "Representations h (N, repr_dim): the invariant part is `h[:, :n_inv]`."
         return self.encoder(x)
     def embed(self, h: torch.Tensor) -> torch.Tensor:
         "Embeddings z = (expander_inv(h_inv), expander_eq(h_eq)), shape (N, emb_inv + emb_eq)."
-        parts = [e(p) for e, p in ((self.expander_inv, h[:, :self.n_inv]), (self.expander_eq, h[:, self.n_inv:])) if e is not None]
+        parts = [
+            e(p)
+            for e, p in ((self.expander_inv, h[:, : self.n_inv]), (self.expander_eq, h[:, self.n_inv :]))
+            if e is not None
+        ]
         return torch.cat(parts, 1)
     def predict(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         "The predicted equivariant embedding W(g) z_eq of the other view, shape (N, emb_eq)."
-        if self.predictor is None: raise RepkitError(f"the {self.variant} model has no predictor")
+        if self.predictor is None:
+            raise RepkitError(f"the {self.variant} model has no predictor")
         return self.predictor(z[:, self.emb_inv:], g)
     def forward(self, x1, x2, g):
-        "Embeddings of both views and the prediction of the second view's equivariant part (None without a predictor)."
+        """Embeddings of both views and the prediction of the second view's equivariant part (None without a
+        predictor)."""
         z1, z2 = self.embed(self.encode(torch.cat([x1, x2]))).chunk(2)
         return z1, z2, (self.predict(z1, g) if self.predictor is not None else None)
 
@@ -155,12 +206,12 @@ def colour_jitter(x: torch.Tensor,               # (B, 3, H, W) images in [-1, 1
                  ) -> torch.Tensor:
     "Per-image random hue rotation about the grey axis, saturation and brightness; images stay in [-1, 1]."
     check_shape(x, (None, 3, None, None), 'x')
-    g = make_generator(generator)
-    u = torch.rand(3, len(x), generator=g, device=g.device).to(x.device, x.dtype)
+    gen = make_generator(generator)
+    u = torch.rand(3, len(x), generator=gen, device=gen.device).to(x.device, x.dtype)
     theta, s = 2 * math.pi * u[0], saturation[0] + (saturation[1] - saturation[0]) * u[1]
     b = brightness[0] + (brightness[1] - brightness[0]) * u[2]
     a = x.new_full((3,), 3 ** -0.5)
-    K = x.new_tensor([[0, -1, 1], [1, 0, -1], [-1, 1, 0]]) * 3 ** -0.5           # [a]_x, the cross-product matrix of a
+    K = x.new_tensor([[0, -1, 1], [1, 0, -1], [-1, 1, 0]]) * 3**-0.5  # [a]_x, the cross-product matrix of a
     c, si = theta.cos()[:, None, None], theta.sin()[:, None, None]
     R = c * torch.eye(3, dtype=x.dtype, device=x.device) + si * K + (1 - c) * torch.outer(a, a)   # Rodrigues
     y = torch.einsum('bij,bjhw->bihw', R, (x + 1) / 2)
@@ -173,19 +224,24 @@ def limited_quaternions(n: int,                   # how many
                         max_angle: float = 90.0,  # largest rotation angle, in degrees (< 180)
                         generator: torch.Generator | int | None = None,
                         device=None) -> torch.Tensor:
-    "Unit quaternions (n, 4) of rotations by a uniform angle in [0, max_angle] about a uniform random axis (w > 0)."
+    """Unit quaternions (n, 4) of rotations by a uniform angle in [0, max_angle] about a uniform random axis
+    (w > 0)."""
     from repkit.shapes3d import quat_from_axis_angle
     n = check_positive_int(n, 'n')
-    if not 0 < max_angle < 180: raise RepkitError(f"max_angle must lie in (0, 180) degrees, got {max_angle}")
-    g = make_generator(generator)
-    axis = torch.randn(n, 3, generator=g, device=g.device, dtype=torch.float64).cpu()
-    angle = torch.rand(n, generator=g, device=g.device, dtype=torch.float64).cpu() * math.radians(max_angle)
+    if not 0 < max_angle < 180:
+        raise RepkitError(f"max_angle must lie in (0, 180) degrees, got {max_angle}")
+    gen = make_generator(generator)
+    axis = torch.randn(n, 3, generator=gen, device=gen.device, dtype=torch.float64).cpu()
+    angle = torch.rand(n, generator=gen, device=gen.device, dtype=torch.float64).cpu() * math.radians(max_angle)
     return quat_from_axis_angle(axis, angle).float().to(default_device(device))
 
 def limit_poses(ds: Shapes3D, max_angle: float | None = 90.0, seed: int = 0) -> Shapes3D:
-    "Redraw the poses of a not yet rendered `Shapes3D` within `max_angle` degrees of the canonical pose (None: keep them)."
-    if max_angle is None: return ds
-    if ds._chunks: raise RepkitError("limit_poses must be called before any image of the dataset is rendered")
+    """Redraw the poses of a not yet rendered `Shapes3D` within `max_angle` degrees of the canonical pose
+    (None: keep them)."""
+    if max_angle is None:
+        return ds
+    if ds._chunks:
+        raise RepkitError("limit_poses must be called before any image of the dataset is rendered")
     ds.factors['quat'] = limited_quaternions(len(ds), max_angle, seed, ds.device)
     return ds
 
@@ -211,7 +267,8 @@ SIE_DEFAULTS = dict(steps=4500, batch_size=128, lr=1e-3, n_objects=2000, n_views
 
 def variant_weights(variant: str) -> dict:
     "The loss weights of a variant: SIE's, with lambda_eq = 10 when there is no invariant part."
-    if variant not in VARIANTS: raise RepkitError(f"unknown variant {variant!r}: expected one of {VARIANTS}")
+    if variant not in VARIANTS:
+        raise RepkitError(f"unknown variant {variant!r}: expected one of {VARIANTS}")
     return dict(SIE_WEIGHTS, equi=SIE_WEIGHTS['inv']) if variant == 'equi' else dict(SIE_WEIGHTS)
 
 def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
@@ -223,11 +280,12 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
               n_objects: int = SIE_DEFAULTS['n_objects'], n_views: int = SIE_DEFAULTS['n_views'], size: int = SIE_DEFAULTS['size'],
               n_pairs: int = SIE_DEFAULTS['n_pairs'],
               augment: bool = True,          # colour jitter on each view
-              max_angle: float | None = 90.0, # poses within this many degrees of the canonical pose (None: uniform)
+              max_angle: float | None = 90.0,  # poses within this many degrees of the canonical pose (None: uniform)
               stop_after: int | None = None, **model_kwargs):
     "Render Shapes3D view pairs from `seed` and train SIE or a baseline on them with repkit's training loop."
     from repkit.train import TrainConfig, train
-    if data != 'shapes3d': raise RepkitError(f"unknown data {data!r}: SIE trains on 'shapes3d' view pairs")
+    if data != 'shapes3d':
+        raise RepkitError(f"unknown data {data!r}: SIE trains on 'shapes3d' view pairs")
     weights = variant_weights(variant)
     t0 = time.perf_counter()
     ds = limit_poses(Shapes3D(n_objects, n_views, size=size, seed=seed, device='cpu'), max_angle, seed + 2)
@@ -236,41 +294,89 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
     render_s = time.perf_counter() - t0
     torch.manual_seed(seed)
     model = SIEModel(variant, **model_kwargs)
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=1e-4, warmup=min(200, steps // 5), ema_decay=0.998, ckpt_every=250, seed=seed)
-    cmd = command or (f"train_sie(variant={variant!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, "
-                      f"n_objects={n_objects}, n_views={n_views}, size={size}, n_pairs={n_pairs}, augment={augment}, max_angle={max_angle})")
-    return train(model, pair_loss(images.to(default_device(device)), weights, augment), (i, j, g), cfg, out, kind=variant, model_config=model.config,
-                 device=device, progress=progress, stop_after=stop_after,
-                 meta=dict(command=cmd, render_seconds=render_s, weights=weights,
-                           data=f"shapes3d: {n_objects} objects x {n_views} views (seed {seed}), {size}x{size}, {n_pairs} random view pairs (seed {seed + 1}), colour jitter: {augment}, poses within {max_angle} degrees (seed {seed + 2})"))
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=1e-4,
+        warmup=min(200, steps // 5),
+        ema_decay=0.998,
+        ckpt_every=250,
+        seed=seed,
+    )
+    cmd = command or (
+        f"train_sie(variant={variant!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, "
+        f"n_objects={n_objects}, n_views={n_views}, size={size}, n_pairs={n_pairs}, augment={augment}, max_angle={max_angle})"
+    )
+    return train(
+        model,
+        pair_loss(images.to(default_device(device)), weights, augment),
+        (i, j, g),
+        cfg,
+        out,
+        kind=variant,
+        model_config=model.config,
+        device=device,
+        progress=progress,
+        stop_after=stop_after,
+        meta=dict(
+            command=cmd,
+            render_seconds=render_s,
+            weights=weights,
+            data=f"shapes3d: {n_objects} objects x {n_views} views (seed {seed}), {size}x{size}, {n_pairs} random view pairs (seed {seed + 1}), colour jitter: {augment}, poses within {max_angle} degrees (seed {seed + 2})",
+        ),
+    )
 
 # %% ../nbs/41_sie.ipynb #f264021b
-SHIPPED = dict(sie='sie', vicreg='vicreg', sie_equi='equi')   # shipped file name -> checkpoint kind (= variant)
+SHIPPED = dict(
+    sie='sie', vicreg='vicreg', sie_equi='equi'
+)  # shipped file name -> checkpoint kind (= variant)
 
-def load_sie(name_or_path: str | Path = 'sie', # 'sie', 'vicreg', 'sie_equi' (the shipped ones) or a checkpoint path
+def load_sie(name_or_path: str | Path = 'sie',  # 'sie', 'vicreg', 'sie_equi' (the shipped ones) or a checkpoint path
              use_ema: bool = True, map_location='cpu') -> SIEModel:
     "A trained SIE, VICReg or equivariant-only model (EMA weights by default), in eval mode, with its `meta`."
     from repkit.train import load_trained
-    return load_trained(name_or_path, {k: k.replace('_', '-') for k in SHIPPED}, VARIANTS, lambda ck: SIEModel(**ck['config']['model']),
-                        use_ema, map_location)
+    return load_trained(
+        name_or_path,
+        {k: k.replace('_', '-') for k in SHIPPED},
+        VARIANTS,
+        lambda ck: SIEModel(**ck['config']['model']),
+        use_ema,
+        map_location,
+    )
 
 # %% ../nbs/41_sie.ipynb #85e914d3
-def sie_eval_data(n_objects: int = 400, n_views: int = 12, size: int = 32, seed: int = 12345, max_angle: float | None = 90.0, device='cpu') -> Shapes3D:
-    "Held-out objects for evaluation: a `Shapes3D` from a seed other than the training one (default 12345), poses as in training."
+def sie_eval_data(
+    n_objects: int = 400,
+    n_views: int = 12,
+    size: int = 32,
+    seed: int = 12345,
+    max_angle: float | None = 90.0,
+    device='cpu',
+) -> Shapes3D:
+    """Held-out objects for evaluation: a `Shapes3D` from a seed other than the training one (default 12345),
+    poses as in training."""
     return limit_poses(Shapes3D(n_objects, n_views, size=size, seed=seed, device=device), max_angle, seed + 2)
 
 @torch.no_grad()
-def embed_views(model: SIEModel, images: torch.Tensor, batch: int = 512, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def embed_views(
+    model: SIEModel, images: torch.Tensor, batch: int = 512, device=None
+) -> tuple[torch.Tensor, torch.Tensor]:
     "Representations h (N, repr_dim) and embeddings z (N, emb_inv + emb_eq), float32 on the CPU."
     dev = default_device(device) if device is not None else next(model.parameters()).device
     model = model.to(dev).eval()
     hs, zs = [], []
     for k in range(0, len(images), batch):
-        h = model.encode(images[k:k + batch].to(dev)); hs.append(h.cpu()); zs.append(model.embed(h).cpu())
+        h = model.encode(images[k:k + batch].to(dev))
+        hs.append(h.cpu())
+        zs.append(model.embed(h).cpu())
     return torch.cat(hs), torch.cat(zs)
 
-def all_view_pairs(objects: torch.Tensor, n_views: int, distinct: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    "Indices `(i, j)` of every ordered pair of views of each object in `objects` (views of object o are o*n_views + v)."
+def all_view_pairs(
+    objects: torch.Tensor, n_views: int, distinct: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices `(i, j)` of every ordered pair of views of each object in `objects` (views of object o are
+    o*n_views + v)."""
     v1, v2 = torch.meshgrid(torch.arange(n_views), torch.arange(n_views), indexing='ij')
     keep = (v1 != v2) if distinct else torch.ones_like(v1, dtype=torch.bool)
     v1, v2 = v1[keep], v2[keep]
@@ -278,30 +384,70 @@ def all_view_pairs(objects: torch.Tensor, n_views: int, distinct: bool = True) -
     return (base + v1).reshape(-1), (base + v2).reshape(-1)
 
 # %% ../nbs/41_sie.ipynb #83baf2b3
-def mlp_r2(train_feats, train_targets, test_feats, test_targets, hidden: tuple = (256, 256), seed: int = 0, max_iter: int = 150) -> float:
-    "Test R^2 (mean over target columns) of a small MLP regressor (scikit-learn, standardised inputs, early stopping)."
+def mlp_r2(
+    train_feats,
+    train_targets,
+    test_feats,
+    test_targets,
+    hidden: tuple = (256, 256),
+    seed: int = 0,
+    max_iter: int = 150,
+) -> float:
+    """Test R^2 (mean over target columns) of a small MLP regressor (scikit-learn, standardised inputs, early
+    stopping)."""
     from sklearn.neural_network import MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from repkit.probes import as_features, as_factors, r2_score
-    Xtr, Xte = as_features(train_feats, 'train_feats'), as_features(test_feats, 'test_feats')
-    Ytr, Yte = as_factors(train_targets, len(Xtr), 'train_targets'), as_factors(test_targets, len(Xte), 'test_targets')
-    reg = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=hidden, max_iter=max_iter, early_stopping=True, random_state=seed, learning_rate_init=1e-3))
-    return float(r2_score(Yte, reg.fit(Xtr, Ytr).predict(Xte)).mean())
+    from threadpoolctl import threadpool_limits
+    Xtr = as_features(train_feats, 'train_feats')
+    Xte = as_features(test_feats, 'test_feats')
+    Ytr = as_factors(train_targets, len(Xtr), 'train_targets')
+    Yte = as_factors(test_targets, len(Xte), 'test_targets')
+    reg = make_pipeline(
+        StandardScaler(),
+        MLPRegressor(
+            hidden_layer_sizes=hidden,
+            max_iter=max_iter,
+            early_stopping=True,
+            random_state=seed,
+            learning_rate_init=1e-3,
+        ),
+    )
+    with threadpool_limits(limits=1):        # one BLAS thread: the same fit on every machine
+        pred = reg.fit(Xtr, Ytr).predict(Xte)
+    return float(r2_score(Yte, pred).mean())
 
 @torch.no_grad()
-def predicted_retrieval(model: SIEModel, z: torch.Tensor, quats: torch.Tensor, objects: torch.Tensor, n_views: int,
-                        identity: bool = False, ks: tuple = (1, 5), chunk: int = 2048) -> dict:
-    "MRR and Hit@k of `W(g_st) z_eq(s)` (or `z_eq(s)` with `identity=True`) retrieving view t among the views of its object."
+def predicted_retrieval(
+    model: SIEModel,
+    z: torch.Tensor,
+    quats: torch.Tensor,
+    objects: torch.Tensor,
+    n_views: int,
+    identity: bool = False,
+    ks: tuple = (1, 5),
+    chunk: int = 2048,
+) -> dict:
+    """MRR and Hit@k of `W(g_st) z_eq(s)` (or `z_eq(s)` with `identity=True`) retrieving view t among the
+    views of its object."""
     from repkit.probes import retrieval_from_similarity
     i, j = all_view_pairs(objects, n_views)
     use_pred = model.predictor is not None and not identity
-    zq = z if model.predictor is None else z[:, model.emb_inv:]                     # VICReg: its whole embedding
+    zq = z if model.predictor is None else z[:, model.emb_inv :]  # VICReg: its whole embedding
     keys = F.normalize(zq, dim=1).reshape(-1, n_views, zq.shape[1])                  # (n_all_objects, V, d)
     g = relative_rotation(quats[i], quats[j])
-    q = zq[i] if not use_pred else torch.cat([model.cpu().predict(z[i[k:k + chunk]], g[k:k + chunk]) for k in range(0, len(i), chunk)])
-    sim = torch.einsum('nd,nvd->nv', F.normalize(q, dim=1), keys[i // n_views])       # (Q, V): the object's own views only
-    sim[torch.arange(len(i)), i % n_views] = -math.inf                                   # the source view is not a candidate
+    q = (
+        zq[i]
+        if not use_pred
+        else torch.cat(
+            [model.cpu().predict(z[i[k : k + chunk]], g[k : k + chunk]) for k in range(0, len(i), chunk)]
+        )
+    )
+    sim = torch.einsum(
+        'nd,nvd->nv', F.normalize(q, dim=1), keys[i // n_views]
+    )  # (Q, V): the object's own views only
+    sim[torch.arange(len(i)), i % n_views] = -math.inf  # the source view is not a candidate
     return retrieval_from_similarity(sim, j % n_views, ks)
 
 # %% ../nbs/41_sie.ipynb #a6d67ff6
@@ -311,35 +457,50 @@ def _objects_split(n_objects: int, seed: int) -> tuple[torch.Tensor, torch.Tenso
     return perm[:n_objects // 2].sort().values, perm[n_objects // 2:].sort().values
 
 def _subsample(i, j, n, seed):
-    if len(i) <= n: return i, j
+    if len(i) <= n:
+        return i, j
     k = torch.randperm(len(i), generator=make_generator(seed))[:n]
     return i[k], j[k]
 
 def evaluate_sie(model: SIEModel, ds: Shapes3D,      # a trained model; held-out objects (`sie_eval_data`)
                  mlp: bool = True,                    # also fit the MLP rotation regressors
-                 mlp_parts: bool | None = None,       # MLP regressors on each part too (default: for SIE only)
+                 mlp_parts: bool | None = None,  # MLP regressors on each part too (default: for SIE only)
                  n_fit_pairs: int = 5000, n_test_pairs: int = 4000, # view pairs for the rotation readers
                  seed: int = 0, device=None) -> dict:
-    "Classification accuracy on h_inv / h_eq / h, rotation R^2 (linear and MLP), retrieval of predicted embeddings."
+    """Classification accuracy on h_inv / h_eq / h, rotation R^2 (linear and MLP), retrieval of predicted
+    embeddings."""
     from repkit.probes import linear_probe, regression_r2
-    if ds.n_objects < 4: raise RepkitError(f"evaluation needs at least 4 objects (two halves), got {ds.n_objects}")
+    if ds.n_objects < 4:
+        raise RepkitError(f"evaluation needs at least 4 objects (two halves), got {ds.n_objects}")
     h, z = embed_views(model, ds.images, device=device)
     model = model.cpu()
     V, y, quat = ds.n_views, ds.factors['class_id'].cpu(), ds.factors['quat'].cpu()
     fit, test = _objects_split(ds.n_objects, seed)
     views = lambda objs: (objs[:, None] * V + torch.arange(V)).reshape(-1)
     parts = dict(inv=h[:, :model.n_inv], eq=h[:, model.n_inv:], all=h)
-    out = {f'cls_{p}': linear_probe(x[views(fit)], y[views(fit)], x[views(test)], y[views(test)], seed=seed) if x.shape[1] else float('nan')
-           for p, x in parts.items()}
-    (i_f, j_f), (i_t, j_t) = _subsample(*all_view_pairs(fit, V), n_fit_pairs, seed), _subsample(*all_view_pairs(test, V), n_test_pairs, seed + 1)
-    R = lambda i, j: quat_to_matrix(relative_rotation(quat[i], quat[j])).reshape(-1, 9)   # 9 continuous numbers, no sign flip
+    out = {
+        f'cls_{p}': (
+            linear_probe(x[views(fit)], y[views(fit)], x[views(test)], y[views(test)], seed=seed)
+            if x.shape[1]
+            else float('nan')
+        )
+        for p, x in parts.items()
+    }
+    (i_f, j_f), (i_t, j_t) = _subsample(*all_view_pairs(fit, V), n_fit_pairs, seed), _subsample(
+        *all_view_pairs(test, V), n_test_pairs, seed + 1
+    )
+    R = lambda i, j: quat_to_matrix(relative_rotation(quat[i], quat[j])).reshape(
+        -1, 9
+    )  # 9 continuous numbers, no sign flip
     g_f, g_t = R(i_f, j_f), R(i_t, j_t)
     pair = lambda x, i, j: torch.cat([x[i], x[j]], 1)
     out['rot_r2_lin'] = float(regression_r2(pair(h, i_f, j_f), g_f, pair(h, i_t, j_t), g_t).mean())
     mlp_parts = (model.variant == 'sie') if mlp_parts is None else mlp_parts
     for p, x in parts.items():
         run = mlp and x.shape[1] > 0 and (p == 'all' or mlp_parts)
-        out[f'rot_r2_mlp_{p}'] = mlp_r2(pair(x, i_f, j_f), g_f, pair(x, i_t, j_t), g_t, seed=seed) if run else float('nan')
+        out[f'rot_r2_mlp_{p}'] = (
+            mlp_r2(pair(x, i_f, j_f), g_f, pair(x, i_t, j_t), g_t, seed=seed) if run else float('nan')
+        )
     nan = dict(mrr=float('nan'), **{'hit@1': float('nan'), 'hit@5': float('nan')})
     pred = predicted_retrieval(model, z, quat, test, V) if model.predictor is not None else nan
     ident = predicted_retrieval(model, z, quat, test, V, identity=True)
@@ -350,8 +511,10 @@ def evaluate_sie(model: SIEModel, ds: Shapes3D,      # a trained model; held-out
 def invariance_ratio(h: torch.Tensor,        # (N, D) representations
                      objects: torch.Tensor   # (N,) object id of each row
                     ) -> torch.Tensor:
-    "Per dimension, the share of variance explained by the object: `1 - mean within-object variance / total variance`, shape (D,)."
-    check_shape(h, (None, None), 'h'); check_shape(objects, (len(h),), 'objects')
+    """Per dimension, the share of variance explained by the object: `1 - mean within-object variance / total
+    variance`, shape (D,)."""
+    check_shape(h, (None, None), 'h')
+    check_shape(objects, (len(h),), 'objects')
     _, inv = objects.unique(return_inverse=True)
     n = torch.bincount(inv).double()[:, None]
     mean = torch.zeros(len(n), h.shape[1], dtype=torch.float64).index_add_(0, inv, h.double()) / n
@@ -362,26 +525,33 @@ def invariance_ratio(h: torch.Tensor,        # (N, D) representations
 def plot_invariance(models: dict, ds: Shapes3D, ax=None, device=None):
     "Invariance ratio of each dimension of h, one line per model, with the SIE split marked."
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(7, 3))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3))
     obj = ds.factors['instance_id'].cpu()
     for name, m in models.items():
         h, _ = embed_views(m, ds.images, device=device)
         ax.plot(invariance_ratio(h, obj).numpy(), marker='o', ms=3, lw=1, label=name)
-        if m.variant == 'sie': ax.axvline(m.n_inv - 0.5, color='0.5', ls=':', lw=1)
-    ax.set_xlabel('dimension of h (SIE: invariant part left of the dotted line)'); ax.set_ylabel('share of variance\nexplained by the object')
-    ax.set_ylim(-0.02, 1.02); ax.legend(fontsize=8)
+        if m.variant == 'sie':
+            ax.axvline(m.n_inv - 0.5, color='0.5', ls=':', lw=1)
+    ax.set_xlabel('dimension of h (SIE: invariant part left of the dotted line)')
+    ax.set_ylabel('share of variance\nexplained by the object')
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
     return ax
 
 @torch.no_grad()
 def plot_neighbours(model: SIEModel, ds: Shapes3D, n_rows: int = 4, k: int = 5, seed: int = 0, device=None):
-    "For random (source, target) view pairs of held-out objects: source, target and the top-k views retrieved by W(g) z_eq."
+    """For random (source, target) view pairs of held-out objects: source, target and the top-k views
+    retrieved by W(g) z_eq."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
-    _, z = embed_views(model, ds.images, device=device); model = model.cpu()
+    _, z = embed_views(model, ds.images, device=device)
+    model = model.cpu()
     V, quat = ds.n_views, ds.factors['quat'].cpu()
     gen = make_generator(seed)
     obj = torch.randperm(ds.n_objects, generator=gen)[:n_rows]
-    s = torch.randint(0, V, (n_rows,), generator=gen); t = (s + torch.randint(1, V, (n_rows,), generator=gen)) % V
+    s = torch.randint(0, V, (n_rows,), generator=gen)
+    t = (s + torch.randint(1, V, (n_rows,), generator=gen)) % V
     i, j = obj * V + s, obj * V + t
     zq = z if model.predictor is None else z[:, model.emb_inv:]
     q = zq[i] if model.predictor is None else model.predict(z[i], relative_rotation(quat[i], quat[j]))
@@ -390,28 +560,45 @@ def plot_neighbours(model: SIEModel, ds: Shapes3D, n_rows: int = 4, k: int = 5, 
     sim[torch.arange(n_rows), s] = -math.inf
     top = sim.topk(min(k, V - 1), dim=1).indices
     imgs = ds.images.cpu()
-    fig, axs = plt.subplots(n_rows, 2 + top.shape[1], figsize=(1.3 * (2 + top.shape[1]), 1.4 * n_rows), squeeze=False)
+    fig, axs = plt.subplots(
+        n_rows, 2 + top.shape[1], figsize=(1.3 * (2 + top.shape[1]), 1.4 * n_rows), squeeze=False
+    )
     for r in range(n_rows):
         row = [imgs[i[r]], imgs[j[r]]] + [imgs[obj[r] * V + v] for v in top[r]]
         for c, (ax, im) in enumerate(zip(axs[r], row)):
-            ax.imshow(((im.permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy()); ax.set_xticks([]); ax.set_yticks([])
+            ax.imshow(((im.permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy())
+            ax.set_xticks([])
+            ax.set_yticks([])
             hit = c >= 2 and int(top[r, c - 2]) == int(t[r])
-            if hit: ax.add_patch(Rectangle((0, 0), im.shape[-1] - 1, im.shape[-2] - 1, fill=False, ec='lime', lw=3))
-            if r == 0: ax.set_title(['query', 'target'][c] if c < 2 else f'#{c - 1}', fontsize=9)
-    fig.suptitle(f'{model.variant}: views retrieved by the predicted embedding (green: the target)', fontsize=10)
+            if hit:
+                ax.add_patch(
+                    Rectangle((0, 0), im.shape[-1] - 1, im.shape[-2] - 1, fill=False, ec='lime', lw=3)
+                )
+            if r == 0:
+                ax.set_title(['query', 'target'][c] if c < 2 else f'#{c - 1}', fontsize=9)
+    fig.suptitle(
+        f'{model.variant}: views retrieved by the predicted embedding (green: the target)', fontsize=10
+    )
     fig.tight_layout()
     return fig
 
 def plot_training_terms(models: dict, axs=None, smooth: int = 50):
     "The loss terms (unweighted) over training, from each checkpoint's `meta['logs']`."
     import matplotlib.pyplot as plt
-    if axs is None: _, axs = plt.subplots(1, 4, figsize=(14, 3))
-    sm = lambda v: np.convolve(np.asarray(v, float), np.ones(min(smooth, len(v))) / min(smooth, len(v)), mode='valid')
+    if axs is None:
+        _, axs = plt.subplots(1, 4, figsize=(14, 3))
+    sm = lambda v: np.convolve(
+        np.asarray(v, float), np.ones(min(smooth, len(v))) / min(smooth, len(v)), mode='valid'
+    )
     for c, (name, m) in enumerate(models.items()):
         for ax, key in zip(axs, ('inv', 'equi', 'var', 'cov')):
             v = m.meta.get('logs', {}).get(key)
-            if v and max(v) > 0: ax.plot(sm(v), color=f'C{c}', label=name)
-    for ax, key in zip(axs, ('invariance MSE', 'equivariance MSE', 'variance hinge', 'covariance')): ax.set_title(key, fontsize=10); ax.set_xlabel('step'); ax.set_yscale('log')
+            if v and max(v) > 0:
+                ax.plot(sm(v), color=f'C{c}', label=name)
+    for ax, key in zip(axs, ('invariance MSE', 'equivariance MSE', 'variance hinge', 'covariance')):
+        ax.set_title(key, fontsize=10)
+        ax.set_xlabel('step')
+        ax.set_yscale('log')
     axs[-1].legend(fontsize=8)                     # the covariance panel has every model
     return axs
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 from .core import (RepkitError, default_device, make_generator, save_checkpoint, load_checkpoint, load_state,
-                         check_positive_int, check_finite, atomic_write, weights_dir)
+                         check_positive_int, check_finite, atomic_write, weights_dir, autocast, autocast_dtype)
 
 # %% auto #0
 __all__ = ['TrainConfig', 'lr_at', 'Batches', 'dist_info', 'init_distributed', 'ema_update', 'TrainResult', 'resume_mismatch',
@@ -34,7 +34,7 @@ class TrainConfig:
     ema_decay: float = 0.999      # EMA of the weights (0: no EMA)
     ckpt_every: int = 500         # steps between checkpoints
     seed: int = 0                 # seeds batches, the loss's generator and dropout
-    amp: bool = False             # bf16 autocast (CUDA only)
+    precision: str = 'fp32'       # 'fp32', 'bf16' or 'auto': autocast of the loss (see `repkit.core.autocast_dtype`)
     compile: bool = False         # torch.compile the model (CUDA only)
 
     def __post_init__(self):
@@ -47,6 +47,7 @@ class TrainConfig:
         if not 0 <= self.ema_decay < 1:
             raise RepkitError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         self.betas = tuple(self.betas)
+        autocast_dtype('cpu', self.precision)          # refuses an unknown precision now, not at the first step
 
 # %% ../nbs/13_train.ipynb #57c588bb
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -216,7 +217,7 @@ def train(model: nn.Module,             # the model to train (moved to `device`)
             gen = make_generator(_mix(cfg.seed, 3, step, rank))                 # the loss's randomness
             for group in opt.param_groups:
                 group['lr'] = lr_at(step, cfg)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == 'cuda'):
+            with autocast(device, cfg.precision):
                 out = loss_fn(fwd, batch, gen)
             loss, extra = out if isinstance(out, tuple) else (out, {})
             if not torch.isfinite(loss):
