@@ -11,7 +11,8 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 from .core import RepkitError, default_device, make_generator, randn, check_finite, check_positive_int
-from .ddim import DiscreteSchedule, ddim_sample
+from .ddim import DiscreteSchedule, ddim_sample, load_pretrained, DIFFUSION_PRESETS
+from .quality import load_classifier
 from .gaussian import MixtureWorld, image_gaussian, image_mixture, gaussian_fit, bures_w2, sliced_w2
 from .data import MASKS, make_mask, make_masks, get_dataset
 from .sde import SamplerHook, CombinedHook
@@ -20,15 +21,15 @@ import repkit.copaint   # registers 'copaint' and 'copaint-tt' in METHODS
 
 # %% auto #0
 __all__ = ['ANALYTIC_WORLDS', 'OBSERVATION_SEEDS', 'ANALYTIC_METHODS', 'SCORES', 'FLOOR_KEYS', 'TRAINED_METHODS', 'QUICK', 'FULL',
-           'CPU_TOUR', 'analytic_world', 'posterior_scores', 'analytic_study', 'markdown_table', 'analytic_table',
-           'plot_analytic', 'observation_summary', 'summary_table', 'psnr', 'ssim', 'evaluate_inpainting',
-           'trained_study', 'summary_rows', 'trained_table', 'plot_quality_time', 'model_shape', 'check_inpaint_input',
-           'inpaint_image', 'load_image', 'load_mask', 'record_trajectory', 'explorer_frame', 'inpaint_explorer',
-           'explorer_strip', 'plot_completions', 'tour_inpaint']
+           'CPU_TOUR', 'TRAINED_COLUMNS', 'analytic_world', 'posterior_scores', 'analytic_study', 'markdown_table',
+           'analytic_table', 'plot_analytic', 'observation_summary', 'summary_table', 'psnr', 'ssim',
+           'evaluate_inpainting', 'trained_study', 'summary_rows', 'trained_table', 'plot_quality_time', 'model_shape',
+           'check_inpaint_input', 'inpaint_image', 'load_image', 'load_mask', 'record_trajectory', 'explorer_frame',
+           'inpaint_explorer', 'explorer_strip', 'plot_completions', 'tour_inpaint']
 
 # %% ../nbs/22_inpaint_eval.ipynb #bbb664a1
 ANALYTIC_WORLDS = ('gaussian', 'mixture')
-OBSERVATION_SEEDS = {'gaussian': 7, 'mixture': 15}   # observation i of a world is drawn with seed OBSERVATION_SEEDS[world] + i
+OBSERVATION_SEEDS = {'gaussian': 7, 'mixture': 15}   # observation i is drawn with seed OBSERVATION_SEEDS[world] + i
 
 def analytic_world(name: str,           # 'gaussian' or 'mixture'
                    observation: int = 0 # which fixed observation: drawn from the world with its own seed
@@ -57,7 +58,7 @@ def posterior_scores(xs: torch.Tensor,        # samples (n, *event_shape), known
                      world: MixtureWorld,      # the prior world
                      mask: torch.Tensor,       # 1 = known
                      y: torch.Tensor,          # the observation (one sample)
-                     target: torch.Tensor | None = None, # exact posterior samples of the unknown pixels, for sliced W2
+                     target: torch.Tensor | None = None, # exact posterior samples of the unknown pixels (SW)
                      post: MixtureWorld | None = None    # `world.condition(mask, y, full=False)`, if computed
                     ) -> dict:
     "Distances of the samples' unknown pixels to the exact posterior, and their known-pixel error."
@@ -85,12 +86,14 @@ def _floors(world, mask, y, post, post_full, n, target, repeats, seed):
     "Each score's mean over `repeats` sets of `n` exact posterior samples."
     rs = [posterior_scores(post_full.sample(n, generator=seed + r), world, mask, y, target, post)
           for r in range(repeats)]
-    return {f'floor_{k}': sum(r[k] for r in rs) / repeats for k in ('w2', 'sw', 'mean_err', 'cov_err', 'mode_weight_err')}
+    return {f'floor_{k}': sum(r[k] for r in rs) / repeats 
+            for k in ('w2', 'sw', 'mean_err', 'cov_err', 'mode_weight_err')}
 
 def _run_method(meth, eps, eps_post, sch, y, mask, x_T, k, seed):
     "One method (or the exact-conditional-score reference) at `k` steps: samples and network passes."
     if meth == 'reference':                       # ancestral DDIM with the exact conditional score
-        xs = ddim_sample(eps_post, sch, x_T.shape, n_steps=k, eta=1.0, x_T=x_T, device='cpu', generator=seed + 2)
+        xs = ddim_sample(eps_post, sch, x_T.shape, n_steps=k, eta=1.0, x_T=x_T, device='cpu',
+                         generator=seed + 2)
         return xs, dict(nfe_forward=k, nfe_backward=0)
     return inpaint(meth, eps, sch, y, mask, n_samples=x_T.shape[0], n_steps=k, x_T=x_T, device='cpu',
                    generator=seed + 2, return_stats=True)
@@ -197,8 +200,9 @@ def _pm(r: dict, key: str, fmt: str) -> str:
 
 def summary_table(summary: list[dict]) -> str:
     "The exact-world study over several observations as a markdown table of `mean ± sd`."
-    cols = [('W2', 'w2', '.2f'), ('W2 floor', 'floor_w2', '.2f'), ('SW', 'sw', '.3f'), ('mean err', 'mean_err', '.2f'),
-            ('cov err', 'cov_err', '.2f'), ('spread', 'spread', '.2f'), ('mode w err', 'mode_weight_err', '.3f')]
+    cols = [('W2', 'w2', '.2f'), ('W2 floor', 'floor_w2', '.2f'), ('SW', 'sw', '.3f'),
+            ('mean err', 'mean_err', '.2f'), ('cov err', 'cov_err', '.2f'), ('spread', 'spread', '.2f'),
+            ('mode w err', 'mode_weight_err', '.3f')]
     rows = [dict(world=r['world'], method=r['method'], steps=r['steps'], obs=r['n_obs'],
                  fwd=r['nfe_forward'], bwd=r['nfe_backward'], **{h: _pm(r, k, f) for h, k, f in cols})
             for r in summary]
@@ -214,34 +218,55 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 2.0) -> torch.Ten
 
 def _gaussian_window(size: int, sigma: float, dtype, device):
     r = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
-    g = torch.exp(-r**2 / (2 * sigma**2)); g = g / g.sum()
+    g = torch.exp(-r**2 / (2 * sigma**2))
+    g = g / g.sum()
     return g[:, None] * g[None, :]
 
 def ssim(x: torch.Tensor, y: torch.Tensor,   # batches (B, C, H, W)
          data_range: float = 2.0, win_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     "SSIM per image with a Gaussian window (valid windows, channels averaged)."
-    if x.shape != y.shape or x.dim() != 4: raise RepkitError(f"ssim needs two batches (B, C, H, W) of the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.shape != y.shape or x.dim() != 4:
+        raise RepkitError(f"ssim needs two batches (B, C, H, W) of the same shape, "
+                          f"got {tuple(x.shape)} and {tuple(y.shape)}")
     B, C, H, W = x.shape
-    k = min(win_size, H, W); k -= 1 - k % 2                           # odd, no larger than the image
+    k = min(win_size, H, W)
+    k -= 1 - k % 2                                                    # odd, no larger than the image
     w = _gaussian_window(k, sigma, torch.float64, x.device).expand(C, 1, k, k)
-    x, y = x.double(), y.double()
-    f = lambda z: F.conv2d(z, w, groups=C)
-    mx, my = f(x), f(y)
-    sxx, syy, sxy = f(x * x) - mx**2, f(y * y) - my**2, f(x * y) - mx * my
-    C1, C2 = (0.01 * data_range)**2, (0.03 * data_range)**2
+    x = x.double()
+    y = y.double()
+    f = lambda z: F.conv2d(z, w, groups=C)                            # local (windowed) means
+    mx = f(x)
+    my = f(y)
+    sxx = f(x * x) - mx**2
+    syy = f(y * y) - my**2
+    sxy = f(x * y) - mx * my
+    C1 = (0.01 * data_range)**2
+    C2 = (0.03 * data_range)**2
     s = (2 * mx * my + C1) * (2 * sxy + C2) / ((mx**2 + my**2 + C1) * (sxx + syy + C2))
     return s.flatten(1).mean(1)
 
 # %% ../nbs/22_inpaint_eval.ipynb #9b2c4c13
 def _test_images(dataset: str, n: int, device):
     "The first `n` test images of a dataset at the shipped model's size, and their labels."
-    from repkit.ddim import DIFFUSION_PRESETS
-    if dataset not in DIFFUSION_PRESETS: raise RepkitError(f"unknown model {dataset!r}: expected one of {', '.join(DIFFUSION_PRESETS)}")
-    d = get_dataset('digits', 'test', size=16, n=n) if dataset == 'digits' else get_dataset('sprites', 'test', n=n)
+    if dataset not in DIFFUSION_PRESETS:
+        raise RepkitError(f"unknown model {dataset!r}: expected one of {', '.join(DIFFUSION_PRESETS)}")
+    if dataset == 'digits':
+        d = get_dataset('digits', 'test', size=16, n=n)
+    else:
+        d = get_dataset('sprites', 'test', n=n)
     return d.images.to(device), d.labels.to(device)
 
 @torch.no_grad()
-def _predict(clf, x): return torch.cat([clf(x[i:i + 512]).argmax(1) for i in range(0, len(x), 512)])
+def _predict(clf, x):
+    return torch.cat([clf(x[i:i + 512]).argmax(1) for i in range(0, len(x), 512)])
+
+def _diversity(xs: torch.Tensor, masks: torch.Tensor) -> float:
+    "RMS difference over the unknown pixels between the samples of one observation, averaged over pairs."
+    u = 1 - torch.broadcast_to(masks.to(xs.device), xs[:, 0].shape)
+    S = xs.shape[1]
+    d2 = [((xs[:, i] - xs[:, j]).pow(2) * u).flatten(1).sum(1) / u.flatten(1).sum(1).clamp_min(1)
+          for i in range(S) for j in range(i + 1, S)]
+    return torch.stack(d2).sqrt().mean().item()
 
 def evaluate_inpainting(model,                 # a `DiffusionModel` (callable eps model with `.schedule`)
                         clf,                   # a classifier for the class consistency (or None)
@@ -250,63 +275,73 @@ def evaluate_inpainting(model,                 # a `DiffusionModel` (callable ep
                         masks: torch.Tensor,   # (N, 1|C, H, W), 1 = known
                         method: str, n_steps: int = 50, n_samples: int = 2, seed: int = 0, device=None,
                         progress: bool = False, **method_kwargs) -> tuple[dict, torch.Tensor]:
-    "Inpaint every image `n_samples` times with one method; metrics (dict) and the samples `(N, n_samples, C, H, W)`."
-    device, N = default_device(device), images.shape[0]
-    y, m = images.to(device).repeat_interleave(n_samples, 0), masks.to(device).repeat_interleave(n_samples, 0)
-    x, st = inpaint(method, model, model.schedule, y, m, n_steps=n_steps, device=device, generator=seed, clip_x0=True,
-                    progress=progress, return_stats=True, **method_kwargs)
+    "Inpaint every image `n_samples` times with one method; metrics (dict) and samples `(N, n_samples, C, H, W)`."
+    device = default_device(device)
+    N = images.shape[0]
+    y = images.to(device).repeat_interleave(n_samples, 0)
+    m = masks.to(device).repeat_interleave(n_samples, 0)
+    x, st = inpaint(method, model, model.schedule, y, m, n_steps=n_steps, device=device, generator=seed,
+                    clip_x0=True, progress=progress, return_stats=True, **method_kwargs)
     x = x.clamp(-1, 1)
     mb = torch.broadcast_to(m, x.shape)
     known_mse = ((x - y).pow(2) * mb).flatten(1).sum(1) / mb.flatten(1).sum(1).clamp_min(1)
-    r = dict(method=method, steps=n_steps, n_images=N, n_samples=n_samples, psnr=psnr(x, y).mean().item(), ssim=ssim(x, y).mean().item(),
-             known_rmse=known_mse.sqrt().mean().item(), nfe_forward=st['nfe_forward'], nfe_backward=st['nfe_backward'],
+    r = dict(method=method, steps=n_steps, n_images=N, n_samples=n_samples,
+             psnr=psnr(x, y).mean().item(), ssim=ssim(x, y).mean().item(), known_rmse=known_mse.sqrt().mean().item(),
+             nfe_forward=st['nfe_forward'], nfe_backward=st['nfe_backward'],
              seconds=st['seconds'], seconds_per_image=st['seconds'] / N)
     xs = x.reshape(N, n_samples, *x.shape[1:])
     if n_samples > 1:
-        u = 1 - torch.broadcast_to(masks.to(device), xs[:, 0].shape)
-        d2 = [((xs[:, i] - xs[:, j]).pow(2) * u).flatten(1).sum(1) / u.flatten(1).sum(1).clamp_min(1)
-              for i in range(n_samples) for j in range(i + 1, n_samples)]
-        r['diversity'] = torch.stack(d2).sqrt().mean().item()
+        r['diversity'] = _diversity(xs, masks)
     if clf is not None:
         clf = clf.to(device)
-        r['class_consistency'] = (_predict(clf, x) == labels.to(device).repeat_interleave(n_samples)).float().mean().item()
-        r['class_acc_original'] = (_predict(clf, images.to(device)) == labels.to(device)).float().mean().item()
+        labels = labels.to(device)
+        r['class_consistency'] = (_predict(clf, x) == labels.repeat_interleave(n_samples)).float().mean().item()
+        r['class_acc_original'] = (_predict(clf, images.to(device)) == labels).float().mean().item()
     return r, xs.cpu()
 
 # %% ../nbs/22_inpaint_eval.ipynb #545d4ae0
 TRAINED_METHODS = ('replace', 'langevin', 'repaint', 'ddnm', 'dps', 'copaint', 'copaint-tt')
-QUICK = dict(datasets=('digits',), masks=('half', 'narrow'), n_images=8, n_samples=2, n_steps=20, methods=('replace', 'repaint', 'ddnm', 'copaint'))
+QUICK = dict(datasets=('digits',), masks=('half', 'narrow'), n_images=8, n_samples=2, n_steps=20,
+             methods=('replace', 'repaint', 'ddnm', 'copaint'))
 FULL = dict(datasets=('digits', 'sprites'), masks=MASKS, n_images=100, n_samples=2, n_steps=50, methods=TRAINED_METHODS)
-CPU_TOUR = dict(datasets=('digits',), masks=MASKS, n_images=8, n_samples=2, n_steps=25, methods=TRAINED_METHODS)  # the full tour on a CPU: minutes, not hours
+CPU_TOUR = dict(datasets=('digits',), masks=MASKS, n_images=8, n_samples=2, n_steps=25,
+                methods=TRAINED_METHODS)                 # the full tour on a CPU: minutes, not hours
 
-def trained_study(datasets=None, masks=None, n_images=None, n_samples=None, n_steps=None, methods=None, # None: the FULL (or QUICK) default
-                  quick: bool = False, seed: int = 0, device=None, progress: bool = False,
+def _check_names(names, valid, kind):
+    for m in names:
+        if m not in valid:
+            raise RepkitError(f"unknown {kind} {m!r}: expected one of {', '.join(valid)}")
+
+def trained_study(datasets=None, masks=None, n_images=None, n_samples=None, n_steps=None, methods=None,
+                  quick: bool = False,                 # None above: the QUICK (quick=True) or FULL default
+                  seed: int = 0, device=None, progress: bool = False,
                   method_kwargs: dict | None = None,   # per-method knobs, e.g. {'repaint': dict(jump_length=5)}
-                  keep_samples: bool = False           # also return the samples: (rows, {(dataset, mask, method): (N, S, C, H, W)})
+                  keep_samples: bool = False           # also return {(dataset, mask, method): (N, S, C, H, W)}
                  ):
-    "PSNR, SSIM, known-pixel error, class consistency, diversity, network passes and time per dataset, mask and method."
-    from tqdm.auto import tqdm
-    from repkit.ddim import load_pretrained
-    from repkit.quality import load_classifier
-    cfg = {k: (QUICK if quick else FULL)[k] if v is None else v for k, v in
-           dict(datasets=datasets, masks=masks, n_images=n_images, n_samples=n_samples, n_steps=n_steps, methods=methods).items()}
-    for m in cfg['methods']:
-        if m not in METHODS: raise RepkitError(f"unknown method {m!r}: expected one of {', '.join(METHODS)}")
-    for m in cfg['masks']:
-        if m not in MASKS: raise RepkitError(f"unknown mask {m!r}: expected one of {', '.join(MASKS)}")
-    device, method_kwargs = default_device(device), method_kwargs or {}
-    rows, samples = [], {}
-    bar = tqdm(total=len(cfg['datasets']) * len(cfg['masks']) * len(cfg['methods']), disable=not progress, desc='inpainting study', leave=False)
+    "PSNR, SSIM, known-pixel error, class consistency, diversity, passes and time per dataset, mask and method."
+    given = dict(datasets=datasets, masks=masks, n_images=n_images, n_samples=n_samples, n_steps=n_steps,
+                 methods=methods)
+    cfg = {k: (QUICK if quick else FULL)[k] if v is None else v for k, v in given.items()}
+    _check_names(cfg['methods'], list(METHODS), 'method')
+    _check_names(cfg['masks'], MASKS, 'mask')
+    device = default_device(device)
+    method_kwargs = method_kwargs or {}
+    rows = []
+    samples = {}
+    total = len(cfg['datasets']) * len(cfg['masks']) * len(cfg['methods'])
+    bar = tqdm(total=total, disable=not progress, desc='inpainting study', leave=False)
     for ds in cfg['datasets']:
         images, labels = _test_images(ds, check_positive_int(cfg['n_images'], 'n_images'), device)
-        model, clf = load_pretrained(ds).to(device).eval().requires_grad_(False), load_classifier(ds).to(device)
+        model = load_pretrained(ds).to(device).eval().requires_grad_(False)
+        clf = load_classifier(ds).to(device)
         for mname in cfg['masks']:
             masks = make_masks(mname, len(images), images.shape[-1], seed, device=device)
             for meth in cfg['methods']:
-                r, xs = evaluate_inpainting(model, clf, images, labels, masks, meth, cfg['n_steps'], cfg['n_samples'], seed, device,
-                                            **method_kwargs.get(meth, {}))
+                r, xs = evaluate_inpainting(model, clf, images, labels, masks, meth, cfg['n_steps'], cfg['n_samples'],
+                                            seed, device, **method_kwargs.get(meth, {}))
                 rows.append(dict(dataset=ds, mask=mname, **r, device=str(device)))
-                if keep_samples: samples[(ds, mname, meth)] = xs
+                if keep_samples:
+                    samples[(ds, mname, meth)] = xs
                 bar.update()
     bar.close()
     return (rows, samples) if keep_samples else rows
@@ -314,42 +349,52 @@ def trained_study(datasets=None, masks=None, n_images=None, n_samples=None, n_st
 # %% ../nbs/22_inpaint_eval.ipynb #b1c362bf
 def summary_rows(rows: list[dict]) -> list[dict]:
     "Average the trained-model rows over mask families, per dataset, method and step count."
-    keys = ('psnr', 'ssim', 'known_rmse', 'class_consistency', 'diversity', 'nfe_forward', 'nfe_backward', 'seconds_per_image')
+    keys = ('psnr', 'ssim', 'known_rmse', 'class_consistency', 'diversity', 'nfe_forward', 'nfe_backward',
+            'seconds_per_image')
     groups = {}
-    for r in rows: groups.setdefault((r['dataset'], r['method'], r['steps']), []).append(r)
+    for r in rows:
+        groups.setdefault((r['dataset'], r['method'], r['steps']), []).append(r)
     out = []
     for (ds, meth, k), rs in groups.items():
         s = dict(dataset=ds, mask='all', method=meth, steps=k, n_masks=len(rs))
         for key in keys:
             v = [r[key] for r in rs if r.get(key) is not None]
-            if v: s[key] = sum(v) / len(v)
+            if v:
+                s[key] = sum(v) / len(v)
         out.append(s)
     return out
 
+TRAINED_COLUMNS = {'data': ('dataset', 's'), 'mask': ('mask', 's'), 'method': ('method', 's'), 'steps': ('steps', 'd'),
+                   'PSNR': ('psnr', '.2f'), 'SSIM': ('ssim', '.3f'), 'known RMSE': ('known_rmse', '.3f'),
+                   'class kept': ('class_consistency', '.2f'), 'diversity': ('diversity', '.3f'),
+                   'fwd/img': ('nfe_forward', '.0f'), 'bwd/img': ('nfe_backward', '.0f'),
+                   's/img': ('seconds_per_image', '.3f')}
+
 def trained_table(rows: list[dict]) -> str:
     "The trained-model study as a markdown table."
-    return markdown_table(rows, {'data': ('dataset', 's'), 'mask': ('mask', 's'), 'method': ('method', 's'), 'steps': ('steps', 'd'),
-                                 'PSNR': ('psnr', '.2f'), 'SSIM': ('ssim', '.3f'), 'known RMSE': ('known_rmse', '.3f'),
-                                 'class kept': ('class_consistency', '.2f'), 'diversity': ('diversity', '.3f'),
-                                 'fwd/img': ('nfe_forward', '.0f'), 'bwd/img': ('nfe_backward', '.0f'), 's/img': ('seconds_per_image', '.3f')})
+    return markdown_table(rows, TRAINED_COLUMNS)
 
 # %% ../nbs/22_inpaint_eval.ipynb #0f554e9f
 def plot_quality_time(rows: list[dict], ax=None,
-                      metric: str = 'class_consistency', # any numeric key of the rows: 'psnr', 'ssim', 'class_consistency', ...
+                      metric: str = 'class_consistency', # any numeric key of the rows: 'psnr', 'ssim', ...
                       dataset: str | None = None):        # None: the first dataset in the rows
-    "CoPaint-style quality-time plot: mean `metric` over masks against seconds per image, one point (or line) per method."
-    import matplotlib.pyplot as plt
+    "CoPaint-style quality-time plot: mean `metric` over masks against seconds per image, a point (line) per method."
     srows = [r for r in summary_rows(rows) if metric in r]
-    if not srows: raise RepkitError(f"no rows with the metric {metric!r}")
+    if not srows:
+        raise RepkitError(f"no rows with the metric {metric!r}")
     dataset = dataset or srows[0]['dataset']
     srows = [r for r in srows if r['dataset'] == dataset]
-    if ax is None: _, ax = plt.subplots(figsize=(5.2, 3.8))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 3.8))
     for i, meth in enumerate(dict.fromkeys(r['method'] for r in srows)):
         pts = sorted((r['seconds_per_image'], r[metric]) for r in srows if r['method'] == meth)
         ax.plot(*zip(*pts), 'o-', color=f'C{i}', label=meth)
         ax.annotate(meth, pts[-1], textcoords='offset points', xytext=(4, 3), fontsize=7, color=f'C{i}')
-    ax.set_xscale('log'); ax.set_xlabel('seconds per image (log)'); ax.set_ylabel(f'{metric} (mean over masks)')
-    ax.set_title(f'{dataset}: quality against time', fontsize=9); ax.legend(fontsize=7)
+    ax.set_xscale('log')
+    ax.set_xlabel('seconds per image (log)')
+    ax.set_ylabel(f'{metric} (mean over masks)')
+    ax.set_title(f'{dataset}: quality against time', fontsize=9)
+    ax.legend(fontsize=7)
     return ax
 
 # %% ../nbs/22_inpaint_eval.ipynb #147496c3
@@ -430,9 +475,10 @@ class _Trajectory(SamplerHook):
         self.x0s.append(None if x0 is None else x0.detach().cpu())
         return x, x0
 
-def record_trajectory(method: str, eps_model, schedule, y: torch.Tensor, mask: torch.Tensor, n_steps: int = 50,
-                      n_samples: int = 1, seed: int = 0, device=None, clip_x0: bool = True, **method_kwargs) -> dict:
-    "Run one method and keep every step: `levels`, `x` (states), `x0` (estimates, None after a jump), `sample`."
+def record_trajectory(method: str, eps_model, schedule, y: torch.Tensor, mask: torch.Tensor,
+                      n_steps: int = 50, n_samples: int = 1, seed: int = 0, device=None, clip_x0: bool = True,
+                      **method_kwargs) -> dict:
+    "Run one method and keep every step: `levels`, `x` (states), `x0` (estimates; None after a jump), `sample`."
     if method not in METHODS:
         raise RepkitError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
     device = default_device(device)
@@ -440,7 +486,8 @@ def record_trajectory(method: str, eps_model, schedule, y: torch.Tensor, mask: t
     yb, m = prepare_observation(y, mask, n_samples, device)
     counter = CountingEps(eps_model)
     rec = _Trajectory()
-    hook, loop_kw = METHODS[method](counter, schedule, yb, m, check_positive_int(n_steps, 'n_steps'), g, **method_kwargs)
+    n_steps = check_positive_int(n_steps, 'n_steps')
+    hook, loop_kw = METHODS[method](counter, schedule, yb, m, n_steps, g, **method_kwargs)
     if hasattr(hook, 'clip_x0'):
         hook.clip_x0 = clip_x0
     x = ddim_sample(hook.loop_model(counter), schedule, tuple(yb.shape), device=device, generator=g,
@@ -462,7 +509,7 @@ def explorer_frame(tr: dict,            # a `record_trajectory` result
     x0 = tr['x0'][k]
     pics = [observed, tr['x'][k][0], x0[0] if x0 is not None else None, tr['sample'][0]]
     level = tr['levels'][k]
-    x_title = f'x_t, level {level}' if level >= 0 else 'x_0 (the end)'          # level -1: after the last step
+    x_title = f'x_t, level {level}' if level >= 0 else 'x_0 (the end)'   # level -1: after the last step
     titles = ['observed', x_title, 'f(x_t)' if x0 is not None else 'f(x_t): (a jump)', 'final']
     for ax, p, title in zip(axs, pics, titles):
         ax.set_axis_off()
@@ -500,7 +547,9 @@ def inpaint_explorer(model: str = 'digits', n_images: int = 32, device=None):
             explorer_frame(state['tr'], state['obs'], step.value)
             plt.show()
     def go(*_):
-        state['tr'], state['obs'] = _explorer_run(net, images, img.value, mk.value, meth.value, steps.value, device)
+        tr, obs = _explorer_run(net, images, img.value, mk.value, meth.value, steps.value, device)
+        state['tr'] = tr
+        state['obs'] = obs
         step.max = len(state['tr']['levels']) - 1
         step.value = step.max
         show()
