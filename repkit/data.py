@@ -16,7 +16,11 @@ __all__ = ['DIGIT_SIZE', 'DIGIT_SPLITS', 'SPRITE_SHAPES', 'SPRITE_COLOURS', 'SPR
            'SPRITE_SDF', 'SPRITE_FACTORS', 'DATASETS', 'MASKS', 'FREE_FORM', 'ImageData', 'resize_images',
            'digits_split', 'load_digits', 'pixel_centres', 'sdf_square', 'sdf_circle', 'sdf_cross', 'sdf_triangle',
            'sdf_heart', 'sdf_ellipse', 'render_sprites', 'sample_sprite_factors', 'canonical_rotation', 'make_sprites',
-           'get_dataset', 'segment_distance', 'free_form_mask', 'make_masks', 'make_mask']
+           'get_dataset', 'segment_distance', 'free_form_mask', 'make_masks', 'make_mask', 'load_image', 'load_mask']
+
+# %% ../nbs/01_data.ipynb #b9f7a82c
+from pathlib import Path
+import matplotlib.pyplot as plt
 
 # %% ../nbs/01_data.ipynb #b3f257dc
 @dataclass
@@ -380,3 +384,44 @@ def make_masks(name: str,       # one of `MASKS`
 def make_mask(name: str, size=32, seed=0, channels: int = 1, device=None) -> torch.Tensor:
     "One mask `(channels, H, W)` of a family (see `make_masks`), 1 = known pixel."
     return make_masks(name, 1, size, seed, channels, device)[0]
+
+# %% ../nbs/01_data.ipynb #ce8ef684
+def _read_png(path, what: str) -> torch.Tensor:
+    "A PNG file as a float tensor with values in [0, 1], `(H, W)` or `(H, W, channels)`."
+    try:
+        a = torch.as_tensor(plt.imread(str(path))).float()
+    except (OSError, ValueError, SyntaxError) as e:
+        raise RepkitError(f"cannot read the {what} {path}: {e}") from None
+    return a / 255 if a.max() > 1 else a
+
+def load_image(path,                    # a PNG file
+               shape: tuple,            # (C, H, W) wanted, C = 1 (grey) or 3 (RGB)
+               name: str = 'the model'  # who needs this shape, for the message
+              ) -> torch.Tensor:
+    "Read a PNG as a `(C, H, W)` tensor in [-1, 1]."
+    C, H, W = shape
+    a = _read_png(path, 'image')
+    a = a[None] if a.dim() == 2 else a[..., :3].permute(2, 0, 1)             # (1 or 3, H, W), alpha dropped
+    if a.shape[0] != C:
+        a = a.mean(0, keepdim=True) if C == 1 else a.expand(C, -1, -1)
+    if tuple(a.shape[1:]) != (H, W):
+        raise RepkitError(f"{name} needs a {H}x{W} image, {path} is {a.shape[1]}x{a.shape[2]}")
+    return (2 * a - 1).contiguous()
+
+def load_mask(path_or_family,   # a mask family in `MASKS`, or a PNG (white = known)
+              size: int,        # image side
+              seed: int = 0     # for the free-form families
+             ) -> torch.Tensor:
+    "A mask `(1, size, size)` (1 = known): a named family, or a black-and-white PNG read with matplotlib."
+    if str(path_or_family) in MASKS:
+        return make_mask(str(path_or_family), size, seed, device='cpu')
+    p = Path(path_or_family)
+    if not p.exists():
+        raise RepkitError(f"mask {str(path_or_family)!r} is neither a mask family ({', '.join(MASKS)}) nor an existing file")
+    a = _read_png(p, 'mask')
+    a = a if a.dim() == 2 else a[..., :3].mean(-1)
+    if tuple(a.shape) != (size, size):
+        raise RepkitError(f"mask must be {size}x{size}, {p} is {a.shape[0]}x{a.shape[1]}")
+    if not ((a == 0) | (a == 1)).all():
+        raise RepkitError(f"mask {p} must be binary (black = unknown, white = known), found grey values")
+    return a[None].contiguous()

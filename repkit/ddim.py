@@ -22,7 +22,11 @@ from .train import TrainConfig, train
 # %% auto #0
 __all__ = ['DIFFUSION_PRESETS', 'DiscreteSchedule', 'diffusion_loss', 'respace', 'ddim_step', 'renoise_step', 'ddim_sample',
            'ddpm_sample', 'DiffusionModel', 'train_diffusion', 'pretrained_path', 'load_pretrained', 'train_throughput',
-           'DiffusersEps']
+           'DiffusersEps', 'model_shape', 'bench_sampler']
+
+# %% ../nbs/14_ddim.ipynb #d9354c15
+import json, time
+from .report import trainer, bench
 
 # %% ../nbs/14_ddim.ipynb #c2c25c70
 class DiscreteSchedule(nn.Module):
@@ -195,6 +199,7 @@ DIFFUSION_PRESETS = {
     'sprites': dict(size=32, net=dict(image_size=32, in_channels=3, base_channels=16, channel_mults=(1, 2, 4), num_res_blocks=1, attn_resolutions=(8,))),
 }
 
+@trainer('diffusion')
 def train_diffusion(data: str = 'digits', steps: int = 6000, batch_size: int = 64, lr: float = 1e-3,
                     out: str | Path | None = None, seed: int = 0, device=None, progress: bool = True,
                     stop_after: int | None = None, schedule: str = 'linear', command: str | None = None):
@@ -267,3 +272,96 @@ class DiffusersEps(nn.Module):
     def forward(self, x, t, cond=None):
         out = self.unet(x, t)
         return out.sample if hasattr(out, 'sample') else out[0]
+
+# %% ../nbs/14_ddim.ipynb #f96bbacb
+def model_shape(model: str) -> tuple[int, int, int]:
+    "`(C, H, W)` of the images a shipped model works on."
+    if model not in DIFFUSION_PRESETS:
+        raise RepkitError(f"unknown model {model!r}: expected one of {', '.join(DIFFUSION_PRESETS)}")
+    net = DIFFUSION_PRESETS[model]['net']
+    return net['in_channels'], net['image_size'], net['image_size']
+
+# %% ../nbs/14_ddim.ipynb #84d3fa22
+def _timer(dev: torch.device):
+    "A function timing `f()` in seconds, synchronising CUDA before and after."
+    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+    def timed(f):
+        sync()
+        t0 = time.perf_counter()
+        f()
+        sync()
+        return time.perf_counter() - t0
+    return timed
+
+def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, dev, seed: int) -> dict:
+    "Time diffusers' DDIMPipeline and repkit's DDIM loop on the same randomly initialised UNet2DModel, same batch and steps."
+    try:
+        from diffusers import UNet2DModel, DDIMPipeline, DDIMScheduler   # optional dependency
+    except ImportError:
+        raise RepkitError("--diffusers needs the diffusers package: pip install diffusers")
+    torch.manual_seed(seed)
+    ch = cfg['base_channels']
+    n_down = len(cfg['channel_mults']) - 1
+    unet = UNet2DModel(sample_size=cfg['image_size'], in_channels=cfg['in_channels'], out_channels=cfg['in_channels'],
+                       block_out_channels=tuple(ch * m for m in cfg['channel_mults']), layers_per_block=cfg['num_res_blocks'],
+                       down_block_types=('DownBlock2D',) * n_down + ('AttnDownBlock2D',),
+                       up_block_types=('AttnUpBlock2D',) + ('UpBlock2D',) * n_down, norm_num_groups=min(8, ch))
+    unet = unet.to(dev).eval()
+    sched = DDIMScheduler(num_train_timesteps=1000, beta_schedule='linear', clip_sample=True)
+    pipe = DDIMPipeline(unet=unet, scheduler=sched)
+    pipe.set_progress_bar_config(disable=True)
+    shape = (batch_size, cfg['in_channels'], cfg['image_size'], cfg['image_size'])
+    def theirs():
+        with torch.no_grad():
+            pipe(batch_size=batch_size, num_inference_steps=n_steps, eta=0.0, output_type='np',
+                 generator=torch.Generator().manual_seed(seed))
+    def ours():
+        ddim_sample(DiffusersEps(unet), DiscreteSchedule(), shape, n_steps, device=dev, generator=seed, clip_x0=True)
+    timed = _timer(dev)
+    theirs()
+    ours()
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(timed(theirs))
+        b.append(timed(ours))
+    return dict(unet2dmodel_parameters=sum(p.numel() for p in unet.parameters()), diffusers_ddim_pipeline_seconds=min(a),
+                repkit_ddim_seconds=min(b), repkit_over_diffusers=min(b) / min(a))
+
+# %% ../nbs/14_ddim.ipynb #0ddb5338
+@bench('sampler')
+def bench_sampler(quick: bool = False, seed: int = 0, as_json: bool = False, progress: bool = False,
+                  model='digits',                  # a shipped model's name, or a `DiffusionModel`
+                  n_steps: int | None = None, batch_size: int | None = None, repeats: int | None = None,
+                  device=None, diffusers: bool = False) -> str:
+    "DDIM wall time against the time of the same number of bare network evaluations (the floor), and their ratio."
+    n_steps = n_steps or (20 if quick else 50)
+    batch_size = batch_size or (16 if quick else 64)
+    repeats = repeats or (2 if quick else 5)
+    dev = default_device(device)
+    m = (load_pretrained(model) if isinstance(model, str) else model).to(dev).eval()
+    c = m.net.config
+    shape = (batch_size, c['in_channels'], c['image_size'], c['image_size'])
+    x = randn(shape, seed, dev)
+    ts = respace(m.schedule.T, n_steps)[:-1]
+    def bare():
+        with torch.no_grad():
+            for t in ts:
+                m(x, torch.full((batch_size,), t, device=dev, dtype=torch.long))
+    def ddim():
+        ddim_sample(m, m.schedule, shape, n_steps, device=dev, generator=seed)
+    timed = _timer(dev)
+    bare()                                                                    # warm-up
+    ddim()
+    tb, td = [], []
+    for _ in range(repeats):
+        tb.append(timed(bare))
+        td.append(timed(ddim))
+    res = dict(model=model if isinstance(model, str) else type(model).__name__, device=str(dev), batch_size=batch_size,
+               n_steps=n_steps, bare_network_seconds=min(tb), ddim_seconds=min(td), overhead_ratio=min(td) / min(tb),
+               threads=torch.get_num_threads())
+    if diffusers:
+        res['diffusers'] = _bench_vs_diffusers(m.net.config, n_steps, batch_size, repeats, dev, seed)
+    if as_json:
+        return json.dumps(res, indent=1)
+    flat = {**{k: v for k, v in res.items() if k != 'diffusers'}, **res.get('diffusers', {})}
+    return '\n'.join(f"{k:32s} {v:.4f}" if isinstance(v, float) else f"{k:32s} {v}" for k, v in flat.items())

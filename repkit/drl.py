@@ -33,6 +33,9 @@ __all__ = ['DRL_NET', 'DRL_DATA', 'REGULARISERS', 'DRL_DEFAULTS', 'DRL_MODELS', 
            'probe_sprites', 'drl_eval_data', 'evaluate_drl', 'plot_probe_curves', 'code_samples', 'plot_code_samples',
            'tour_drl', 'code_gap']
 
+# %% ../nbs/30_drl.ipynb #84e2f939
+from .report import save_figure, tour_section, trainer
+
 # %% ../nbs/30_drl.ipynb #280d59a7
 class TimeEncoder(nn.Module):
     """The time-conditioned encoder `E_phi(x0, t)`: a small CNN returning `z` (B, z_dim), or `(mu, logvar)` if
@@ -220,6 +223,8 @@ def _train_images(data: str) -> tuple:
     ds = get_dataset(data, 'train', size=DRL_DATA[data]['size'], device='cpu')
     return ds.images, f"{data}: {len(ds)} training images of shape {tuple(ds.images.shape[1:])}"
 
+@trainer('drl-kl', reg='kl')
+@trainer('drl', reg='l1')
 def train_drl(data: str = 'digits',       # 'digits' or 'sprites' (both 16 x 16)
               reg: str = 'l1',            # 'l1' or 'kl'
               steps: int = DRL_DEFAULTS['steps'], batch_size: int = DRL_DEFAULTS['batch_size'], lr: float = DRL_DEFAULTS['lr'],
@@ -260,6 +265,7 @@ def train_drl(data: str = 'digits',       # 'digits' or 'sprites' (both 16 x 16)
         meta=dict(command=cmd, data=desc),
     )
 
+@trainer('drl-ae')
 def train_ae(
     data: str = 'digits',
     steps: int = DRL_DEFAULTS['steps'],
@@ -751,10 +757,10 @@ def plot_code_samples(x0: torch.Tensor, samples: torch.Tensor, levels, axs=None)
 # %% ../nbs/30_drl.ipynb #66b82734
 DIGIT_METRICS, SPRITE_METRICS = ['linear_acc', 'knn_acc'], list(SPRITE_PROBES)
 
+@tour_section('drl', order=30, seconds=(30, 300))
 def tour_drl(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: DRL codes probed against level t, next to an autoencoder, pixels and plain diffusion features; samples from codes."
     import matplotlib.pyplot as plt
-    from repkit.cli import save_figure
     from repkit.probes import format_table
     from repkit.ddim import load_pretrained
     out = Path(out)

@@ -17,7 +17,14 @@ from .sde import SDE, get_sde, bcast, sample, SAMPLERS, TrajectoryRecorder, scor
 # %% auto #0
 __all__ = ['DISTANCES', 'sqrtm_psd', 'eigh_variant', 'MixtureWorld', 'two_d_mixture', 'smooth_kernel', 'image_gaussian',
            'image_mixture', 'bures_w2', 'gaussian_fit', 'w2_gaussian_fit', 'sliced_w2', 'noise_floor', 'sampler_sweep',
-           'plot_sweep', 'plot_trajectories']
+           'plot_sweep', 'plot_trajectories', 'sde_sweeps', 'sweep_table', 'tour_sde', 'bench_sde']
+
+# %% ../nbs/11_gaussian.ipynb #96f415e3
+import json
+from pathlib import Path
+import matplotlib.pyplot as plt
+from .core import image_grid
+from .report import save_figure, markdown_table, tour_section, bench
 
 # %% ../nbs/11_gaussian.ipynb #171625e5
 def sqrtm_psd(S: torch.Tensor) -> torch.Tensor:
@@ -391,3 +398,114 @@ def plot_trajectories(world: MixtureWorld, sde='vp', n: int = 60, n_steps: int =
         ax.set_aspect('equal')
         ax.set_title(title)
     return axs
+
+# %% ../nbs/11_gaussian.ipynb #ede57cd4
+def sde_sweeps(quick: bool = False, seed: int = 0, progress: bool = False) -> dict:
+    "Sampler sweeps on the 2-D mixture and the 8x8 image Gaussian (the numbers behind `repkit bench sde`)."
+    mixture_steps = (5, 20, 80) if quick else (5, 10, 20, 40, 80, 160, 320)
+    image_steps = (10, 50, 250) if quick else (10, 25, 50, 100, 250, 500)
+    cfg = dict(mixture=(two_d_mixture(), 'sw', mixture_steps, 4000 if quick else 10_000),
+               image=(image_gaussian(8), 'w2', image_steps, 1000 if quick else 2000))
+    return {name: sampler_sweep(w, d, step_counts=steps, n=n, seed=seed, progress=progress)
+            for name, (w, d, steps, n) in cfg.items()}
+
+# %% ../nbs/11_gaussian.ipynb #2615ef1b
+def _best(rows: list[dict], sampler: str) -> float:
+    "The smallest distance a sampler reached in a sweep."
+    return min(r['distance'] for r in rows if r['sampler'] == sampler)
+
+def _fmt4(v) -> str:
+    "Four decimals for a number; a string (an interval already formatted) as it is."
+    return v if isinstance(v, str) else f'{v:.4f}'
+
+def sweep_table(sweeps: dict) -> str:
+    "Each sampler's best distance on both worlds, and the noise floors, as a Markdown table."
+    mix = sweeps['mixture']
+    img = sweeps['image']
+    rows = [dict(sampler=s, mixture=_best(mix, s), image=_best(img, s)) for s in dict.fromkeys(r['sampler'] for r in mix)]
+    rows.append(dict(sampler='*noise floor*', mixture=f"{mix[0]['floor']:.4f} ± {mix[0]['floor_std']:.4f}",
+                     image=f"{img[0]['floor']:.4f} ± {img[0]['floor_std']:.4f}"))
+    columns = {'sampler': 'sampler', 'mixture': 'best sliced W2, 2-D mixture', 'image': 'best W2, 8x8 Gaussian'}
+    return markdown_table(rows, columns, formats=dict(mixture=_fmt4, image=_fmt4))
+
+# %% ../nbs/11_gaussian.ipynb #61cc9817
+def _plot_marginals(world, path: Path) -> str:
+    "The marginals p_t of the forward VP SDE on a 2-D world at five times."
+    g1 = torch.linspace(-3.5, 3.5, 140, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(g1, g1, indexing='xy'), -1).reshape(-1, 2)
+    fig, axs = plt.subplots(1, 5, figsize=(15, 3))
+    for ax, t in zip(axs, (0.0, 0.05, 0.15, 0.3, 1.0)):
+        lp = world.log_prob(grid) if t == 0 else world.log_prob(grid, t, 'vp')
+        ax.imshow(lp.exp().reshape(140, 140), origin='lower', extent=(-3.5, 3.5, -3.5, 3.5), cmap='magma')
+        ax.set_title(f'p_t, t = {t}')
+        ax.set_axis_off()
+    return save_figure(fig, path)
+
+def _exact_posterior(world, quick: bool, seed: int, path: Path) -> dict:
+    "Sample the image Gaussian's inpainting posterior (left half known) with the exact conditional score."
+    mask = torch.zeros(1, 8, 8)
+    mask[..., :4] = 1
+    y = world.sample(1, generator=seed + 7)[0]
+    post = world.condition(mask, y)
+    n = 500 if quick else 2000
+    xs = sample('vp', post.score_fn('vp'), (n, 1, 8, 8), 250, device='cpu', generator=seed + 8)
+    unk = mask[0] == 0
+    d_post = w2_gaussian_fit(xs[:, 0][:, unk], post.sample(n, generator=seed + 9)[:, 0][:, unk])
+    floor = noise_floor(world.condition(mask, y, full=False), n, 'w2', repeats=3, generator=seed + 10)
+    fig, ax = plt.subplots(figsize=(8, 2.2))
+    row = torch.cat([y[None], (y * mask - (1 - mask))[None], xs[:8]])
+    ax.imshow(image_grid(row.clamp(-1, 1), nrow=10))
+    ax.set_axis_off()
+    ax.set_title('target | known half | 8 exact posterior samples (reverse SDE with the exact conditional score)', fontsize=8)
+    return dict(n=n, w2=d_post, floor=floor[0], floor_std=floor[1], figure=save_figure(fig, path))
+
+# %% ../nbs/11_gaussian.ipynb #f27e7f9f
+@tour_section('sde', order=11, seconds=(25, 120))
+def tour_sde(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
+    "Tour section: SDE marginals, trajectories, sampler accuracy against the noise floor, exact posterior sampling."
+    w2d = two_d_mixture()
+    figs = dict(marginals=_plot_marginals(w2d, out / 'sde_marginals.png'))
+    fig, axs = plt.subplots(1, 2, figsize=(10, 5))
+    plot_trajectories(w2d, 'vp', n=40 if quick else 80, seed=seed, axs=axs)
+    figs['trajectories'] = save_figure(fig, out / 'sde_trajectories.png')
+    sweeps = sde_sweeps(quick, seed, progress)
+    fig, axs = plt.subplots(1, 2, figsize=(11, 4))
+    plot_sweep(sweeps['mixture'], axs[0], '2-D mixture (sliced W2)')
+    plot_sweep(sweeps['image'], axs[1], '8x8 image Gaussian (W2 of fits)')
+    figs['sweep'] = save_figure(fig, out / 'sde_sweep.png')
+    post = _exact_posterior(image_gaussian(8), quick, seed, out / 'sde_posterior.png')
+    metrics = {'sweeps': sweeps, 'posterior_w2': post['w2'], 'posterior_floor': post['floor'],
+               'posterior_floor_std': post['floor_std']}
+    md = f"""The forward VP SDE blurs a five-mode mixture into the standard normal prior:
+
+![marginals]({figs['marginals']})
+
+Reverse-time SDE and probability-flow ODE trajectories from the same noise, driven by the exact score:
+
+![trajectories]({figs['trajectories']})
+
+Distance of each sampler's samples to fresh target samples as the number of score evaluations grows; the grey band is the distance between two target sample sets of the same size (the noise floor):
+
+![sweep]({figs['sweep']})
+
+{sweep_table(sweeps)}
+Sampling the exact inpainting posterior (left half known) with the exact conditional score: W2 to posterior samples {post['w2']:.4f}, noise floor {post['floor']:.4f} ± {post['floor_std']:.4f} (n = {post['n']}).
+
+![posterior]({post['figure']})
+"""
+    return dict(title='Reverse-time SDEs on exact Gaussian worlds', markdown=md, metrics=metrics)
+
+# %% ../nbs/11_gaussian.ipynb #1e5911f0
+@bench('sde')
+def bench_sde(quick: bool = False, seed: int = 0, as_json: bool = False, progress: bool = False) -> str:
+    "Distance to the target and noise floor for each sampler and step count, as a table or JSON."
+    sweeps = sde_sweeps(quick, seed, progress)
+    if as_json:
+        return json.dumps(sweeps, indent=1)
+    out = []
+    for world, rows in sweeps.items():
+        out.append(f"{world}: noise floor {rows[0]['floor']:.4f} ± {rows[0]['floor_std']:.4f}")
+        out.append(f"  {'sampler':18s} {'steps':>5s} {'evals':>6s} {'distance':>9s} {'seconds':>8s}")
+        for r in rows:
+            out.append(f"  {r['sampler']:18s} {r['steps']:5d} {r['score_evals']:6d} {r['distance']:9.4f} {r['seconds']:8.2f}")
+    return '\n'.join(out)

@@ -20,12 +20,18 @@ from .inpaint import METHODS, ExactEps, CountingEps, inpaint, prepare_observatio
 import repkit.copaint   # registers 'copaint' and 'copaint-tt' in METHODS
 
 # %% auto #0
-__all__ = ['ANALYTIC_WORLDS', 'OBSERVATION_SEEDS', 'ANALYTIC_METHODS', 'SCORES', 'FLOOR_KEYS', 'TRAINED_METHODS', 'QUICK', 'FULL',
-           'CPU_TOUR', 'TRAINED_COLUMNS', 'analytic_world', 'posterior_scores', 'analytic_study', 'markdown_table',
-           'analytic_table', 'plot_analytic', 'observation_summary', 'summary_table', 'psnr', 'ssim',
-           'evaluate_inpainting', 'trained_study', 'summary_rows', 'trained_table', 'plot_quality_time', 'model_shape',
-           'check_inpaint_input', 'inpaint_image', 'load_image', 'load_mask', 'record_trajectory', 'explorer_frame',
-           'inpaint_explorer', 'explorer_strip', 'plot_completions', 'tour_inpaint']
+__all__ = ['ANALYTIC_WORLDS', 'OBSERVATION_SEEDS', 'ANALYTIC_METHODS', 'SCORES', 'FLOOR_KEYS', 'SUMMARY_SCORES',
+           'ANALYTIC_COLUMNS', 'ANALYTIC_FORMATS', 'TRAINED_METHODS', 'QUICK', 'FULL', 'CPU_TOUR', 'TRAINED_COLUMNS',
+           'TRAINED_FORMATS', 'analytic_world', 'posterior_scores', 'analytic_study', 'observation_summary',
+           'summary_table', 'analytic_table', 'plot_analytic', 'psnr', 'ssim', 'evaluate_inpainting', 'trained_study',
+           'summary_rows', 'trained_table', 'plot_quality_time', 'check_inpaint_input', 'inpaint_image',
+           'record_trajectory', 'explorer_frame', 'inpaint_explorer', 'explorer_strip', 'plot_completions',
+           'tour_inpaint', 'bench_inpaint']
+
+# %% ../nbs/22_inpaint_eval.ipynb #cd5f3554
+import json
+from .ddim import model_shape
+from .report import save_figure, markdown_table, tour_section, bench
 
 # %% ../nbs/22_inpaint_eval.ipynb #bbb664a1
 ANALYTIC_WORLDS = ('gaussian', 'mixture')
@@ -139,38 +145,6 @@ def analytic_study(quick: bool = False,    # fewer step counts, samples and obse
     bar.close()
     return rows
 
-# %% ../nbs/22_inpaint_eval.ipynb #be31706f
-def markdown_table(rows: list[dict], columns: dict) -> str:
-    "A markdown table of `rows` with `columns` mapping header -> (key, format)."
-    head = '| ' + ' | '.join(columns) + ' |\n|' + '---|' * len(columns) + '\n'
-    def cell(r, key, fmt):
-        v = r.get(key)
-        return '' if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
-    return head + '\n'.join('| ' + ' | '.join(cell(r, k, f) for k, f in columns.values()) + ' |' for r in rows) + '\n'
-
-def analytic_table(rows: list[dict]) -> str:
-    "The exact-world study as a markdown table."
-    return markdown_table(rows, {'world': ('world', 's'), 'method': ('method', 's'), 'steps': ('steps', 'd'), 'fwd': ('nfe_forward', 'd'),
-                                 'bwd': ('nfe_backward', 'd'), 'W2': ('w2', '.3f'), 'W2 floor': ('floor_w2', '.3f'), 'SW': ('sw', '.3f'),
-                                 'SW floor': ('floor_sw', '.3f'), 'mean err': ('mean_err', '.3f'), 'cov err': ('cov_err', '.3f'),
-                                 'spread': ('spread', '.2f'), 'mode w err': ('mode_weight_err', '.3f'), 'known err': ('known_err', '.1e')})
-
-def plot_analytic(rows: list[dict], axs=None):
-    "Distance to the exact posterior against network passes per sample, per world and method, with the floor."
-    import matplotlib.pyplot as plt
-    worlds = list(dict.fromkeys(r['world'] for r in rows))
-    panels = [(w, 'w2', 'W2 of Gaussian fits') for w in worlds] + [(w, 'sw', 'sliced W2') for w in worlds if w == 'mixture']
-    if axs is None: _, axs = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False); axs = axs[0]
-    for ax, (w, key, label) in zip(axs, panels):
-        rs = [r for r in rows if r['world'] == w]
-        for i, meth in enumerate(dict.fromkeys(r['method'] for r in rs)):
-            pts = sorted((r['nfe_forward'] + r['nfe_backward'], r[key]) for r in rs if r['method'] == meth)
-            ax.loglog(*zip(*pts), 'o-', ms=3, color='k' if meth == 'reference' else f'C{i}', label=meth)
-        ax.axhline(rs[0][f'floor_{key}'], color='gray', ls='--', lw=1, label='floor (exact samples)')
-        ax.set_xlabel('network passes per sample (forward + backward)'); ax.set_ylabel(label); ax.set_title(f'{w} world', fontsize=9)
-    axs[0].legend(fontsize=7)
-    return axs
-
 # %% ../nbs/22_inpaint_eval.ipynb #1270b684
 FLOOR_KEYS = ('floor_w2', 'floor_sw', 'floor_mean_err', 'floor_cov_err', 'floor_mode_weight_err')
 
@@ -198,17 +172,56 @@ def _pm(r: dict, key: str, fmt: str) -> str:
         return ''
     return f"{format(m, fmt)} ± {format(r[key + '_sd'], fmt)}"
 
+SUMMARY_SCORES = {'w2': ('W2', '.2f'), 'floor_w2': ('W2 floor', '.2f'), 'sw': ('SW', '.3f'),
+                  'mean_err': ('mean err', '.2f'), 'cov_err': ('cov err', '.2f'), 'spread': ('spread', '.2f'),
+                  'mode_weight_err': ('mode w err', '.3f')}
+
 def summary_table(summary: list[dict]) -> str:
-    "The exact-world study over several observations as a markdown table of `mean ± sd`."
-    cols = [('W2', 'w2', '.2f'), ('W2 floor', 'floor_w2', '.2f'), ('SW', 'sw', '.3f'),
-            ('mean err', 'mean_err', '.2f'), ('cov err', 'cov_err', '.2f'), ('spread', 'spread', '.2f'),
-            ('mode w err', 'mode_weight_err', '.3f')]
-    rows = [dict(world=r['world'], method=r['method'], steps=r['steps'], obs=r['n_obs'],
-                 fwd=r['nfe_forward'], bwd=r['nfe_backward'], **{h: _pm(r, k, f) for h, k, f in cols})
-            for r in summary]
-    heads = {'world': ('world', 's'), 'method': ('method', 's'), 'steps': ('steps', 'd'), 'obs': ('obs', 'd'),
-             'fwd': ('fwd', '.0f'), 'bwd': ('bwd', '.0f')}
-    return markdown_table(rows, {**heads, **{h: (h, 's') for h, _, _ in cols}})
+    "The exact-world study over several observations (`observation_summary`) as a markdown table of `mean ± sd`."
+    rows = [dict(r, **{f'{k}_pm': _pm(r, k, f) for k, (_, f) in SUMMARY_SCORES.items()}) for r in summary]
+    columns = {'world': 'world', 'method': 'method', 'steps': 'steps', 'n_obs': 'obs', 'nfe_forward': 'fwd',
+               'nfe_backward': 'bwd', **{f'{k}_pm': h for k, (h, _) in SUMMARY_SCORES.items()}}
+    return markdown_table(rows, columns, dict(steps='d', n_obs='d', nfe_forward='.0f', nfe_backward='.0f'))
+
+# %% ../nbs/22_inpaint_eval.ipynb #be31706f
+ANALYTIC_COLUMNS = {'world': 'world', 'observation': 'obs', 'method': 'method', 'steps': 'steps', 'nfe_forward': 'fwd',
+                    'nfe_backward': 'bwd', 'w2': 'W2', 'floor_w2': 'W2 floor', 'sw': 'SW', 'floor_sw': 'SW floor',
+                    'mean_err': 'mean err', 'cov_err': 'cov err', 'spread': 'spread',
+                    'mode_weight_err': 'mode w err', 'known_err': 'known err'}
+ANALYTIC_FORMATS = dict(steps='d', nfe_forward='d', nfe_backward='d', w2='.3f', floor_w2='.3f', sw='.3f',
+                        floor_sw='.3f', mean_err='.3f', cov_err='.3f', spread='.2f', mode_weight_err='.3f',
+                        known_err='.1e')
+
+def analytic_table(rows: list[dict]) -> str:
+    "The exact-world study, one row per world, observation, method and step count, as a markdown table."
+    return markdown_table(rows, ANALYTIC_COLUMNS, ANALYTIC_FORMATS)
+
+def _panels(rows):
+    worlds = list(dict.fromkeys(r['world'] for r in rows))
+    return [(w, 'w2', 'W2 of Gaussian fits') for w in worlds] + [(w, 'sw', 'sliced W2') for w in worlds if w == 'mixture']
+
+def plot_analytic(rows: list[dict], axs=None):
+    "Distance to the exact posterior against network passes per sample (mean ± sd over observations), with the floor."
+    summary = observation_summary(rows)
+    panels = _panels(rows)
+    if axs is None:
+        _, axs = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+        axs = axs[0]
+    for ax, (w, key, label) in zip(axs, panels):
+        rs = [r for r in summary if r['world'] == w]
+        for i, meth in enumerate(dict.fromkeys(r['method'] for r in rs)):
+            pts = sorted((r['nfe_forward'] + r['nfe_backward'], r[key], r[f'{key}_sd']) for r in rs if r['method'] == meth)
+            x, m, sd = zip(*pts)
+            color = 'k' if meth == 'reference' else f'C{i}'
+            ax.errorbar(x, m, yerr=sd, fmt='o-', ms=3, capsize=2, color=color, label=meth)
+        ax.axhline(rs[0][f'floor_{key}'], color='gray', ls='--', lw=1, label='floor (exact samples)')
+        ax.set_xscale('log')
+        ax.set_yscale('log')
+        ax.set_xlabel('network passes per sample (forward + backward)')
+        ax.set_ylabel(label)
+        ax.set_title(f"{w} world ({rs[0]['n_obs']} observation{'s' if rs[0]['n_obs'] > 1 else ''})", fontsize=9)
+    axs[0].legend(fontsize=7)
+    return axs
 
 # %% ../nbs/22_inpaint_eval.ipynb #267fb7be
 def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:
@@ -364,15 +377,16 @@ def summary_rows(rows: list[dict]) -> list[dict]:
         out.append(s)
     return out
 
-TRAINED_COLUMNS = {'data': ('dataset', 's'), 'mask': ('mask', 's'), 'method': ('method', 's'), 'steps': ('steps', 'd'),
-                   'PSNR': ('psnr', '.2f'), 'SSIM': ('ssim', '.3f'), 'known RMSE': ('known_rmse', '.3f'),
-                   'class kept': ('class_consistency', '.2f'), 'diversity': ('diversity', '.3f'),
-                   'fwd/img': ('nfe_forward', '.0f'), 'bwd/img': ('nfe_backward', '.0f'),
-                   's/img': ('seconds_per_image', '.3f')}
+TRAINED_COLUMNS = {'dataset': 'data', 'mask': 'mask', 'method': 'method', 'steps': 'steps', 'psnr': 'PSNR',
+                   'ssim': 'SSIM', 'known_rmse': 'known RMSE', 'class_consistency': 'class kept',
+                   'diversity': 'diversity', 'nfe_forward': 'fwd/img', 'nfe_backward': 'bwd/img',
+                   'seconds_per_image': 's/img'}
+TRAINED_FORMATS = dict(steps='d', psnr='.2f', ssim='.3f', known_rmse='.3f', class_consistency='.2f', diversity='.3f',
+                       nfe_forward='.0f', nfe_backward='.0f', seconds_per_image='.3f')
 
 def trained_table(rows: list[dict]) -> str:
     "The trained-model study as a markdown table."
-    return markdown_table(rows, TRAINED_COLUMNS)
+    return markdown_table(rows, TRAINED_COLUMNS, TRAINED_FORMATS)
 
 # %% ../nbs/22_inpaint_eval.ipynb #0f554e9f
 def plot_quality_time(rows: list[dict], ax=None,
@@ -398,13 +412,6 @@ def plot_quality_time(rows: list[dict], ax=None,
     return ax
 
 # %% ../nbs/22_inpaint_eval.ipynb #147496c3
-def model_shape(model: str) -> tuple[int, int, int]:
-    "`(C, H, W)` of the images a shipped model works on."
-    from repkit.ddim import DIFFUSION_PRESETS
-    if model not in DIFFUSION_PRESETS: raise RepkitError(f"unknown model {model!r}: expected one of {', '.join(DIFFUSION_PRESETS)}")
-    net = DIFFUSION_PRESETS[model]['net']
-    return net['in_channels'], net['image_size'], net['image_size']
-
 def check_inpaint_input(image: torch.Tensor, mask: torch.Tensor, method: str, model: str):
     "Validate an (image, mask, method, model) request; returns the image and mask as float tensors."
     C, H, W = model_shape(model)
@@ -431,35 +438,6 @@ def inpaint_image(image: torch.Tensor,    # (C, H, W) in [-1, 1], the model's si
     x = inpaint(method, net, net.schedule, image, mask, n_samples=1, n_steps=check_positive_int(n_steps, 'n_steps'),
                 device=device, generator=seed, clip_x0=True, **method_kwargs)
     return x[0].clamp(-1, 1).cpu()
-
-def load_image(path, model: str = 'digits') -> torch.Tensor:
-    "Read a PNG as a `(C, H, W)` tensor in [-1, 1] for a shipped model (colour converted to grey for digits, grey repeated for sprites)."
-    import matplotlib.pyplot as plt
-    C, H, W = model_shape(model)
-    try: a = torch.as_tensor(plt.imread(str(path))).float()
-    except (OSError, ValueError, SyntaxError) as e: raise RepkitError(f"cannot read the image {path}: {e}") from None
-    if a.dtype == torch.uint8 or a.max() > 1: a = a / 255
-    a = a[None] if a.dim() == 2 else a[..., :3].permute(2, 0, 1)             # (1 or 3, H, W), alpha dropped
-    if a.shape[0] != C: a = a.mean(0, keepdim=True) if C == 1 else a.expand(C, -1, -1)
-    if tuple(a.shape[1:]) != (H, W): raise RepkitError(f"the {model} model needs a {H}x{W} image, {path} is {a.shape[1]}x{a.shape[2]}")
-    return (2 * a - 1).contiguous()
-
-def load_mask(path_or_family,   # a mask family in `repkit.data.MASKS`, or a PNG (white = known)
-              size: int,        # image side
-              seed: int = 0     # for the free-form families
-             ) -> torch.Tensor:
-    "A mask `(1, size, size)` (1 = known): a named family, or a black-and-white PNG read with matplotlib."
-    import matplotlib.pyplot as plt
-    if str(path_or_family) in MASKS: return make_mask(str(path_or_family), size, seed, device='cpu')
-    p = Path(path_or_family)
-    if not p.exists(): raise RepkitError(f"mask {str(path_or_family)!r} is neither a mask family ({', '.join(MASKS)}) nor an existing file")
-    try: a = torch.as_tensor(plt.imread(str(p))).float()
-    except (OSError, ValueError, SyntaxError) as e: raise RepkitError(f"cannot read the mask {p}: {e}") from None
-    if a.max() > 1: a = a / 255
-    a = a if a.dim() == 2 else a[..., :3].mean(-1)
-    if tuple(a.shape) != (size, size): raise RepkitError(f"mask must be {size}x{size}, {p} is {a.shape[0]}x{a.shape[1]}")
-    if not ((a == 0) | (a == 1)).all(): raise RepkitError(f"mask {p} must be binary (black = unknown, white = known), found grey values")
-    return a[None].contiguous()
 
 # %% ../nbs/22_inpaint_eval.ipynb #5315269e
 class _Trajectory(SamplerHook):
@@ -580,52 +558,90 @@ def explorer_strip(model: str = 'digits', index: int = 0, mask: str = 'half', me
 # %% ../nbs/22_inpaint_eval.ipynb #8c1605b9
 def plot_completions(samples: dict, images: torch.Tensor, masks: dict, index: int = 0, dataset: str = 'digits'):
     "A grid: one row per mask family (observed, original, then one completion per method) for one test image."
-    import matplotlib.pyplot as plt
     keys = [k for k in samples if k[0] == dataset]
-    mnames, meths = list(dict.fromkeys(k[1] for k in keys)), list(dict.fromkeys(k[2] for k in keys))
-    fig, axs = plt.subplots(len(mnames), len(meths) + 2, figsize=(1.3 * (len(meths) + 2), 1.4 * len(mnames)), squeeze=False)
-    to_img = lambda t: ((t.permute(1, 2, 0) + 1) / 2).clamp(0, 1).squeeze(-1).numpy()
+    mnames = list(dict.fromkeys(k[1] for k in keys))
+    meths = list(dict.fromkeys(k[2] for k in keys))
+    figsize = (1.3 * (len(meths) + 2), 1.4 * len(mnames))
+    fig, axs = plt.subplots(len(mnames), len(meths) + 2, figsize=figsize, squeeze=False)
     for r, mn in enumerate(mnames):
-        m = masks[(dataset, mn)][index].cpu(); y = images[index].cpu()
-        pics = [torch.where(m.bool(), y, torch.full_like(y, -1.0)), y] + [samples[(dataset, mn, me)][index, 0] for me in meths]
+        m = masks[(dataset, mn)][index].cpu()
+        y = images[index].cpu()
+        observed = torch.where(m.bool(), y, torch.full_like(y, -1.0))
+        pics = [observed, y] + [samples[(dataset, mn, me)][index, 0] for me in meths]
         for c, (p, t) in enumerate(zip(pics, ['observed', 'original'] + meths)):
-            axs[r, c].imshow(to_img(p), cmap='gray', vmin=0, vmax=1); axs[r, c].set_xticks([]); axs[r, c].set_yticks([])
-            if r == 0: axs[r, c].set_title(t, fontsize=7)
+            axs[r, c].imshow(_to_img(p), cmap='gray', vmin=0, vmax=1)
+            axs[r, c].set_xticks([])
+            axs[r, c].set_yticks([])
+            if r == 0:
+                axs[r, c].set_title(t, fontsize=7)
         axs[r, 0].set_ylabel(mn, fontsize=8)
     fig.tight_layout()
     return fig
 
-def tour_inpaint(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
-    "Tour section: exact-world study, trained-model study, quality-time plot and completions."
-    import matplotlib.pyplot as plt
-    from repkit.cli import save_figure
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    rows_a = analytic_study(quick=quick, seed=seed, progress=progress)
-    fig = plt.figure(figsize=(14, 3.8)); plot_analytic(rows_a, fig.subplots(1, 3)); fig.tight_layout()
-    f_a = save_figure(fig, out / 'inpaint_exact_worlds.png')
-    from repkit.core import default_device
-    cfg = QUICK if quick else (FULL if default_device(device).type == 'cuda' else CPU_TOUR)   # the full protocol takes hours on a CPU
-    rows_t, samples = trained_study(**cfg, seed=seed, device=device, progress=progress, keep_samples=True)
-    datasets = list(dict.fromkeys(r['dataset'] for r in rows_t))
+def _tour_exact_worlds(out: Path, quick: bool, seed: int, progress: bool):
+    "The exact-world part of the tour: rows (observation 0 only: the five-observation study is the bench's), figure."
+    rows = analytic_study(quick=quick, seed=seed, progress=progress, observations=(0,))
+    fig = plt.figure(figsize=(14, 3.8))
+    plot_analytic(rows, fig.subplots(1, 3))
+    fig.tight_layout()
+    return rows, save_figure(fig, out / 'inpaint_exact_worlds.png')
+
+def _tour_trained(out: Path, cfg: dict, seed: int, device, progress: bool):
+    "The trained-model part of the tour: rows, the quality-time figure and one completion grid per dataset."
+    rows, samples = trained_study(**cfg, seed=seed, device=device, progress=progress, keep_samples=True)
+    datasets = list(dict.fromkeys(r['dataset'] for r in rows))
     fig, axs = plt.subplots(1, len(datasets), figsize=(5.4 * len(datasets), 3.9), squeeze=False)
-    for ax, ds in zip(axs[0], datasets): plot_quality_time(rows_t, ax, 'class_consistency', ds)
-    fig.tight_layout(); f_qt = save_figure(fig, out / 'inpaint_quality_time.png')
+    for ax, ds in zip(axs[0], datasets):
+        plot_quality_time(rows, ax, 'class_consistency', ds)
+    fig.tight_layout()
+    f_qt = save_figure(fig, out / 'inpaint_quality_time.png')
     f_c = {}
     for ds in datasets:
         images, _ = _test_images(ds, cfg['n_images'], 'cpu')
         masks = {(ds, mn): make_masks(mn, len(images), images.shape[-1], seed, device='cpu') for mn in cfg['masks']}
         f_c[ds] = save_figure(plot_completions(samples, images, masks, 0, ds), out / f'inpaint_{ds}.png')
-    n_a = rows_a[0]['n']
-    md = f"""Every inpainting method run with the exact noise predictor on two 8x8 exact worlds ({n_a} samples per run) and scored against the exact posterior; `reference` samples with the exact conditional score (the floor that discretisation and sample size allow); floors are the scores of exact posterior samples of the same size.
+    return rows, f_qt, f_c
+
+@tour_section('inpaint', order=22, seconds=(90, 1500))
+def tour_inpaint(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
+    "Tour section: exact-world study, trained-model study, quality-time plot and completions."
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows_a, f_a = _tour_exact_worlds(out, quick, seed, progress)
+    on_gpu = default_device(device).type == 'cuda'
+    cfg = QUICK if quick else (FULL if on_gpu else CPU_TOUR)     # the full protocol takes hours on a CPU
+    rows_t, f_qt, f_c = _tour_trained(out, cfg, seed, device, progress)
+    grids = ' '.join(f'![{ds} completions]({f})' for ds, f in f_c.items())
+    md = f"""Every inpainting method run with the exact noise predictor on two 8x8 exact worlds \
+({rows_a[0]['n']} samples per run, observation 0 of each world) and scored against the exact posterior; \
+`reference` samples with the exact conditional score (the floor that discretisation and sample size allow); \
+floors are the scores of exact posterior samples of the same size. \
+`repkit bench inpaint --analytic` runs the study on five observations per world.
 
 {analytic_table(rows_a)}
 ![exact worlds]({f_a})
 
-The shipped models on CoPaint's protocol ({cfg['n_images']} test images x {cfg['n_samples']} samples, {cfg['n_steps']} steps, masks: {', '.join(cfg['masks'])}), averaged over the mask families:
+The shipped models on CoPaint's protocol ({cfg['n_images']} test images x {cfg['n_samples']} samples, \
+{cfg['n_steps']} steps, masks: {', '.join(cfg['masks'])}), averaged over the mask families:
 
 {trained_table(summary_rows(rows_t))}
 ![quality against time]({f_qt})
 
-""" + ' '.join(f'![{ds} completions]({f})' for ds, f in f_c.items()) + '\n'
+{grids}
+"""
     return dict(title='Inpainting: exact posteriors and trained models', markdown=md,
                 metrics=dict(analytic=rows_a, trained=rows_t, trained_summary=summary_rows(rows_t)))
+
+# %% ../nbs/22_inpaint_eval.ipynb #1dfc832c
+@bench('inpaint')
+def bench_inpaint(quick: bool = False, seed: int = 0, as_json: bool = False, progress: bool = False,
+                  analytic: bool = False,   # the exact-world study (five observations per world) instead
+                  device=None) -> str:
+    "Inpainting tables: on the exact worlds (`analytic=True`) or with the shipped trained models."
+    if analytic:
+        rows = analytic_study(quick=quick, seed=seed, progress=progress)
+        if as_json:
+            return json.dumps(rows, indent=1, default=float)
+        return analytic_table(rows) + '\n' + summary_table(observation_summary(rows))
+    rows = trained_study(quick=quick, seed=seed, device=device, progress=progress)
+    return json.dumps(rows, indent=1, default=float) if as_json else trained_table(rows)

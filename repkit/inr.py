@@ -39,6 +39,9 @@ __all__ = ['POSE_DEFAULTS', 'INR_DEFAULTS', 'SHIPPED_INR', 'EVAL_SIZES', 'PROBE_
            'load_inr', 'plot_inr_training', 'encode_codes', 'invariance', 'inr_eval_data', 'evaluate_codes',
            'canonical_figure', 'pose_report', 'plot_angles', 'tour_inr']
 
+# %% ../nbs/50_inr.ipynb #3f8e1ef2
+from .report import save_figure, tour_section, trainer
+
 # %% ../nbs/50_inr.ipynb #7fe0cfe3
 def rotation_matrix(theta: torch.Tensor # (B,) angles in radians
                    ) -> torch.Tensor:
@@ -493,6 +496,7 @@ def _train_method(
         meta=dict(command=cmd, data=desc),
     )
 
+@trainer('inr')
 def train_inr(data: str = 'digits',          # 'digits' or 'sprites'
               steps: int = INR_DEFAULTS['steps'], batch_size: int = INR_DEFAULTS['batch_size'], lr: float = INR_DEFAULTS['lr'],
               out: str | Path | None = None,   # checkpoint path (resumed from if it exists)
@@ -518,6 +522,7 @@ def train_inr(data: str = 'digits',          # 'digits' or 'sprites'
         model_kwargs,
     )
 
+@trainer('ae-rot')
 def train_ae_rot(
     data: str = 'digits',
     steps: int = INR_DEFAULTS['steps'],
@@ -744,10 +749,10 @@ def plot_angles(model: IRLINR, data: ImageData, axs=None, device=None):
     return axs
 
 # %% ../nbs/50_inr.ipynb #7cec5fbd
+@tour_section('inr', order=50, seconds=(30, 300))
 def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: IRL-INR against an autoencoder and raw pixels on rotated digits and sprites, with pictures."
     import matplotlib.pyplot as plt
-    from repkit.cli import save_figure
     from repkit.probes import format_table
     out = Path(out)
     sizes = EVAL_SIZES['quick' if quick else 'full']

@@ -12,7 +12,11 @@ from .core import RepkitError, default_device, randn, check_positive_int
 __all__ = ['EPS', 'TINY', 'SINH_MAX', 'PAIRWISE_FLOOR', 'time_component', 'inner', 'dist', 'dist0', 'pairwise_inner',
            'pairwise_dist', 'exp_map0', 'log_map0', 'to_geoopt', 'from_geoopt', 'to_geoopt_tangent', 'geoopt_manifold',
            'half_aperture', 'oxy_angle', 'to_poincare', 'from_poincare', 'geodesic', 'geoopt_comparison',
-           'comparison_markdown', 'plot_disk', 'bench_lorentz']
+           'comparison_markdown', 'plot_disk', 'bench_lorentz', 'bench_lorentz_command']
+
+# %% ../nbs/60_lorentz.ipynb #72f21036
+import json
+from .report import bench
 
 # %% ../nbs/60_lorentz.ipynb #b770dcc7
 EPS = 1e-8                       # guard for the distance's square root and the angle's divisions (MERU's value)
@@ -316,3 +320,12 @@ def bench_lorentz(n: int = 4096,       # points (the matrix is n x n)
     return dict(n=n, dim=dim, device=str(dev), dtype='float32', repeats=repeats, seconds=seconds,
                 ratio_to_repkit={k: seconds[k] / seconds['repkit'] for k in seconds},
                 nonfinite=nonfinite, max_abs_err=max_err)
+
+# %% ../nbs/60_lorentz.ipynb #b239006b
+@bench('lorentz')
+def bench_lorentz_command(quick: bool = False, seed: int = 0, as_json: bool = False, progress: bool = False) -> str:
+    "Pairwise Lorentz distances of 4096 x 4096 points (1024 with `quick`): repkit, geoopt and the plain formula, in one run."
+    res = bench_lorentz(n=1024 if quick else 4096, seed=seed)
+    if as_json:
+        return json.dumps(res, indent=1, default=str)
+    return '\n'.join(f"{k:28s} {v:.4g}" if isinstance(v, float) else f"{k:28s} {v}" for k, v in res.items())

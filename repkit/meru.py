@@ -24,6 +24,9 @@ __all__ = ['SIZES', 'POSITIONS', 'ATTRIBUTES', 'ATTRIBUTE_VALUES', 'SIZE_SPLIT',
            'meru_test_data', 'evaluate', 'plot_training', 'disk_coordinates', 'plot_meru_disk', 'traversal_captions',
            'traversal_widget', 'tour_meru']
 
+# %% ../nbs/61_meru.ipynb #2cc70094
+from .report import save_figure, tour_section, trainer
+
 # %% ../nbs/61_meru.ipynb #4f0611d2
 SIZES = ('small', 'large')
 POSITIONS = ('top left', 'top right', 'bottom left', 'bottom right')
@@ -276,6 +279,8 @@ def image_text_loss(model: nn.Module,  # a MERU or CLIP model (possibly wrapped 
 # %% ../nbs/61_meru.ipynb #579d5de1
 MERU_DEFAULTS = dict(steps=4000, batch_size=128, lr=1e-3, n_train=20_000)
 
+@trainer('clip', variant='clip')
+@trainer('meru', variant='meru')
 def train_meru(variant: str = 'meru',      # 'meru' or 'clip'
                data: str = 'sprites',      # the only captioned dataset
                steps: int = MERU_DEFAULTS['steps'], batch_size: int = MERU_DEFAULTS['batch_size'], lr: float = MERU_DEFAULTS['lr'],
@@ -509,10 +514,10 @@ def traversal_widget(model: MERU, image: torch.Tensor, n_steps: int = 50):
     return W.interactive(show, step=W.IntSlider(min=0, max=n_steps - 1, step=1, value=0, description='step'))
 
 # %% ../nbs/61_meru.ipynb #76283b0e
+@tour_section('meru', order=61, seconds=(30, 300))
 def tour_meru(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: MERU against CLIP on zero-shot classification, retrieval, hierarchy and traversal, with pictures."
     import matplotlib.pyplot as plt
-    from repkit.cli import save_figure
     from repkit.probes import format_table
     out = Path(out)
     models = {v: load_meru(v) for v in ('meru', 'clip')}

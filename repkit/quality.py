@@ -13,8 +13,16 @@ from .core import RepkitError, default_device, make_generator, randn, check_shap
 from .gaussian import bures_w2, gaussian_fit
 
 # %% auto #0
-__all__ = ['CLASSIFIER_DATA', 'Classifier', 'classifier_loss', 'quality_data', 'train_classifier', 'load_classifier',
-           'classifier_features', 'frechet_distance', 'confidence', 'quality_report']
+__all__ = ['CLASSIFIER_DATA', 'QUALITY_COLUMNS', 'QUALITY_FORMATS', 'Classifier', 'classifier_loss', 'quality_data',
+           'train_classifier', 'load_classifier', 'classifier_features', 'frechet_distance', 'confidence',
+           'quality_report', 'tour_diffusion']
+
+# %% ../nbs/15_quality.ipynb #3520a4e9
+import time
+import matplotlib.pyplot as plt
+from .core import image_grid
+from .ddim import load_pretrained
+from .report import save_figure, markdown_table, tour_section, trainer
 
 # %% ../nbs/15_quality.ipynb #2dee9665
 class Classifier(nn.Module):
@@ -56,6 +64,7 @@ def quality_data(name: str, split: str):
         raise RepkitError(f"unknown data {name!r}: expected one of {sorted(CLASSIFIER_DATA)}")
     return get_dataset(name, split, size=16) if name == 'digits' else get_dataset(name, split)
 
+@trainer('classifier')
 def train_classifier(data: str = 'digits', steps: int = 1500, batch_size: int = 64, lr: float = 2e-3, out=None, seed: int = 0,
                      device=None, progress: bool = True, command: str | None = None):
     "Train the quality classifier for `data` with repkit's training loop."
@@ -109,3 +118,59 @@ def quality_report(clf: Classifier, samples: torch.Tensor, data: str, seed: int 
                 fd_ceiling_noise_vs_test=frechet_distance(classifier_features(clf, noise), f_test),
                 confidence_samples=confidence(clf, samples), confidence_test=confidence(clf, test.images),
                 classifier_test_accuracy=acc, n_samples=len(samples), n_test=len(test))
+
+# %% ../nbs/15_quality.ipynb #47710f71
+QUALITY_COLUMNS = {'name': 'model', 'fd_samples': 'FD samples', 'fd_floor_train_vs_test': 'FD floor',
+                   'fd_ceiling_noise_vs_test': 'FD ceiling', 'confidence_samples': 'confidence on samples',
+                   'confidence_test': 'confidence on test images', 'trained': 'trained'}
+QUALITY_FORMATS = dict(fd_samples='.2f', fd_floor_train_vs_test='.2f', fd_ceiling_noise_vs_test='.2f',
+                       confidence_samples='.3f', confidence_test='.3f')
+
+def _trained(rep: dict) -> str:
+    "How a shipped model was trained, from its metadata."
+    return f"{rep['train_steps']} steps, {rep['train_minutes']:.0f} min, {rep['train_hardware']}"
+
+def _ddim_step_sweep(n: int, device, seed: int) -> list[dict]:
+    "Quality and time of the digits model at several DDIM step counts."
+    model = load_pretrained('digits')
+    clf = load_classifier('digits')
+    sweep = []
+    for k in (10, 25, 50, 100):
+        t0 = time.perf_counter()
+        xs = model.sample(n, n_steps=k, device=device, generator=seed).cpu()
+        sweep.append(dict(steps=k, seconds=time.perf_counter() - t0, **quality_report(clf, xs, 'digits', seed)))
+    return sweep
+
+# %% ../nbs/15_quality.ipynb #ed08ee04
+@tour_section('diffusion', order=15, seconds=(20, 240))
+def tour_diffusion(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
+    "Tour section: sample grids and Fréchet quality of the shipped diffusion models."
+    metrics, figs, rows = {}, {}, []
+    n = 100 if quick else 500
+    for name in ('digits', 'sprites'):
+        model = load_pretrained(name)
+        clf = load_classifier(name)
+        xs = model.sample(n, n_steps=50, device=device, generator=seed, progress=progress).cpu()
+        rep = quality_report(clf, xs, name, seed)
+        rep.update(train_steps=model.meta['step'], train_minutes=model.meta['seconds'] / 60,
+                   train_hardware=model.meta['hardware'])
+        metrics[name] = rep
+        rows.append(dict(rep, name=name, trained=_trained(rep)))
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.imshow(image_grid(xs[:64], nrow=8))
+        ax.set_axis_off()
+        ax.set_title(f'{name}: DDIM, 50 steps')
+        figs[name] = save_figure(fig, out / f'diffusion_{name}.png')
+    sweep = [] if quick else _ddim_step_sweep(n, device, seed)
+    if sweep:
+        metrics['digits_ddim_sweep'] = sweep
+    md = f"""Samples from the shipped models (n = {n} per model for the numbers). FD: the Fréchet distance between classifier features of samples and of real test images; the floor compares real training images with the same test images, the ceiling compares noise with them. Lower is better.
+
+{markdown_table(rows, QUALITY_COLUMNS, QUALITY_FORMATS)}
+![digits]({figs['digits']}) ![sprites]({figs['sprites']})
+"""
+    if sweep:
+        md += "\nDDIM step count on the digits:\n\n" + markdown_table(
+            sweep, {'steps': 'steps', 'fd_samples': 'FD', 'confidence_samples': 'confidence', 'seconds': 'seconds'},
+            dict(fd_samples='.2f', confidence_samples='.3f', seconds='.1f'))
+    return dict(title='Diffusion models on real data: digits and sprites', markdown=md, metrics=metrics)

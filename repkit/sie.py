@@ -37,6 +37,9 @@ __all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'SHIPPED', 'Hypernetwork',
            'all_view_pairs', 'mlp_r2', 'predicted_retrieval', 'evaluate_sie', 'invariance_ratio', 'plot_invariance',
            'plot_neighbours', 'plot_training_terms', 'tour_sie']
 
+# %% ../nbs/41_sie.ipynb #d72e54de
+from .report import save_figure, tour_section, trainer
+
 # %% ../nbs/41_sie.ipynb #38a19cb0
 class Hypernetwork(nn.Module):
     """SIE's predictor: a bias-free linear map from a quaternion `g` (4 numbers) to the weights of `W(g)` (d x
@@ -271,6 +274,9 @@ def variant_weights(variant: str) -> dict:
         raise RepkitError(f"unknown variant {variant!r}: expected one of {VARIANTS}")
     return dict(SIE_WEIGHTS, equi=SIE_WEIGHTS['inv']) if variant == 'equi' else dict(SIE_WEIGHTS)
 
+@trainer('sie-equi', variant='equi')
+@trainer('vicreg', variant='vicreg')
+@trainer('sie', variant='sie')
 def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
               data: str = 'shapes3d',        # the only dataset with known rotations
               steps: int = SIE_DEFAULTS['steps'], batch_size: int = SIE_DEFAULTS['batch_size'], lr: float = SIE_DEFAULTS['lr'],
@@ -603,10 +609,10 @@ def plot_training_terms(models: dict, axs=None, smooth: int = 50):
     return axs
 
 # %% ../nbs/41_sie.ipynb #3d763d02
+@tour_section('sie', order=41, seconds=(30, 300))
 def tour_sie(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: SIE against VICReg and the unsplit equivariant model on classification, rotation regression and retrieval."
     import matplotlib.pyplot as plt
-    from repkit.cli import save_figure
     from repkit.probes import format_table
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     models = {name: load_sie(name) for name in SHIPPED}
