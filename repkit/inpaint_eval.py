@@ -92,7 +92,7 @@ def _floors(world, mask, y, post, post_full, n, target, repeats, seed):
     "Each score's mean over `repeats` sets of `n` exact posterior samples."
     rs = [posterior_scores(post_full.sample(n, generator=seed + r), world, mask, y, target, post)
           for r in range(repeats)]
-    return {f'floor_{k}': sum(r[k] for r in rs) / repeats 
+    return {f'floor_{k}': sum(r[k] for r in rs) / repeats
             for k in ('w2', 'sw', 'mean_err', 'cov_err', 'mode_weight_err')}
 
 def _run_method(meth, eps, eps_post, sch, y, mask, x_T, k, seed):
@@ -174,7 +174,7 @@ def _pm(r: dict, key: str, fmt: str) -> str:
 
 SUMMARY_SCORES = {'w2': ('W2', '.2f'), 'floor_w2': ('W2 floor', '.2f'), 'sw': ('SW', '.3f'),
                   'mean_err': ('mean err', '.2f'), 'cov_err': ('cov err', '.2f'), 'spread': ('spread', '.2f'),
-                  'mode_weight_err': ('mode w err', '.3f')}
+                  'mode_weight_err': ('mode w err', '.3f'), 'known_err': ('known err', '.0e')}
 
 def summary_table(summary: list[dict]) -> str:
     "The exact-world study over several observations (`observation_summary`) as a markdown table of `mean ± sd`."
