@@ -431,7 +431,6 @@ def inpaint_image(image: torch.Tensor,    # (C, H, W) in [-1, 1], the model's si
                   model: str = 'digits',  # a shipped model: 'digits' or 'sprites'
                   n_steps: int = 50, seed: int = 0, device=None, **method_kwargs) -> torch.Tensor:
     "Inpaint one image with a shipped model: the completion `(C, H, W)` in [-1, 1]."
-    from repkit.ddim import load_pretrained
     image, mask = check_inpaint_input(image, mask, method, model)
     device = default_device(device)
     net = load_pretrained(model).to(device).eval().requires_grad_(False)
@@ -505,8 +504,7 @@ def _explorer_run(net, images, index: int, mask_name: str, method: str, n_steps:
 
 def inpaint_explorer(model: str = 'digits', n_images: int = 32, device=None):
     "An ipywidgets explorer: image, mask family, method and step count; scrub through x_t and f(x_t)."
-    import ipywidgets as W
-    from repkit.ddim import load_pretrained
+    import ipywidgets as W                            # a dev dependency: only the explorer needs it
     images, _ = _test_images(model, n_images, 'cpu')
     net = load_pretrained(model).eval().requires_grad_(False)
     img = W.IntSlider(0, 0, n_images - 1, description='image')
@@ -541,7 +539,6 @@ def inpaint_explorer(model: str = 'digits', n_images: int = 32, device=None):
 def explorer_strip(model: str = 'digits', index: int = 0, mask: str = 'half', method: str = 'copaint',
                    n_steps: int = 25, frames: int = 4, device=None):
     "A static strip of inpainting-explorer states (one row per slider position, evenly spaced), as a figure."
-    from repkit.ddim import load_pretrained
     images, _ = _test_images(model, index + 1, 'cpu')
     net = load_pretrained(model).eval().requires_grad_(False)
     tr, observed = _explorer_run(net, images, index, mask, method, n_steps, device)
