@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #167e39f5
 from __future__ import annotations
-import argparse, math, sys
+import argparse, inspect, math, sys
 from pathlib import Path
 import repkit
 from .core import RepkitError, default_device, save_images
@@ -20,7 +20,7 @@ __all__ = ['count', 'seed_type', 'steps_type', 'positive', 'unit', 'COMMANDS', '
            'build_parser', 'tour_command', 'sample_command', 'inpaint_command', 'bench_command', 'main']
 
 # %% ../nbs/90_cli.ipynb #e7c5fa3a
-from . import gaussian, quality, copaint, drl, sie, inr, lorentz, meru  # they register tour sections, trainers, benches
+from . import gaussian, quality, copaint, drl, sie, inr, lorentz, meru  # they register what they offer
 
 # %% ../nbs/90_cli.ipynb #2c7fdef1
 def _parse(text: str, kind: type, what: str):
@@ -85,13 +85,14 @@ def _tour_parser(sub):
     t = sub.add_parser('tour', help="run every chapter's demonstration and write a report")
     t.add_argument('--out', default='tour', help='folder for the report (default: tour)')
     t.add_argument('--quick', action='store_true', help='fewer samples and steps')
-    t.add_argument('--only', nargs='+', metavar='SECTION', help=f'run only these sections ({", ".join(TOUR_SECTIONS)})')
+    t.add_argument('--only', nargs='+', metavar='SECTION',
+                   help=f'run only these sections ({", ".join(TOUR_SECTIONS)})')
     t.add_argument('--device', default=None, help='cpu, cuda, cuda:1, ... (default: CUDA if present)')
     t.add_argument('--seed', type=seed_type, default=0)
     t.add_argument('--no-progress', action='store_true', help='no progress output')
 
 def _train_parser(sub):
-    tr = sub.add_parser('train', help="train a model with repkit's training loop (resumes if the checkpoint exists)")
+    tr = sub.add_parser('train', help="train with repkit's training loop (resumes if the checkpoint exists)")
     tr.add_argument('method', choices=list(TRAINERS), help='what to train')
     tr.add_argument('--data', default=None, help="digits or sprites (default: the method's own)")
     tr.add_argument('--steps', type=count, default=None, help="default: the method's own")
@@ -103,12 +104,13 @@ def _train_parser(sub):
     tr.add_argument('--no-progress', action='store_true')
 
 def _sample_parser(sub):
-    sm = sub.add_parser('sample', help='draw images from a shipped diffusion model and save them as a PNG grid')
+    sm = sub.add_parser('sample', help='draw images from a shipped diffusion model into a PNG grid')
     sm.add_argument('--model', default='digits', help='digits or sprites')
     sm.add_argument('-n', type=count, default=64, help='number of images')
     sm.add_argument('-o', '--out', required=True, help='PNG file to write')
     sm.add_argument('--steps', type=steps_type, default=50, help='DDIM steps (1 to 1000)')
-    sm.add_argument('--eta', type=unit, default=0.0, help='in [0, 1]; 0: deterministic DDIM; 1 with --steps 1000: DDPM')
+    sm.add_argument('--eta', type=unit, default=0.0,
+                    help='in [0, 1]; 0: deterministic DDIM; 1 with --steps 1000: DDPM')
     sm.add_argument('--seed', type=seed_type, default=0)
     sm.add_argument('--device', default=None)
     sm.add_argument('--no-progress', action='store_true')
@@ -116,7 +118,8 @@ def _sample_parser(sub):
 def _inpaint_parser(sub):
     ip = sub.add_parser('inpaint', help='fill in the unknown part of an image with a shipped diffusion model')
     ip.add_argument('image', help="PNG of the model's size (16x16 grey for digits, 32x32 RGB for sprites)")
-    ip.add_argument('--mask', required=True, help='half, expand, altern, sr, narrow, wide, or a black-and-white PNG (white = known)')
+    ip.add_argument('--mask', required=True,
+                    help='half, expand, altern, sr, narrow, wide, or a black-and-white PNG (white = known)')
     ip.add_argument('--method', default='copaint', help=', '.join(METHODS))
     ip.add_argument('--model', default='digits', help='digits or sprites')
     ip.add_argument('-o', '--out', required=True, help='PNG file to write')
@@ -132,12 +135,14 @@ def _bench_parser(sub):
     b.add_argument('--seed', type=seed_type, default=0)
     b.add_argument('--diffusers', action='store_true',
                    help="sampler: also time diffusers' DDIMPipeline on a UNet2DModel of the same size")
-    b.add_argument('--analytic', action='store_true', help='inpaint: the exact-world study instead of the trained models')
+    b.add_argument('--analytic', action='store_true',
+                   help='inpaint: the exact-world study instead of the trained models')
     b.add_argument('--device', default=None)
 
 def build_parser() -> argparse.ArgumentParser:
     "The `repkit` argument parser; its choices come from the registries."
-    p = _Parser(prog='repkit', description='repkit: diffusion models and representation learning, from five papers.')
+    about = 'repkit: diffusion models and representation learning, from five papers.'
+    p = _Parser(prog='repkit', description=about)
     p.add_argument('--version', action='version', version=f'repkit {repkit.__version__}')
     sub = p.add_subparsers(dest='command', required=True, parser_class=_Parser)
     for add in (_tour_parser, _train_parser, _sample_parser, _inpaint_parser, _bench_parser):
@@ -164,9 +169,10 @@ def sample_command(args) -> int:
     model_shape(args.model)
     default_device(args.device)
     model = load_pretrained(args.model)
-    xs = model.sample(args.n, args.steps, args.eta, device=args.device, generator=args.seed, progress=not args.no_progress)
+    xs = model.sample(args.n, args.steps, args.eta, device=args.device, generator=args.seed,
+                      progress=not args.no_progress)
     save_images(xs, out)
-    print(f"wrote {out} ({args.n} samples from the {args.model} model, DDIM {args.steps} steps, eta {args.eta})")
+    print(f"wrote {out} ({args.n} samples, {args.model} model, DDIM {args.steps} steps, eta {args.eta})")
     return 0
 
 def inpaint_command(args) -> int:
@@ -182,20 +188,24 @@ def inpaint_command(args) -> int:
     print(f"wrote {out} ({args.method}, {args.steps} steps, {args.model} model)")
     return 0
 
+def _accepts(fn, name: str) -> bool:
+    "Whether `fn` takes a keyword argument `name`."
+    return name in inspect.signature(fn).parameters
+
 def bench_command(args) -> int:
-    if args.what != 'sampler' and args.diffusers:
-        raise RepkitError("--diffusers applies to 'repkit bench sampler' only")
-    if args.what != 'inpaint' and args.analytic:
-        raise RepkitError("--analytic applies to 'repkit bench inpaint' only")
-    kw = {}
-    if args.what == 'sampler':
-        kw = dict(diffusers=args.diffusers, device=default_device(args.device))
-    if args.what == 'inpaint':
-        kw = dict(analytic=args.analytic, device=default_device(args.device))
-    print(BENCHES[args.what](quick=args.quick, seed=args.seed, as_json=args.json, **kw))
+    fn = BENCHES[args.what]
+    for flag in ('diffusers', 'analytic'):
+        if getattr(args, flag) and not _accepts(fn, flag):
+            takers = ', '.join(n for n in BENCHES if _accepts(BENCHES[n], flag))
+            raise RepkitError(f"--{flag} applies to 'repkit bench {takers}' only")
+    device = default_device(args.device)
+    options = dict(diffusers=args.diffusers, analytic=args.analytic, device=device)
+    kw = {k: v for k, v in options.items() if _accepts(fn, k)}
+    print(fn(quick=args.quick, seed=args.seed, as_json=args.json, **kw))
     return 0
 
-COMMANDS = dict(tour=tour_command, train=train_command, sample=sample_command, inpaint=inpaint_command, bench=bench_command)
+COMMANDS = dict(tour=tour_command, train=train_command, sample=sample_command, inpaint=inpaint_command,
+                bench=bench_command)
 
 def main(argv: list | None = None) -> int:
     "Entry point of the `repkit` command: returns the exit status."

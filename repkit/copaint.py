@@ -9,7 +9,8 @@ from typing import Callable
 import torch
 from .core import RepkitError, make_generator, check_positive_int
 from .ddim import DiscreteSchedule, respace
-from .inpaint import Conditioner, EpsCache, coefs_at, inpaint_method, repaint_timesteps, scaled_jump_length
+from .inpaint import Conditioner, EpsCache, coefs_at, inpaint_method
+from .inpaint import repaint_timesteps, scaled_jump_length
 
 # %% auto #0
 __all__ = ['CoPaint', 'build_copaint', 'build_copaint_tt']

@@ -417,7 +417,8 @@ def load_mask(path_or_family,   # a mask family in `MASKS`, or a PNG (white = kn
         return make_mask(str(path_or_family), size, seed, device='cpu')
     p = Path(path_or_family)
     if not p.exists():
-        raise RepkitError(f"mask {str(path_or_family)!r} is neither a mask family ({', '.join(MASKS)}) nor an existing file")
+        families = ', '.join(MASKS)
+        raise RepkitError(f"mask {str(path_or_family)!r} is neither a mask family ({families}) nor an existing file")
     a = _read_png(p, 'mask')
     a = a if a.dim() == 2 else a[..., :3].mean(-1)
     if tuple(a.shape) != (size, size):

@@ -22,11 +22,11 @@ from .train import TrainConfig, train
 # %% auto #0
 __all__ = ['DIFFUSION_PRESETS', 'DiscreteSchedule', 'diffusion_loss', 'respace', 'ddim_step', 'renoise_step', 'ddim_sample',
            'ddpm_sample', 'DiffusionModel', 'train_diffusion', 'pretrained_path', 'load_pretrained', 'train_throughput',
-           'DiffusersEps', 'model_shape', 'bench_sampler']
+           'bench_train', 'DiffusersEps', 'model_shape', 'bench_sampler']
 
 # %% ../nbs/14_ddim.ipynb #d9354c15
 import json, time
-from .report import trainer, bench
+from .report import trainer, bench, markdown_table
 
 # %% ../nbs/14_ddim.ipynb #c2c25c70
 class DiscreteSchedule(nn.Module):
@@ -263,6 +263,16 @@ def train_throughput(names: tuple = ('digits', 'sprites'),   # presets of `DIFFU
                              device=str(device)))
     return rows
 
+# %% ../nbs/14_ddim.ipynb #84f06731
+@bench('train')
+def bench_train(quick: bool = False, seed: int = 0, as_json: bool = False, progress: bool = False,
+                device=None) -> str:
+    "Training steps/s of the digits and sprites UNets at batch 64 in fp32 and bf16, measured side by side."
+    rows = train_throughput(steps=3 if quick else 20, batch_size=64, repeats=1 if quick else 2, device=device, seed=seed)
+    if as_json:
+        return json.dumps(rows, indent=1)
+    return markdown_table(rows)
+
 # %% ../nbs/14_ddim.ipynb #db8a161c
 class DiffusersEps(nn.Module):
     "Wrap a `diffusers` `UNet2DModel` (or anything returning `.sample`) as `eps_model(x, t)`."
@@ -294,7 +304,7 @@ def _timer(dev: torch.device):
     return timed
 
 def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, dev, seed: int) -> dict:
-    "Time diffusers' DDIMPipeline and repkit's DDIM loop on the same randomly initialised UNet2DModel, same batch and steps."
+    "Time diffusers' DDIMPipeline and repkit's DDIM loop on one random UNet2DModel, same batch and steps."
     try:
         from diffusers import UNet2DModel, DDIMPipeline, DDIMScheduler   # optional dependency
     except ImportError:
@@ -302,10 +312,12 @@ def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, 
     torch.manual_seed(seed)
     ch = cfg['base_channels']
     n_down = len(cfg['channel_mults']) - 1
-    unet = UNet2DModel(sample_size=cfg['image_size'], in_channels=cfg['in_channels'], out_channels=cfg['in_channels'],
-                       block_out_channels=tuple(ch * m for m in cfg['channel_mults']), layers_per_block=cfg['num_res_blocks'],
+    unet = UNet2DModel(sample_size=cfg['image_size'], in_channels=cfg['in_channels'],
+                       out_channels=cfg['in_channels'], block_out_channels=tuple(ch * m for m in cfg['channel_mults']),
+                       layers_per_block=cfg['num_res_blocks'],
                        down_block_types=('DownBlock2D',) * n_down + ('AttnDownBlock2D',),
-                       up_block_types=('AttnUpBlock2D',) + ('UpBlock2D',) * n_down, norm_num_groups=min(8, ch))
+                       up_block_types=('AttnUpBlock2D',) + ('UpBlock2D',) * n_down,
+                       norm_num_groups=min(8, ch))
     unet = unet.to(dev).eval()
     sched = DDIMScheduler(num_train_timesteps=1000, beta_schedule='linear', clip_sample=True)
     pipe = DDIMPipeline(unet=unet, scheduler=sched)
@@ -316,7 +328,8 @@ def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, 
             pipe(batch_size=batch_size, num_inference_steps=n_steps, eta=0.0, output_type='np',
                  generator=torch.Generator().manual_seed(seed))
     def ours():
-        ddim_sample(DiffusersEps(unet), DiscreteSchedule(), shape, n_steps, device=dev, generator=seed, clip_x0=True)
+        ddim_sample(DiffusersEps(unet), DiscreteSchedule(), shape, n_steps, device=dev, generator=seed,
+                    clip_x0=True)
     timed = _timer(dev)
     theirs()
     ours()
@@ -324,8 +337,9 @@ def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, 
     for _ in range(repeats):
         a.append(timed(theirs))
         b.append(timed(ours))
-    return dict(unet2dmodel_parameters=sum(p.numel() for p in unet.parameters()), diffusers_ddim_pipeline_seconds=min(a),
-                repkit_ddim_seconds=min(b), repkit_over_diffusers=min(b) / min(a))
+    return dict(unet2dmodel_parameters=sum(p.numel() for p in unet.parameters()),
+                diffusers_ddim_pipeline_seconds=min(a), repkit_ddim_seconds=min(b),
+                repkit_over_diffusers=min(b) / min(a))
 
 # %% ../nbs/14_ddim.ipynb #0ddb5338
 @bench('sampler')
@@ -333,7 +347,7 @@ def bench_sampler(quick: bool = False, seed: int = 0, as_json: bool = False, pro
                   model='digits',                  # a shipped model's name, or a `DiffusionModel`
                   n_steps: int | None = None, batch_size: int | None = None, repeats: int | None = None,
                   device=None, diffusers: bool = False) -> str:
-    "DDIM wall time against the time of the same number of bare network evaluations (the floor), and their ratio."
+    "DDIM wall time against the same number of bare network evaluations (the floor), and their ratio."
     n_steps = n_steps or (20 if quick else 50)
     batch_size = batch_size or (16 if quick else 64)
     repeats = repeats or (2 if quick else 5)
@@ -356,9 +370,9 @@ def bench_sampler(quick: bool = False, seed: int = 0, as_json: bool = False, pro
     for _ in range(repeats):
         tb.append(timed(bare))
         td.append(timed(ddim))
-    res = dict(model=model if isinstance(model, str) else type(model).__name__, device=str(dev), batch_size=batch_size,
-               n_steps=n_steps, bare_network_seconds=min(tb), ddim_seconds=min(td), overhead_ratio=min(td) / min(tb),
-               threads=torch.get_num_threads())
+    res = dict(model=model if isinstance(model, str) else type(model).__name__, device=str(dev),
+               batch_size=batch_size, n_steps=n_steps, bare_network_seconds=min(tb), ddim_seconds=min(td),
+               overhead_ratio=min(td) / min(tb), threads=torch.get_num_threads())
     if diffusers:
         res['diffusers'] = _bench_vs_diffusers(m.net.config, n_steps, batch_size, repeats, dev, seed)
     if as_json:

@@ -23,6 +23,17 @@ from repkit.core import (
 )
 from .nets import UNet, timestep_embedding
 from .ddim import DiscreteSchedule, ddim_sample
+import warnings
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import RidgeCV
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+from .core import image_grid
+from .data import get_dataset, render_sprites, SPRITE_SHAPES, SPRITE_SYMMETRY, canonical_rotation
+from .train import TrainConfig, train, load_trained
+from .probes import linear_probe, knn_accuracy, regression_r2, angle_to_circle, as_features, as_factors
+from .probes import format_table
+from .ddim import load_pretrained
 
 # %% auto #0
 __all__ = ['DRL_NET', 'DRL_DATA', 'REGULARISERS', 'DRL_DEFAULTS', 'DRL_MODELS', 'DRL_LEVELS', 'SPRITE_PROBES', 'RIDGE_ALPHAS',
@@ -217,7 +228,6 @@ DRL_DEFAULTS = dict(steps=2500, batch_size=64, lr=1e-3)   # what the shipped mod
 
 def _train_images(data: str) -> tuple:
     "The training images and a description, for `train_drl` and `train_ae`."
-    from repkit.data import get_dataset
     if data not in DRL_DATA:
         raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
     ds = get_dataset(data, 'train', size=DRL_DATA[data]['size'], device='cpu')
@@ -227,14 +237,15 @@ def _train_images(data: str) -> tuple:
 @trainer('drl', reg='l1')
 def train_drl(data: str = 'digits',       # 'digits' or 'sprites' (both 16 x 16)
               reg: str = 'l1',            # 'l1' or 'kl'
-              steps: int = DRL_DEFAULTS['steps'], batch_size: int = DRL_DEFAULTS['batch_size'], lr: float = DRL_DEFAULTS['lr'],
+              steps: int = DRL_DEFAULTS['steps'],
+              batch_size: int = DRL_DEFAULTS['batch_size'],
+              lr: float = DRL_DEFAULTS['lr'],
               out: str | Path | None = None, # checkpoint path (resumed from if it exists)
               seed: int = 0, device=None, progress: bool = True,
               command: str | None = None, # how the run was started, for the model card
               stop_after: int | None = None,
               z_dim: int = 32, reg_weight: float = 1e-4):
     "Train DRL (encoder + conditional noise network) on `data` with repkit's training loop."
-    from repkit.train import TrainConfig, train
     images, desc = _train_images(data)
     torch.manual_seed(seed)
     model = build_drl(data, reg, z_dim, reg_weight)
@@ -280,7 +291,6 @@ def train_ae(
     z_dim: int = 32,
 ):
     "Train the autoencoder baseline (DRL's encoder + a conv decoder) on `data` with the same loop and budget."
-    from repkit.train import TrainConfig, train
     images, desc = _train_images(data)
     torch.manual_seed(seed)
     model = build_ae(data, z_dim)
@@ -341,10 +351,9 @@ def _build(ck) -> nn.Module:
     return AutoEncoder(cfg['encoder'])
 
 def _load(name_or_path, kind: str, use_ema: bool, map_location):
-    from repkit.train import load_trained
     return load_trained(name_or_path, _TRAIN_CMD, kind, _build, use_ema, map_location)
 
-def load_drl(name_or_path: str | Path = 'drl_digits',  # 'drl_digits', 'drl_sprites', 'drl_digits_kl' or a checkpoint path
+def load_drl(name_or_path: str | Path = 'drl_digits',  # a name in `DRL_MODELS` or a checkpoint path
              use_ema: bool = True, map_location='cpu') -> DRL:
     "A trained DRL model (EMA weights by default), in eval mode, with its `meta`."
     return _load(name_or_path, 'drl', use_ema, map_location)
@@ -510,7 +519,6 @@ SPRITE_PROBES = ('shape', 'colour', 'x', 'y', 'scale', 'rotation')
 def symmetry_angle(shape: torch.Tensor, rotation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The visible rotation as a full-circle angle `k * (theta mod 2 pi / k)` for a k-fold symmetric shape,
     and a mask of shapes that have one (not circles)."""
-    from repkit.data import SPRITE_SHAPES, SPRITE_SYMMETRY, canonical_rotation
     k = torch.tensor([SPRITE_SYMMETRY[s] for s in SPRITE_SHAPES], device=shape.device)[shape]
     return (k * canonical_rotation(shape, rotation)).float(), k > 0
 
@@ -521,9 +529,6 @@ def ridge_r2(train_feats, train_factors, test_feats, test_factors, circular: boo
             ) -> np.ndarray:
     """`repkit.probes.regression_r2` per factor, with the ridge penalty chosen by leave-one-out error on the
     training set."""
-    from sklearn.linear_model import RidgeCV
-    from sklearn.preprocessing import StandardScaler
-    from repkit.probes import regression_r2, angle_to_circle, as_features, as_factors
     Xtr = StandardScaler().fit_transform(as_features(train_feats, 'train_feats'))
     Ftr = as_factors(train_factors, len(Xtr), 'train_factors')
     out = []
@@ -548,7 +553,6 @@ def probe_digits(train_feats, train_labels, test_feats, test_labels, seed: int =
                  max_iter: int = 1000    # L-BFGS iterations of the logistic regression
                 ) -> dict:
     "Digit class accuracy of a linear probe and of 5-NN."
-    from repkit.probes import linear_probe, knn_accuracy
     return dict(
         linear_acc=linear_probe(
             train_feats, train_labels, test_feats, test_labels, max_iter=max_iter, seed=seed
@@ -561,7 +565,6 @@ def probe_sprites(
 ) -> dict:
     """Per-factor scores: shape and colour accuracy (linear probe); R^2 of x, y, scale; per-shape circular R^2
     of the visible rotation."""
-    from repkit.probes import linear_probe
     Xtr, Xte = torch.as_tensor(train_feats).float(), torch.as_tensor(test_feats).float()
     ftr, fte = {k: v.cpu() for k, v in train_factors.items()}, {k: v.cpu() for k, v in test_factors.items()}
     out = dict(shape=linear_probe(Xtr, ftr['shape'], Xte, fte['shape'], max_iter=max_iter, seed=seed),
@@ -581,13 +584,11 @@ def probe_sprites(
 
 # %% ../nbs/30_drl.ipynb #2c359580
 def drl_eval_data(data: str = 'digits', n_train: int | None = None, n_test: int | None = None, seed: int = 0,
-                  max_iter: int = 1000  # L-BFGS iterations of the logistic-regression probes (fewer for quick runs)
+                  max_iter: int = 1000  # L-BFGS iterations of the logistic probes (fewer for quick runs)
                  ) -> dict:
     "Train/test images (and 32 x 32 renders for sprites), labels and factors for the probes."
-    from repkit.data import render_sprites
     if data not in DRL_DATA:
         raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
-    from repkit.data import get_dataset
     if data == 'digits':
         tr, te = get_dataset('digits', 'train', n=n_train, device='cpu'), get_dataset(
             'digits', 'test', n=n_test, device='cpu'
@@ -605,10 +606,7 @@ def drl_eval_data(data: str = 'digits', n_train: int | None = None, n_test: int 
     )
 
 def _probe(ev: dict, ftr, fte) -> dict:
-    import warnings
-    from sklearn.exceptions import ConvergenceWarning
-    from threadpoolctl import threadpool_limits
-    with warnings.catch_warnings(), threadpool_limits(limits=1):  # small problems: BLAS threads only add overhead
+    with warnings.catch_warnings(), threadpool_limits(limits=1):  # one BLAS thread: the same bits anywhere
         warnings.simplefilter(
             'ignore', ConvergenceWarning
         )  # a capped probe (quick runs) may stop before convergence
@@ -742,7 +740,6 @@ def code_samples(model: DRL,
 def plot_code_samples(x0: torch.Tensor, samples: torch.Tensor, levels, axs=None):
     "One panel per level: each row an input (left, after a gap) and its samples."
     import matplotlib.pyplot as plt
-    from repkit.core import image_grid
     L, n, k = samples.shape[:3]
     if axs is None:
         _, axs = plt.subplots(1, L, figsize=(1.0 * (k + 1.5) * L, 1.0 * n + 0.6))
@@ -757,38 +754,66 @@ def plot_code_samples(x0: torch.Tensor, samples: torch.Tensor, levels, axs=None)
 # %% ../nbs/30_drl.ipynb #66b82734
 DIGIT_METRICS, SPRITE_METRICS = ['linear_acc', 'knn_acc'], list(SPRITE_PROBES)
 
-@tour_section('drl', order=30, seconds=(30, 300))
+@tour_section('drl', order=30, seconds=(15, 120))
 def tour_drl(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
-    "Tour section: DRL codes probed against level t, next to an autoencoder, pixels and plain diffusion features; samples from codes."
+    """Tour section: DRL codes probed against level t, next to an autoencoder, pixels and plain diffusion
+    features; samples from codes."""
     import matplotlib.pyplot as plt
-    from repkit.probes import format_table
-    from repkit.ddim import load_pretrained
     out = Path(out)
     levels = (0, 300, 800) if quick else DRL_LEVELS
     metrics, figs, tables = {}, {}, []
     for data, cols in (('digits', DIGIT_METRICS), ('sprites', SPRITE_METRICS)):
-        ev = drl_eval_data(data, *((400, 200) if quick else (None, None)) if data == 'digits' else ((500, 250) if quick else (1000, 400)), seed=seed)
+        ev = drl_eval_data(
+            data,
+            *(
+                ((400, 200) if quick else (None, None))
+                if data == 'digits'
+                else ((500, 250) if quick else (1000, 400))
+            ),
+            seed=seed
+        )
         drl, ae = load_drl(f'drl_{data}'), load_ae(f'ae_{data}')
-        rows = evaluate_drl(ev, drl, ae, load_pretrained(data), levels, ddpm_levels=(100,) if quick else (0, 100, 800), device=device)
+        rows = evaluate_drl(
+            ev,
+            drl,
+            ae,
+            load_pretrained(data),
+            levels,
+            ddpm_levels=(100,) if quick else (0, 100, 800),
+            device=device,
+        )
         names = ('DRL',)
         if data == 'digits' and (weights_dir() / 'drl_digits_kl.pt').exists():
-            rows.update(evaluate_drl(ev, load_drl('drl_digits_kl'), levels=levels, pixels=False, name='DRL-KL', device=device)); names = ('DRL', 'DRL-KL')
+            rows.update(
+                evaluate_drl(
+                    ev, load_drl('drl_digits_kl'), levels=levels, pixels=False, name='DRL-KL', device=device
+                )
+            )
+            names = ('DRL', 'DRL-KL')
         metrics[data] = rows
         axs = plot_probe_curves(rows, cols, levels, title=f'{data}: ', names=names)
         figs[data] = save_figure(axs[0].figure, out / f'drl_probes_{data}.png')
-        tables.append(f"**{data}** ({len(ev['train'])} probe-training / {len(ev['test'])} test images; DRL trained {drl.meta['step']} steps in {drl.meta['seconds'] / 60:.1f} min, the autoencoder {ae.meta['step']} steps in {ae.meta['seconds'] / 60:.1f} min)\n\n" + format_table(rows, columns=cols, first='reader'))
+        tables.append(
+            f"**{data}** ({len(ev['train'])} probe-training / {len(ev['test'])} test images; DRL trained {drl.meta['step']} steps in {drl.meta['seconds'] / 60:.1f} min, the autoencoder {ae.meta['step']} steps in {ae.meta['seconds'] / 60:.1f} min)\n\n"
+            + format_table(rows, columns=cols, first='reader')
+        )
     drl = load_drl('drl_digits')
     x0 = drl_eval_data('digits', n_test=4)['test'].images
     lv = (0, 300, 800)
-    s = code_samples(drl, x0, lv, n_samples=3 if quick else 4, n_steps=10 if quick else 25, seed=seed, device=device)
+    s = code_samples(
+        drl, x0, lv, n_samples=3 if quick else 4, n_steps=10 if quick else 25, seed=seed, device=device
+    )
     plot_code_samples(x0, s, lv)
     figs['samples'] = save_figure(plt.gcf(), out / 'drl_code_samples.png')
-    md = ("DRL (Mittal et al.): a noise-prediction network conditioned on a code $E_\\phi(x_0, t)$ of the clean image from a time-conditioned encoder. "
-          "Each row 'DRL t=...' probes the code taken at level t; 'DDPM t=...' probes the pooled bottleneck of the plain shipped diffusion model at x_t; "
-          "AE is an autoencoder with the same encoder, data and steps; pixels the raw image. Digits: class accuracy (linear probe, 5-NN). "
-          "Sprites (16 x 16; the DDPM reads 32 x 32 renders of the same sprites): shape and colour accuracy, R^2 of x, y, scale, and the per-shape circular R^2 of the visible rotation.\n\n"
-          + '\n\n'.join(tables) + f"\n\n![digits]({figs['digits']})\n\n![sprites]({figs['sprites']})\n\n"
-          f"DDIM samples from the digits model given the codes of each input (left) at the levels s >= t, for t = {', '.join(map(str, lv))}:\n\n![samples]({figs['samples']})\n")
+    md = (
+        "DRL (Mittal et al.): a noise-prediction network conditioned on a code $E_\\phi(x_0, t)$ of the clean image from a time-conditioned encoder. "
+        "Each row 'DRL t=...' probes the code taken at level t; 'DDPM t=...' probes the pooled bottleneck of the plain shipped diffusion model at x_t; "
+        "AE is an autoencoder with the same encoder, data and steps; pixels the raw image. Digits: class accuracy (linear probe, 5-NN). "
+        "Sprites (16 x 16; the DDPM reads 32 x 32 renders of the same sprites): shape and colour accuracy, R^2 of x, y, scale, and the per-shape circular R^2 of the visible rotation.\n\n"
+        + '\n\n'.join(tables)
+        + f"\n\n![digits]({figs['digits']})\n\n![sprites]({figs['sprites']})\n\n"
+        f"DDIM samples from the digits model given the codes of each input (left) at the levels s >= t, for t = {', '.join(map(str, lv))}:\n\n![samples]({figs['samples']})\n"
+    )
     return dict(title='DRL: diffusion-based representation learning', markdown=md, metrics=metrics)
 
 # %% ../nbs/30_drl.ipynb #e848eab6

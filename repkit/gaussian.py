@@ -17,7 +17,8 @@ from .sde import SDE, get_sde, bcast, sample, SAMPLERS, TrajectoryRecorder, scor
 # %% auto #0
 __all__ = ['DISTANCES', 'sqrtm_psd', 'eigh_variant', 'MixtureWorld', 'two_d_mixture', 'smooth_kernel', 'image_gaussian',
            'image_mixture', 'bures_w2', 'gaussian_fit', 'w2_gaussian_fit', 'sliced_w2', 'noise_floor', 'sampler_sweep',
-           'plot_sweep', 'plot_trajectories', 'sde_sweeps', 'sweep_table', 'tour_sde', 'bench_sde']
+           'plot_sweep', 'plot_trajectories', 'sde_frames', 'draw_sde_frame', 'plot_sde_strip', 'SDEExplorer',
+           'sde_sweeps', 'sweep_table', 'tour_sde', 'bench_sde']
 
 # %% ../nbs/11_gaussian.ipynb #96f415e3
 import json
@@ -399,6 +400,137 @@ def plot_trajectories(world: MixtureWorld, sde='vp', n: int = 60, n_steps: int =
         ax.set_title(title)
     return axs
 
+# %% ../nbs/11_gaussian.ipynb #87bf9f90
+def sde_frames(world: MixtureWorld,             # a 2-D world
+               sampler: str = 'euler_maruyama',  # a name from `SAMPLERS`
+               n_steps: int = 50,                # predictor steps
+               n: int = 500,                     # particles
+               n_paths: int = 24,                # probability-flow paths (from the first starting points)
+               sde='vp', seed: int = 0) -> dict:
+    "Every step of a named sampler on a 2-D world, and probability-flow paths from the same start and grid."
+    if world.D != 2:
+        raise RepkitError(f"sde_frames needs a 2-D world, got D={world.D}")
+    if sampler not in SAMPLERS:
+        raise RepkitError(f"unknown sampler {sampler!r}: expected one of {sorted(SAMPLERS)}")
+    if not 1 <= n_paths <= n:
+        raise RepkitError(f"n_paths must be between 1 and n={n}, got {n_paths}")
+    sde = get_sde(sde)
+    x_T = sde.prior_sampling((n, 2), seed, 'cpu')
+    score = world.score_fn(sde)
+    rec = TrajectoryRecorder()
+    sample(sde, score, (n, 2), n_steps, x_T=x_T, device='cpu', generator=seed + 1, hook=rec,
+           **SAMPLERS[sampler])
+    flow = TrajectoryRecorder()
+    sample(sde, score, (n_paths, 2), n_steps, x_T=x_T[:n_paths], device='cpu', hook=flow, **SAMPLERS['ode'])
+    return dict(sampler=sampler, sde=sde, ts=rec.ts, xs=rec.trajectory, flow=flow.trajectory)
+
+# %% ../nbs/11_gaussian.ipynb #9cf56fe4
+def _density_grid(world: MixtureWorld, t, sde, lim: float = 3.5, m: int = 100):
+    "The density of `world` diffused to time `t` (None: the data) on an m x m grid over [-lim, lim]^2."
+    g1 = torch.linspace(-lim, lim, m, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(g1, g1, indexing='xy'), -1).reshape(-1, 2)
+    lp = world.log_prob(grid) if t is None else world.log_prob(grid, t, sde)
+    return g1, lp.exp().reshape(m, m)
+
+def draw_sde_frame(frames: dict, world: MixtureWorld, i: int, axs,
+                   lim: float = 3.5,            # the view is [-lim, lim]^2
+                   long_titles: bool = True):   # False: only "t = ..." (for the strip)
+    "Draw step `i` of `sde_frames(...)`: particles over p_t, and probability-flow paths from T down to t."
+    t = frames['ts'][i]
+    g1, dens = _density_grid(world, t, frames['sde'], lim)
+    _, data = _density_grid(world, None, None, lim)
+    x, paths = frames['xs'][i], frames['flow'][:i + 1]
+    a0, a1 = axs
+    a0.clear()
+    a0.imshow(dens, origin='lower', extent=(-lim, lim, -lim, lim), cmap='magma')
+    a0.scatter(x[:, 0], x[:, 1], s=2, c='cyan', alpha=0.5, linewidths=0)
+    title = f"{frames['sampler']}, t = {t:.3f}: particles on $p_t$" if long_titles else f"t = {t:.3f}"
+    a0.set_title(title, fontsize=8)
+    a1.clear()
+    a1.contour(g1, g1, data, levels=6, cmap='Greys', linewidths=0.5)
+    for j in range(paths.shape[1]):
+        a1.plot(paths[:, j, 0], paths[:, j, 1], lw=0.7, alpha=0.8)
+    a1.scatter(paths[-1, :, 0], paths[-1, :, 1], s=6, c='k', zorder=3)
+    if long_titles:
+        a1.set_title(f"probability-flow paths, T -> t = {t:.3f}", fontsize=8)
+    for ax in axs:
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect('equal')
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return axs
+
+def plot_sde_strip(frames: dict, world: MixtureWorld, times=(1.0, 0.5, 0.25, 0.12, 0.05, 0.0)):
+    "A static strip of `sde_frames(...)` at the steps nearest to `times`: one column per time, two rows."
+    import matplotlib.pyplot as plt
+    ts = torch.tensor(frames['ts'])
+    idx = [int((ts - t).abs().argmin()) for t in times]
+    fig, axs = plt.subplots(2, len(idx), figsize=(2.2 * len(idx), 4.6), squeeze=False)
+    for c, i in enumerate(idx):
+        draw_sde_frame(frames, world, i, axs[:, c], long_titles=False)
+    axs[0, 0].set_ylabel(f"{frames['sampler']}: particles on $p_t$", fontsize=8)
+    axs[1, 0].set_ylabel('probability-flow paths from T', fontsize=8)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/11_gaussian.ipynb #450df59a
+class SDEExplorer:
+    "An ipywidgets explorer of the reverse SDE on a 2-D world: pick a sampler and a step count, scrub t."
+    def __init__(self, world: MixtureWorld | None = None,   # default: `two_d_mixture()`
+                 n: int = 500,                              # particles
+                 n_paths: int = 24,                         # probability-flow paths drawn
+                 sde='vp', seed: int = 0,
+                 step_options=(10, 25, 50, 100, 200),       # the step counts to choose from
+                 dpi: int = 80):                            # of the PNG shown
+        import ipywidgets as W
+        import matplotlib.pyplot as plt
+        self.world = world if world is not None else two_d_mixture()
+        self.n = n
+        self.n_paths = n_paths
+        self.sde = sde
+        self.seed = seed
+        self.dpi = dpi
+        self.sampler = W.Dropdown(options=list(SAMPLERS), value='euler_maruyama', description='sampler')
+        middle = step_options[len(step_options) // 2]
+        self.steps = W.Dropdown(options=list(step_options), value=middle, description='steps')
+        self.step = W.IntSlider(0, 0, 1, description='step')
+        self.label = W.Label()
+        self.image = W.Image(format='png')
+        self.fig, self.axs = plt.subplots(1, 2, figsize=(8, 4))
+        plt.close(self.fig)                     # drawn into `image`, never shown by the inline backend
+        self.sampler.observe(self.rerun, names='value')
+        self.steps.observe(self.rerun, names='value')
+        self.step.observe(self.show, names='value')
+        controls = [W.HBox([self.sampler, self.steps]), W.HBox([self.step, self.label])]
+        self.widget = W.VBox(controls + [self.image])
+        self.rerun()
+
+    def rerun(self, *_):
+        "Run the chosen sampler and put the slider on its last step."
+        self.frames = sde_frames(self.world, self.sampler.value, self.steps.value, self.n, self.n_paths,
+                                 self.sde, self.seed)
+        last = len(self.frames['ts']) - 1
+        self.step.max = last
+        if self.step.value == last:
+            self.show()
+        else:
+            self.step.value = last              # triggers `show`
+
+    def show(self, *_):
+        "Draw the slider's step into the image widget."
+        import io
+        i = self.step.value
+        draw_sde_frame(self.frames, self.world, i, self.axs)
+        self.label.value = f"t = {self.frames['ts'][i]:.3f}"
+        buf = io.BytesIO()
+        self.fig.savefig(buf, format='png', dpi=self.dpi)
+        self.image.value = buf.getvalue()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
 # %% ../nbs/11_gaussian.ipynb #ede57cd4
 def sde_sweeps(quick: bool = False, seed: int = 0, progress: bool = False) -> dict:
     "Sampler sweeps on the 2-D mixture and the 8x8 image Gaussian (the numbers behind `repkit bench sde`)."
@@ -422,10 +554,11 @@ def sweep_table(sweeps: dict) -> str:
     "Each sampler's best distance on both worlds, and the noise floors, as a Markdown table."
     mix = sweeps['mixture']
     img = sweeps['image']
-    rows = [dict(sampler=s, mixture=_best(mix, s), image=_best(img, s)) for s in dict.fromkeys(r['sampler'] for r in mix)]
+    samplers = dict.fromkeys(r['sampler'] for r in mix)
+    rows = [dict(sampler=s, mixture=_best(mix, s), image=_best(img, s)) for s in samplers]
     rows.append(dict(sampler='*noise floor*', mixture=f"{mix[0]['floor']:.4f} ± {mix[0]['floor_std']:.4f}",
                      image=f"{img[0]['floor']:.4f} ± {img[0]['floor_std']:.4f}"))
-    columns = {'sampler': 'sampler', 'mixture': 'best sliced W2, 2-D mixture', 'image': 'best W2, 8x8 Gaussian'}
+    columns = dict(sampler='sampler', mixture='best sliced W2, 2-D mixture', image='best W2, 8x8 Gaussian')
     return markdown_table(rows, columns, formats=dict(mixture=_fmt4, image=_fmt4))
 
 # %% ../nbs/11_gaussian.ipynb #61cc9817
@@ -456,13 +589,13 @@ def _exact_posterior(world, quick: bool, seed: int, path: Path) -> dict:
     row = torch.cat([y[None], (y * mask - (1 - mask))[None], xs[:8]])
     ax.imshow(image_grid(row.clamp(-1, 1), nrow=10))
     ax.set_axis_off()
-    ax.set_title('target | known half | 8 exact posterior samples (reverse SDE with the exact conditional score)', fontsize=8)
+    ax.set_title('target | known half | 8 exact posterior samples (reverse SDE, exact conditional score)', fontsize=8)
     return dict(n=n, w2=d_post, floor=floor[0], floor_std=floor[1], figure=save_figure(fig, path))
 
 # %% ../nbs/11_gaussian.ipynb #f27e7f9f
-@tour_section('sde', order=11, seconds=(25, 120))
+@tour_section('sde', order=11, seconds=(25, 150))
 def tour_sde(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
-    "Tour section: SDE marginals, trajectories, sampler accuracy against the noise floor, exact posterior sampling."
+    "Tour section: marginals, trajectories, sampler accuracy against the noise floor, exact posterior sampling."
     w2d = two_d_mixture()
     figs = dict(marginals=_plot_marginals(w2d, out / 'sde_marginals.png'))
     fig, axs = plt.subplots(1, 2, figsize=(10, 5))
@@ -507,5 +640,6 @@ def bench_sde(quick: bool = False, seed: int = 0, as_json: bool = False, progres
         out.append(f"{world}: noise floor {rows[0]['floor']:.4f} ± {rows[0]['floor_std']:.4f}")
         out.append(f"  {'sampler':18s} {'steps':>5s} {'evals':>6s} {'distance':>9s} {'seconds':>8s}")
         for r in rows:
-            out.append(f"  {r['sampler']:18s} {r['steps']:5d} {r['score_evals']:6d} {r['distance']:9.4f} {r['seconds']:8.2f}")
+            numbers = f"{r['steps']:5d} {r['score_evals']:6d} {r['distance']:9.4f} {r['seconds']:8.2f}"
+            out.append(f"  {r['sampler']:18s} {numbers}")
     return '\n'.join(out)

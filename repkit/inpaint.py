@@ -12,6 +12,7 @@ from .core import RepkitError, default_device, make_generator, randn
 from .core import check_shape, check_finite, check_positive_int
 from .sde import SamplerHook, CombinedHook, get_sde, sample as sde_sample
 from .ddim import DiscreteSchedule, ddim_sample, respace
+from .report import Registry
 
 # %% auto #0
 __all__ = ['METHODS', 'prepare_observation', 'CountingEps', 'coefs_at', 'EpsCache', 'Conditioner', 'ExactEps', 'inpaint_method',
@@ -143,20 +144,11 @@ class ExactEps:
         return -self(x, t) / coefs_at(self.schedule, float(torch.as_tensor(t).reshape(-1)[0]))[1]
 
 # %% ../nbs/20_inpaint.ipynb #8b2d8659
-METHODS = {}   # name -> builder; becomes `Registry('inpainting method')` from `repkit.report` when that lands
+METHODS = Registry('inpainting method')   # name -> builder, filled where each method is defined
 
-def inpaint_method(name: str) -> Callable:
+def inpaint_method(name: str, **info) -> Callable:
     "Register the decorated builder in `METHODS` under `name`; returns it unchanged."
-    def register(build: Callable) -> Callable:
-        METHODS[name] = build
-        return build
-    return register
-
-def _method(name: str) -> Callable:
-    "The builder registered under `name`."
-    if name not in METHODS:
-        raise RepkitError(f"unknown inpainting method {name!r}: expected one of {', '.join(METHODS)}")
-    return METHODS[name]
+    return METHODS.register(name, **info)
 
 # %% ../nbs/20_inpaint.ipynb #d5995143
 def inpaint(method: str,                  # a name in `METHODS`
@@ -173,12 +165,13 @@ def inpaint(method: str,                  # a name in `METHODS`
             return_stats: bool = False,   # also return a dict with network calls and wall time
             **method_kwargs):             # the method's own knobs (see its builder in `METHODS`)
     "Inpaint with any method on the shared DDIM loop; samples `(B, ...)` (and stats if asked)."
-    build = _method(method)
+    build = METHODS[method]                 # an unknown name: a RepkitError listing the registered ones
     device = default_device(device)
     g = make_generator(generator)
     yb, m = prepare_observation(y, mask, n_samples, device)
     counter = CountingEps(eps_model)
-    hook, loop_kw = build(counter, schedule, yb, m, check_positive_int(n_steps, 'n_steps'), g, **method_kwargs)
+    n_steps = check_positive_int(n_steps, 'n_steps')
+    hook, loop_kw = build(counter, schedule, yb, m, n_steps, g, **method_kwargs)
     if hasattr(hook, 'clip_x0'):
         hook.clip_x0 = clip_x0
     t0 = time.perf_counter()
@@ -212,6 +205,7 @@ class Replace(Conditioner):
         return x, aux
     def finish(self, x): return self.paste(x, self.y)
 
+# %% ../nbs/20_inpaint.ipynb #f3cd6cd5
 @inpaint_method('replace')
 def build_replace(eps_model, schedule, y, m, n_steps, generator, eta: float = 1.0):
     "Replacement on DDIM/DDPM (`eta=1`: ancestral steps)."
@@ -241,6 +235,7 @@ class AnnealedLangevin(Replace):
             x = x + alpha * self.score(x, t) + math.sqrt(2 * alpha) * z
         return self.paste(x, y_t)
 
+# %% ../nbs/20_inpaint.ipynb #4ac831f8
 def _score_from_eps(eps_model, schedule):
     "The score `-eps(x, t) / sigma_t` at an integer level, as `score(x, t)`."
     def score(x, t):
@@ -393,6 +388,7 @@ class DPS(Conditioner):
             x = x - self.zeta * self.grad
         return x, x0_hat
 
+# %% ../nbs/20_inpaint.ipynb #85c48161
 @inpaint_method('dps')
 def build_dps(eps_model, schedule, y, m, n_steps, generator, eta: float = 1.0, zeta: float = 0.5):
     "DPS: ancestral steps, each followed by `zeta` times the gradient of the residual norm (paper: 0.5)."

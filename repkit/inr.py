@@ -30,6 +30,12 @@ from repkit.data import (
     SPRITE_SHAPES,
     SPRITE_SYMMETRY,
 )
+import warnings
+from sklearn.exceptions import ConvergenceWarning
+from .core import show_images
+from .train import TrainConfig, train, load_trained
+from .probes import kmeans_scores, linear_probe
+from .probes import format_table
 
 # %% auto #0
 __all__ = ['POSE_DEFAULTS', 'INR_DEFAULTS', 'SHIPPED_INR', 'EVAL_SIZES', 'PROBE_ITER', 'rotation_matrix', 'pixel_grid',
@@ -95,13 +101,13 @@ POSE_DEFAULTS = dict(size=24, max_shift=0.15, digit_size=12, scale_range=(0.35, 
 
 def transformed_dataset(name: str,               # 'digits' or 'sprites'
                         split: str = 'train',    # 'train' or 'test'
-                        n: int | None = None,  # number of sources (default: every digit of the split once; 10,000 / 2,000 sprites)
+                        n: int | None = None,  # sources (default: each digit of the split once; 10,000 / 2,000 sprites)
                         seed: int = 0,           # seeds the poses (and, for sprites, the shapes and sizes)
                         poses: int = 1,  # poses per source: the images come source-major, `poses` in a row
                         size: int = POSE_DEFAULTS['size'],           # canvas side in pixels
                         max_shift: float = POSE_DEFAULTS['max_shift'],  # shifts uniform in [-max_shift, max_shift]^2
-                        digit_size: int = POSE_DEFAULTS['digit_size'],  # digits: side of the upright digit before padding
-                        scale_range: tuple = POSE_DEFAULTS['scale_range'],  # sprites: range of the bounding-disk radius
+                        digit_size: int = POSE_DEFAULTS['digit_size'],  # side of an upright digit before padding
+                        scale_range: tuple = POSE_DEFAULTS['scale_range'],  # sprites: bounding-disk radii
                         device=None) -> ImageData:
     """Grey digits or sprites `(n * poses, 1, size, size)` in [-1, 1] under full-circle rotations and shifts,
     with the true poses."""
@@ -461,7 +467,6 @@ def _train_method(
     stop_after,
     model_kwargs,
 ):
-    from repkit.train import TrainConfig, train
     if data not in ('digits', 'sprites'):
         raise RepkitError(f"unknown data {data!r}: expected 'digits' or 'sprites'")
     ds = transformed_dataset(data, 'train', n=check_positive_int(n_train, 'n_train'), seed=seed, device='cpu')
@@ -498,7 +503,9 @@ def _train_method(
 
 @trainer('inr')
 def train_inr(data: str = 'digits',          # 'digits' or 'sprites'
-              steps: int = INR_DEFAULTS['steps'], batch_size: int = INR_DEFAULTS['batch_size'], lr: float = INR_DEFAULTS['lr'],
+              steps: int = INR_DEFAULTS['steps'],
+              batch_size: int = INR_DEFAULTS['batch_size'],
+              lr: float = INR_DEFAULTS['lr'],
               out: str | Path | None = None,   # checkpoint path (resumed from if it exists)
               seed: int = 0, device=None, progress: bool = True,
               command: str | None = None,      # how the run was started, for the model card
@@ -560,11 +567,10 @@ def train_ae_rot(
 SHIPPED_INR = {'inr_digits': ('inr', 'digits'), 'inr_sprites': ('inr', 'sprites'),
                'ae_rot_digits': ('ae-rot', 'digits'), 'ae_rot_sprites': ('ae-rot', 'sprites')}
 
-def load_inr(name_or_path: str | Path = 'inr_digits',  # a shipped name (see `SHIPPED_INR`) or a checkpoint path
+def load_inr(name_or_path: str | Path = 'inr_digits',  # a name in `SHIPPED_INR` or a checkpoint path
              use_ema: bool = True, map_location='cpu') -> nn.Module:
     """A trained IRL-INR or rotation autoencoder from a checkpoint (EMA weights by default), in eval mode,
     with its `meta`."""
-    from repkit.train import load_trained
     return load_trained(
         name_or_path,
         {k: f'{m} --data {d}' for k, (m, d) in SHIPPED_INR.items()},
@@ -646,9 +652,6 @@ def evaluate_codes(model: nn.Module | None, # a trained model, or `None` for the
                    probe_iter: int = PROBE_ITER['full'] # L-BFGS iterations of the linear probe
                   ) -> dict:
     "Invariance under poses, k-means accuracy and NMI, and linear-probe accuracy of a representation."
-    import warnings
-    from sklearn.exceptions import ConvergenceWarning
-    from repkit.probes import kmeans_scores, linear_probe
     orbit = ev['orbit']
     K = int((orbit.factors['source'] == orbit.factors['source'][0]).sum())
     zo = encode_codes(model, orbit.images, device=device)
@@ -682,7 +685,6 @@ def canonical_figure(model: IRLINR, orbit: ImageData, n_sources: int = 6, n_pose
         0, 2
     )  # source 0 inputs, source 0 canonical, source 1 inputs, ...
     fig, ax = plt.subplots(figsize=(n_poses * 0.9, n_sources * 1.8))
-    from repkit.core import show_images
     show_images(rows, nrow=n_poses, ax=ax, title=title)
     return fig
 
@@ -749,44 +751,56 @@ def plot_angles(model: IRLINR, data: ImageData, axs=None, device=None):
     return axs
 
 # %% ../nbs/50_inr.ipynb #7cec5fbd
-@tour_section('inr', order=50, seconds=(30, 300))
+@tour_section('inr', order=50, seconds=(6, 60))
 def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
-    "Tour section: IRL-INR against an autoencoder and raw pixels on rotated digits and sprites, with pictures."
+    """Tour section: IRL-INR against an autoencoder and raw pixels on rotated digits and sprites, with
+    pictures."""
     import matplotlib.pyplot as plt
-    from repkit.probes import format_table
     out = Path(out)
     sizes = EVAL_SIZES['quick' if quick else 'full']
     metrics, pose, figs = {}, {}, {}
     for data in ('digits', 'sprites'):
         ev = inr_eval_data(data, **sizes, seed=seed)
-        inr, ae = load_inr(f'inr_{data}').to(default_device(device)), load_inr(f'ae_rot_{data}').to(default_device(device))
+        inr, ae = load_inr(f'inr_{data}').to(default_device(device)), load_inr(f'ae_rot_{data}').to(
+            default_device(device)
+        )
         for label, m in (('IRL-INR', inr), ('AE', ae), ('pixels', None)):
             r = evaluate_codes(m, ev, seed=seed, probe_iter=PROBE_ITER['quick' if quick else 'full'])
-            if m is not None: r.update(train_steps=m.meta['step'], train_minutes=m.meta['seconds'] / 60)
+            if m is not None:
+                r.update(train_steps=m.meta['step'], train_minutes=m.meta['seconds'] / 60)
             metrics[f'{label} ({data})'] = r
         pose[data] = pose_report(inr, ev['orbit'])
-        figs[f'canon_{data}'] = save_figure(canonical_figure(inr, ev['orbit'], title=f'{data}: inputs / canonical decodings'), out / f'inr_canonical_{data}.png')
-        axs = plot_angles(inr, ev['test']); axs.flat[0].figure.suptitle(f'{data}: predicted vs true angle'); axs.flat[0].figure.tight_layout()
+        figs[f'canon_{data}'] = save_figure(
+            canonical_figure(inr, ev['orbit'], title=f'{data}: inputs / canonical decodings'),
+            out / f'inr_canonical_{data}.png',
+        )
+        axs = plot_angles(inr, ev['test'])
+        axs.flat[0].figure.suptitle(f'{data}: predicted vs true angle')
+        axs.flat[0].figure.tight_layout()
         figs[f'angles_{data}'] = save_figure(axs.flat[0].figure, out / f'inr_angles_{data}.png')
     plt.close('all')
     n_test, n_orbit = sizes['n_test'], sizes['n_orbit']
     pose_cols = ['sources', 'R1', 'k', 'Rk', 'anchor', 'centre_err_px']
     md = f"""IRL-INR (encoder to pose and code, hypernetwork INR decoder on the transformed grid; reconstruction + consistency + symmetry-breaking losses) against an autoencoder with the same encoder trunk, data and budget, and against raw pixels. Grey 24 x 24 digits and sprites under rotations uniform on [0, 2 pi) and shifts up to 0.15 canvas units. invariance: mean centred cosine between the codes of {sizes['poses']} poses of one source ({n_orbit} sources); kmeans: k-means + Hungarian accuracy and NMI on {n_test} test images; linear: logistic-regression probe fitted on {sizes['n_train']} posed training images.
 
-{format_table(metrics, columns=['invariance', 'kmeans_acc', 'kmeans_nmi', 'linear_acc', 'train_steps', 'train_minutes'])}
+    {format_table(metrics, columns=['invariance', 'kmeans_acc', 'kmeans_nmi', 'linear_acc', 'train_steps', 'train_minutes'])}
 
-Predicted rotation per class (R1: consistency of the predicted angle within an orbit, 1 = equivariant, about 0.25 = unrelated; Rk: the same modulo the shape's k-fold symmetry; anchor: median length of the rotation target s(I); centre_err_px: error of the predicted centre):
+    Predicted rotation per class (R1: consistency of the predicted angle within an orbit, 1 = equivariant, about 0.25 = unrelated; Rk: the same modulo the shape's k-fold symmetry; anchor: median length of the rotation target s(I); centre_err_px: error of the predicted centre):
 
-{format_table(pose['digits'], columns=pose_cols, first='digit')}
+    {format_table(pose['digits'], columns=pose_cols, first='digit')}
 
-{format_table(pose['sprites'], columns=pose_cols, first='shape')}
+    {format_table(pose['sprites'], columns=pose_cols, first='shape')}
 
-![canonical digits]({figs['canon_digits']})
+    ![canonical digits]({figs['canon_digits']})
 
-![canonical sprites]({figs['canon_sprites']})
+    ![canonical sprites]({figs['canon_sprites']})
 
-![angles digits]({figs['angles_digits']})
+    ![angles digits]({figs['angles_digits']})
 
-![angles sprites]({figs['angles_sprites']})
-"""
-    return dict(title='IRL-INR: rotation and translation invariant codes', markdown=md, metrics=dict(codes=metrics, pose=pose))
+    ![angles sprites]({figs['angles_sprites']})
+    """
+    return dict(
+        title='IRL-INR: rotation and translation invariant codes',
+        markdown=md,
+        metrics=dict(codes=metrics, pose=pose),
+    )

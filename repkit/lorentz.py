@@ -323,8 +323,9 @@ def bench_lorentz(n: int = 4096,       # points (the matrix is n x n)
 
 # %% ../nbs/60_lorentz.ipynb #b239006b
 @bench('lorentz')
-def bench_lorentz_command(quick: bool = False, seed: int = 0, as_json: bool = False, progress: bool = False) -> str:
-    "Pairwise Lorentz distances of 4096 x 4096 points (1024 with `quick`): repkit, geoopt and the plain formula, in one run."
+def bench_lorentz_command(quick: bool = False, seed: int = 0, as_json: bool = False,
+                          progress: bool = False) -> str:
+    "Pairwise Lorentz distances of 4096 x 4096 points (1024 with `quick`): repkit, geoopt and the plain formula."
     res = bench_lorentz(n=1024 if quick else 4096, seed=seed)
     if as_json:
         return json.dumps(res, indent=1, default=str)

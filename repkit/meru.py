@@ -514,7 +514,7 @@ def traversal_widget(model: MERU, image: torch.Tensor, n_steps: int = 50):
     return W.interactive(show, step=W.IntSlider(min=0, max=n_steps - 1, step=1, value=0, description='step'))
 
 # %% ../nbs/61_meru.ipynb #76283b0e
-@tour_section('meru', order=61, seconds=(30, 300))
+@tour_section('meru', order=61, seconds=(3, 30))
 def tour_meru(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: MERU against CLIP on zero-shot classification, retrieval, hierarchy and traversal, with pictures."
     import matplotlib.pyplot as plt

@@ -9,6 +9,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from .core import RepkitError, check_positive_int
+from .report import markdown_table
 
 # %% auto #0
 __all__ = ['as_features', 'as_labels', 'as_factors', 'split', 'fit_linear_probe', 'linear_probe', 'knn_accuracy',
@@ -145,7 +146,7 @@ def knn_accuracy(train_feats, train_labels, test_feats, test_labels,
                  k: int = 5,                 # number of neighbours that vote
                  metric: str = 'cosine',     # 'cosine' or 'euclidean'
                  weights: str = 'uniform',   # 'uniform' votes or 'distance'-weighted votes
-                 n_threads: int | None = 1  # BLAS threads for the distances (1: the same bits on every machine)
+                 n_threads: int | None = 1  # BLAS threads for the distances (1: the same bits anywhere)
                 ) -> float:
     "Test accuracy of a k-nearest-neighbour majority vote over the training features."
     Xtr, ytr, Xte, yte = _check_train_test(train_feats, train_labels, test_feats, test_labels)
@@ -194,7 +195,7 @@ def _circular_columns(circular, F: int) -> list[int]:
 
 def regression_r2(train_feats, train_factors,  # fit here
                   test_feats, test_factors,    # score here
-                  circular: bool | Sequence[int] = False,  # which factor columns are angles in radians (True: all)
+                  circular: bool | Sequence[int] = False,  # factor columns that are angles in radians (True: all)
                   alpha: float = 1e-3,         # ridge penalty on standardised features; 0 = least squares
                   n_threads: int | None = 1    # BLAS threads (1: the same bits on every machine)
                  ) -> np.ndarray:
@@ -242,7 +243,7 @@ def kmeans_clusters(feats,                    # (N, D) features
                     n_clusters: int,          # K
                     n_init: int = 10,         # restarts; the run with the lowest inertia wins
                     seed: int = 0,
-                    n_threads: int | None = 1  # CPU threads for k-means; `None`: scikit-learn's default (all cores)
+                    n_threads: int | None = 1  # CPU threads for k-means; `None`: scikit-learn's default
                    ) -> np.ndarray:
     "k-means (k-means++ initialisation, `n_init` restarts) cluster assignments, shape `(N,)`."
     X = as_features(feats)
@@ -353,7 +354,7 @@ def retrieval_metrics(queries,                        # (Q, D) query features
                       keys,                           # (K, D) key features
                       positives,  # (Q,) index of each query's positive key, or a (Q, K) boolean mask
                       ks: Sequence[int] = (1, 5, 10), # the k of each Hit@k
-                      metric: str | Callable = 'cosine',  # 'cosine', 'euclidean' or `f(queries, keys) -> (Q, K)` similarity
+                      metric: str | Callable = 'cosine',  # 'cosine', 'euclidean' or a `(Q, K)` similarity f(q, k)
                       block: int = 1024,              # queries per block
                       device=None                     # where to compute; default: where `queries` lives
                      ) -> dict:
@@ -373,8 +374,8 @@ def retrieval_metrics(queries,                        # (Q, D) query features
 # %% ../nbs/16_probes.ipynb #c20c8d63
 def probe_report(train_feats, train_labels,          # (N, D) and (N,): what the learning readers fit on
                  test_feats, test_labels,            # (M, D) and (M,): what every reader is scored on
-                 train_factors=None, test_factors=None,  # optional (N,)/(N, F) and (M,)/(M, F) continuous factors
-                 factor_names: Sequence[str] | None = None,  # names of the factor columns (default f0, f1, ...)
+                 train_factors=None, test_factors=None,  # optional (N,)/(N, F), (M,)/(M, F) continuous factors
+                 factor_names: Sequence[str] | None = None,  # names of the factor columns (f0, f1, ...)
                  circular: Sequence[str | int] = (),  # names or indices of factors that are angles in radians
                  which: Sequence[str] = ('linear', 'knn', 'kmeans', 'r2'), # the readers to run
                  C: float = 1.0, knn_k: int = 5, knn_metric: str = 'cosine',
@@ -414,29 +415,17 @@ def probe_report(train_feats, train_labels,          # (N, D) and (N,): what the
     return out
 
 # %% ../nbs/16_probes.ipynb #d05b9bea
-def _fmt(v, digits: int) -> str:
-    if v is None:
-        return ''
-    if isinstance(v, (bool, np.bool_)):
-        return str(v)
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        if math.isnan(v):
-            return 'nan'
-        return f'{v:.{digits}f}'
-    return str(v)
-
-def format_table(rows: dict[str, dict],             # method name -> {column: value}
-                 digits: int = 3,                   # decimals for floats
-                 columns: Sequence[str] | None = None,  # which columns, in which order (default: all, first-seen order)
-                 first: str = 'method'              # header of the name column
+def format_table(rows: dict[str, dict],                 # method name -> {column: value}
+                 digits: int = 3,                       # decimals for floats
+                 columns: Sequence[str] | None = None,  # columns in order (default: all, first seen)
+                 first: str = 'method'                  # header of the name column
                 ) -> str:
-    "A markdown table with one row per method and one column per metric."
+    "A markdown table with one row per method and one column per metric (`repkit.report.markdown_table`)."
     if not rows:
         raise RepkitError("format_table needs at least one row")
-    cols = list(columns) if columns is not None else list(dict.fromkeys(k for r in rows.values() for k in r))
-    lines = ['| ' + ' | '.join([first, *cols]) + ' |', '|' + '---|' * (len(cols) + 1)]
-    for name, r in rows.items():
-        lines.append('| ' + ' | '.join([str(name), *(_fmt(r.get(c), digits) for c in cols)]) + ' |')
-    return '\n'.join(lines)
+    if columns is None:
+        columns = list(dict.fromkeys(k for r in rows.values() for k in r))
+    cols = list(columns)
+    fixed = lambda v: f'{v:.{digits}f}' if isinstance(v, (float, np.floating)) else str(v)   # ints, bools: as is
+    named = [{first: name, **r} for name, r in rows.items()]
+    return markdown_table(named, [first, *cols], {c: fixed for c in cols}).rstrip('\n')

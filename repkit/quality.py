@@ -138,11 +138,12 @@ def _ddim_step_sweep(n: int, device, seed: int) -> list[dict]:
     for k in (10, 25, 50, 100):
         t0 = time.perf_counter()
         xs = model.sample(n, n_steps=k, device=device, generator=seed).cpu()
-        sweep.append(dict(steps=k, seconds=time.perf_counter() - t0, **quality_report(clf, xs, 'digits', seed)))
+        seconds = time.perf_counter() - t0
+        sweep.append(dict(steps=k, seconds=seconds, **quality_report(clf, xs, 'digits', seed)))
     return sweep
 
 # %% ../nbs/15_quality.ipynb #ed08ee04
-@tour_section('diffusion', order=15, seconds=(20, 240))
+@tour_section('diffusion', order=15, seconds=(140, 900))
 def tour_diffusion(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: sample grids and Fréchet quality of the shipped diffusion models."
     metrics, figs, rows = {}, {}, []

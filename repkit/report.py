@@ -54,7 +54,7 @@ def _is_float(v) -> bool:
 def format_cell(v,                 # the value
                 fmt=None           # a format spec such as '.3f', a function value -> str, or None
                ) -> str:
-    "One table cell: '' for a missing value or NaN, `fmt` if given, 4 significant digits for a bare float."
+    "One table cell: '' for a missing value or NaN, else `fmt` if given, 4 significant digits for a bare float."
     if isinstance(v, torch.Tensor) and v.dim() == 0:
         v = v.item()
     if v is None or (_is_float(v) and math.isnan(v)):
@@ -71,7 +71,7 @@ def format_cell(v,                 # the value
 
 # %% ../nbs/02_report.ipynb #3cc89ad9
 def markdown_table(rows: Iterable[dict],          # one dict per row
-                   columns: list | dict | None = None, # keys in order, or key -> header (default: every key, first-seen order)
+                   columns: list | dict | None = None, # keys in order, or key -> header (default: all keys)
                    formats: dict | None = None    # key -> format spec or function (default: `format_cell`'s)
                   ) -> str:
     "A Markdown pipe table of `rows`: THE table builder of repkit's reports."
@@ -94,8 +94,8 @@ def markdown_table(rows: Iterable[dict],          # one dict per row
 class Registry:
     "Named entries filled by decorators in the chapters that define them."
     def __init__(self,
-                 kind: str,                  # what an entry is, for messages: 'tour section', 'benchmark', ...
-                 sort_by: str | None = None  # an info field that orders the entries (default: registration order)
+                 kind: str,                  # what an entry is, for messages: 'tour section', 'method', ...
+                 sort_by: str | None = None  # an info field that orders the entries (default: registration)
                 ):
         self.kind = kind
         self.sort_by = sort_by
@@ -108,12 +108,13 @@ class Registry:
         if self.sort_by is not None and self.sort_by not in info:
             raise RepkitError(f"{self.kind} {name!r} needs {self.sort_by}=...")
         if name in self._entries and _origin(self._entries[name][0]) != _origin(obj):
-            raise RepkitError(f"{self.kind} {name!r} is already registered by {_origin(self._entries[name][0])}")
+            owner = _origin(self._entries[name][0])
+            raise RepkitError(f"{self.kind} {name!r} is already registered by {owner}")
         self._entries[name] = (obj, info)
         return obj
 
     def register(self, name: str, **info) -> Callable:
-        "A decorator that registers what it decorates under `name` and returns it unchanged (decorators stack)."
+        "A decorator registering what it decorates under `name`; returns it unchanged, so decorators stack."
         def decorate(obj):
             return self.add(name, obj, **info)
         return decorate
@@ -162,7 +163,7 @@ TRAINERS = Registry('method')
 BENCHES = Registry('benchmark')
 
 SECTION_ARGS = ('out', 'quick', 'device', 'seed', 'progress')   # what `run_tour` passes to a section
-TRAINER_ARGS = ('out', 'seed', 'device', 'progress', 'command', 'steps', 'batch_size', 'lr')  # what `repkit train` passes
+TRAINER_ARGS = ('out', 'seed', 'device', 'progress', 'command', 'steps', 'batch_size', 'lr')  # `repkit train`
 BENCH_ARGS = ('quick', 'seed', 'as_json', 'progress')            # what `repkit bench` passes
 
 def _check_accepts(fn, args: Iterable[str], what: str):
@@ -176,11 +177,11 @@ def _check_accepts(fn, args: Iterable[str], what: str):
 
 # %% ../nbs/02_report.ipynb #cfa36ffc
 def tour_section(name: str,                 # the section's name, for `repkit tour --only NAME`
-                 order: int,                # the number of the chapter that owns it: sections run in this order
-                 title: str | None = None,  # a title for the contents list (default: the one the section returns)
-                 seconds: tuple = (10, 60)  # typical seconds (quick, full) on a 2-core CPU, for the time-left estimate
+                 order: int,                # number of the chapter that owns it: sections run in this order
+                 title: str | None = None,  # a title for the contents (default: the one the section returns)
+                 seconds: tuple = (10, 60)  # typical seconds (quick, full) on a 2-core CPU, for the estimate
                 ) -> Callable:
-    "Register `fn(out, quick, device, seed, progress) -> dict(title, markdown, metrics)` as a section of `repkit tour`."
+    "Register `fn(out, quick, device, seed, progress) -> dict(title, markdown, metrics)` as a tour section."
     def decorate(fn):
         _check_accepts(fn, SECTION_ARGS, 'tour section')
         return TOUR_SECTIONS.add(name, fn, order=order, title=title, seconds=tuple(seconds))
@@ -216,6 +217,11 @@ def _eta(done: list[tuple[float, float]],   # (declared, measured) seconds of th
     scale = sum(m for _, m in done) / declared if declared > 0 else 1.0
     return scale * sum(pending)
 
+def _doing(fn) -> str:
+    "What a section does: its docstring without the 'Tour section: ' prefix, or 'running'."
+    doc = (fn.__doc__ or '').strip().split('\n')[0]
+    return doc.removeprefix('Tour section: ').rstrip('.') or 'running'
+
 def _duration(s: float) -> str:
     "'45 s' or '3 min 20 s'."
     s = round(s)
@@ -230,7 +236,7 @@ def run_tour(out: str | Path = 'tour',      # folder for the report (created if 
              progress: bool = True,         # print what runs and the time left; show progress bars
              sections: Registry = TOUR_SECTIONS  # the registry to run (tests pass their own)
             ) -> Path:
-    "Run the tour's sections and write their figures, `metrics.json`, `index.md` and `index.html` into `out`; return the index.md path."
+    "Run the tour; write figures, `metrics.json`, `index.md` and `index.html` into `out`; return `index.md`."
     names = list(sections) if not only else list(only)
     for n in names:
         sections[n]
@@ -245,7 +251,8 @@ def run_tour(out: str | Path = 'tour',      # folder for the report (created if 
     for i, name in enumerate(names):
         if progress:
             left = _duration(_eta(done, declared[i:]))
-            print(f"[{i + 1}/{len(names)}] {name}: running (about {left} left)", file=sys.stderr, flush=True)
+            doing = _doing(sections[name])
+            print(f"[{i + 1}/{len(names)}] {name}: {doing} (about {left} left)", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         res = sections[name](out, quick=quick, device=device, seed=seed, progress=progress)
         seconds = time.perf_counter() - t0
@@ -257,7 +264,8 @@ def run_tour(out: str | Path = 'tour',      # folder for the report (created if 
     total = time.perf_counter() - t_start
     env = dict(repkit=repkit.__version__, torch=torch.__version__, python=platform.python_version(),
                device=str(device), quick=quick, seed=seed)
-    doc = dict(env=env, sections=metrics, seconds=dict({n: m['seconds'] for n, m in metrics.items()}, total=total))
+    seconds = {n: m['seconds'] for n, m in metrics.items()}
+    doc = dict(env=env, sections=metrics, seconds=dict(seconds, total=total))
     write_text(out / 'metrics.json', json.dumps(doc, indent=1, default=float) + '\n')
     write_text(out / 'index.html', tour_html(results, metrics, env, total, out))
     return write_text(out / 'index.md', tour_markdown(results, metrics, env, total))
@@ -274,7 +282,8 @@ def tour_markdown(results: dict,   # section name -> dict(title, markdown, ...)
             f"{run} run, seed {env['seed']}; total time {_duration(total)}.\n")
     parts = [head]
     for name, res in results.items():
-        parts.append(f"## {res['title']}\n\n{res['markdown'].strip()}\n\n_Section time: {metrics[name]['seconds']:.1f} s._\n")
+        seconds = metrics[name]['seconds']
+        parts.append(f"## {res['title']}\n\n{res['markdown'].strip()}\n\n_Section time: {seconds:.1f} s._\n")
     return '\n'.join(parts)
 
 # %% ../nbs/02_report.ipynb #c6296358
@@ -333,9 +342,9 @@ def _take(lines: list[str], i: int, pattern) -> int:
     return i
 
 def markdown_to_html(md: str,               # Markdown in the subset the tour's sections write
-                     heading_shift: int = 0  # added to every heading level (a section's '#' under the page's h2)
+                     heading_shift: int = 0  # added to every heading level (sections sit under the page's h2)
                     ) -> str:
-    "Convert the tour's Markdown subset to HTML: headings, paragraphs, lists, pipe tables, images, inline markup."
+    "The tour's Markdown subset as HTML: headings, paragraphs, lists, pipe tables, images, inline markup."
     lines = [l.rstrip() for l in md.splitlines()]
     out, para, i = [], [], 0
     while i < len(lines):
@@ -367,7 +376,7 @@ def markdown_to_html(md: str,               # Markdown in the subset the tour's 
 
 # %% ../nbs/02_report.ipynb #f8d294f1
 _CSS = '''
-body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; }
 img { max-width: 100%; height: auto; vertical-align: top; }
 table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.2rem 0.5rem; text-align: left; }
@@ -404,8 +413,9 @@ def tour_html(results: dict,               # section name -> dict(title, markdow
     toc = [f'<li><a href="#{html.escape(n)}">{inline_html(r["title"])}</a> '
            f'<span class="time">({_duration(metrics[n]["seconds"])})</span></li>' for n, r in results.items()]
     head = ['<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">', '<title>repkit tour</title>',
-            f'<style>{_CSS}</style>', '</head>', '<body>', '<h1>repkit tour</h1>', f'<p>{html.escape(about)}</p>']
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            '<title>repkit tour</title>', f'<style>{_CSS}</style>', '</head>', '<body>',
+            '<h1>repkit tour</h1>', f'<p>{html.escape(about)}</p>']
     nav = ['<nav>', '<h2>Contents</h2>', '<ol>', *toc, '</ol>', '</nav>']
     body = [_section_html(n, r, metrics[n]['seconds']) for n, r in results.items()]
     page = '\n'.join([*head, *nav, *body, '</body>', '</html>']) + '\n'

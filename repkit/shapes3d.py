@@ -132,7 +132,7 @@ def quat_rotate(q: torch.Tensor, # (..., 4)
     return (quat_to_matrix(q) @ v[..., None]).squeeze(-1)
 
 def quat_angle(q1: torch.Tensor,             # (..., 4)
-               q2: torch.Tensor | None = None  # (..., 4); if given, the angle of the rotation between q1 and q2
+               q2: torch.Tensor | None = None  # (..., 4); if given: the angle of the rotation q1 -> q2
               ) -> torch.Tensor:
     "Rotation angle in [0, π] of `q1`, or the geodesic distance on SO(3) between `q1` and `q2`."
     q = (
@@ -394,7 +394,7 @@ def render(classes,                      # (B,) class ids, or a list of class na
            proportions,                  # (B, 3) or (3,) per-instance proportions in [0, 1]
            quats,  # (B, 4) rotations (w, x, y, z), object -> camera frame; normalised here
            colours=(0.8, 0.5, 0.2),      # (B, 3) or (3,) object albedo in [0, 1]
-           light_dirs=DEFAULT_LIGHT_DIR,  # (B, 3) or (3,) direction towards the light, camera frame; normalised here
+           light_dirs=DEFAULT_LIGHT_DIR,  # (B, 3) or (3,) towards the light, camera frame; normalised here
            light_colours=DEFAULT_LIGHT_COLOUR, # (B, 3) or (3,) in [0, 1]
            backgrounds=DEFAULT_BACKGROUND,     # (B, 3) or (3,) in [0, 1]
            size: int = 32,               # images are size x size pixels
@@ -511,8 +511,8 @@ class Shapes3D:
                  classes: Sequence[str | int] | None = None, # the classes to use (default: all twelve)
                  n_steps: int = 40,           # sphere-tracing steps
                  supersample: int = 1,        # antialiasing factor
-                 vary_light: bool = True,  # random light direction and colour per view, else the default light
-                 vary_background: bool = True,  # random background colour per view, else the default background
+                 vary_light: bool = True,  # random light direction and colour per view, else the default
+                 vary_background: bool = True,  # random background colour per view, else the default
                  chunk_size: int = 256,       # images rendered at once
                  device=None,                 # where factors and images live (default: `default_device()`)
                  progress: bool = False       # show a progress bar when rendering many chunks

@@ -29,6 +29,21 @@ from repkit.shapes3d import (
     quat_to_matrix,
     CLASSES,
 )
+from sklearn.neural_network import MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+from .shapes3d import quat_from_axis_angle
+from .train import TrainConfig, train, load_trained
+from repkit.probes import (
+    as_features,
+    as_factors,
+    r2_score,
+    retrieval_from_similarity,
+    linear_probe,
+    regression_r2,
+)
+from .probes import format_table
 
 # %% auto #0
 __all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'SHIPPED', 'Hypernetwork', 'invariance_loss', 'variance_loss',
@@ -103,9 +118,9 @@ def covariance_loss(z: torch.Tensor   # (B, D) embeddings, B >= 2
 # %% ../nbs/41_sie.ipynb #04db2182
 def sie_loss(z1: torch.Tensor,            # (B, D) embeddings of view 1, invariant dimensions first
              z2: torch.Tensor,            # (B, D) embeddings of view 2
-             pred: torch.Tensor | None,  # (B, D - n_inv) predictions W(g) z1_eq of z2_eq, or None (no predictor)
+             pred: torch.Tensor | None,  # (B, D - n_inv) predictions W(g) z1_eq of z2_eq, or None
              n_inv: int,  # leading invariant dimensions d_inv (D: VICReg, 0: equivariant only)
-             weights: dict | None = None  # lambda_inv, lambda_eq, lambda_v, lambda_v (prediction), lambda_c; default SIE_WEIGHTS
+             weights: dict | None = None  # the lambdas of the five terms; default SIE_WEIGHTS
             ) -> tuple[torch.Tensor, dict]:
     "The SIE loss and its terms `{'inv', 'equi', 'var', 'pred_var', 'cov'}` (unweighted)."
     w = dict(SIE_WEIGHTS, **(weights or {}))
@@ -152,7 +167,7 @@ VARIANTS = ('sie', 'vicreg', 'equi')
 class SIEModel(nn.Module):
     """Encoder -> representation h = (h_inv, h_eq) -> one expander per part -> z = (z_inv, z_eq); hypernetwork
     predictor on z_eq."""
-    def __init__(self, variant: str = 'sie',  # 'sie' (split), 'vicreg' (all invariant), 'equi' (all equivariant)
+    def __init__(self, variant: str = 'sie',  # 'sie' (split), 'vicreg' (invariant), 'equi' (equivariant)
                  repr_dim: int = 64,                # size of h
                  emb_mult: int = 4,                 # expander width / input width
                  channels: tuple = (16, 32, 64, 128)):
@@ -229,13 +244,14 @@ def limited_quaternions(n: int,                   # how many
                         device=None) -> torch.Tensor:
     """Unit quaternions (n, 4) of rotations by a uniform angle in [0, max_angle] about a uniform random axis
     (w > 0)."""
-    from repkit.shapes3d import quat_from_axis_angle
     n = check_positive_int(n, 'n')
     if not 0 < max_angle < 180:
         raise RepkitError(f"max_angle must lie in (0, 180) degrees, got {max_angle}")
     gen = make_generator(generator)
     axis = torch.randn(n, 3, generator=gen, device=gen.device, dtype=torch.float64).cpu()
-    angle = torch.rand(n, generator=gen, device=gen.device, dtype=torch.float64).cpu() * math.radians(max_angle)
+    angle = torch.rand(n, generator=gen, device=gen.device, dtype=torch.float64).cpu() * math.radians(
+        max_angle
+    )
     return quat_from_axis_angle(axis, angle).float().to(default_device(device))
 
 def limit_poses(ds: Shapes3D, max_angle: float | None = 90.0, seed: int = 0) -> Shapes3D:
@@ -279,17 +295,20 @@ def variant_weights(variant: str) -> dict:
 @trainer('sie', variant='sie')
 def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
               data: str = 'shapes3d',        # the only dataset with known rotations
-              steps: int = SIE_DEFAULTS['steps'], batch_size: int = SIE_DEFAULTS['batch_size'], lr: float = SIE_DEFAULTS['lr'],
+              steps: int = SIE_DEFAULTS['steps'],
+              batch_size: int = SIE_DEFAULTS['batch_size'],
+              lr: float = SIE_DEFAULTS['lr'],
               out: str | Path | None = None, # checkpoint path (resumed from if it exists)
               seed: int = 0, device=None, progress: bool = True,
               command: str | None = None,    # how the run was started, for the model card
-              n_objects: int = SIE_DEFAULTS['n_objects'], n_views: int = SIE_DEFAULTS['n_views'], size: int = SIE_DEFAULTS['size'],
+              n_objects: int = SIE_DEFAULTS['n_objects'],
+              n_views: int = SIE_DEFAULTS['n_views'],
+              size: int = SIE_DEFAULTS['size'],
               n_pairs: int = SIE_DEFAULTS['n_pairs'],
               augment: bool = True,          # colour jitter on each view
-              max_angle: float | None = 90.0,  # poses within this many degrees of the canonical pose (None: uniform)
+              max_angle: float | None = 90.0,  # poses within this many degrees of the canonical one (None: any)
               stop_after: int | None = None, **model_kwargs):
     "Render Shapes3D view pairs from `seed` and train SIE or a baseline on them with repkit's training loop."
-    from repkit.train import TrainConfig, train
     if data != 'shapes3d':
         raise RepkitError(f"unknown data {data!r}: SIE trains on 'shapes3d' view pairs")
     weights = variant_weights(variant)
@@ -338,10 +357,9 @@ SHIPPED = dict(
     sie='sie', vicreg='vicreg', sie_equi='equi'
 )  # shipped file name -> checkpoint kind (= variant)
 
-def load_sie(name_or_path: str | Path = 'sie',  # 'sie', 'vicreg', 'sie_equi' (the shipped ones) or a checkpoint path
+def load_sie(name_or_path: str | Path = 'sie',  # 'sie', 'vicreg', 'sie_equi' or a checkpoint path
              use_ema: bool = True, map_location='cpu') -> SIEModel:
     "A trained SIE, VICReg or equivariant-only model (EMA weights by default), in eval mode, with its `meta`."
-    from repkit.train import load_trained
     return load_trained(
         name_or_path,
         {k: k.replace('_', '-') for k in SHIPPED},
@@ -401,11 +419,6 @@ def mlp_r2(
 ) -> float:
     """Test R^2 (mean over target columns) of a small MLP regressor (scikit-learn, standardised inputs, early
     stopping)."""
-    from sklearn.neural_network import MLPRegressor
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from repkit.probes import as_features, as_factors, r2_score
-    from threadpoolctl import threadpool_limits
     Xtr = as_features(train_feats, 'train_feats')
     Xte = as_features(test_feats, 'test_feats')
     Ytr = as_factors(train_targets, len(Xtr), 'train_targets')
@@ -437,7 +450,6 @@ def predicted_retrieval(
 ) -> dict:
     """MRR and Hit@k of `W(g_st) z_eq(s)` (or `z_eq(s)` with `identity=True`) retrieving view t among the
     views of its object."""
-    from repkit.probes import retrieval_from_similarity
     i, j = all_view_pairs(objects, n_views)
     use_pred = model.predictor is not None and not identity
     zq = z if model.predictor is None else z[:, model.emb_inv :]  # VICReg: its whole embedding
@@ -475,7 +487,6 @@ def evaluate_sie(model: SIEModel, ds: Shapes3D,      # a trained model; held-out
                  seed: int = 0, device=None) -> dict:
     """Classification accuracy on h_inv / h_eq / h, rotation R^2 (linear and MLP), retrieval of predicted
     embeddings."""
-    from repkit.probes import linear_probe, regression_r2
     if ds.n_objects < 4:
         raise RepkitError(f"evaluation needs at least 4 objects (two halves), got {ds.n_objects}")
     h, z = embed_views(model, ds.images, device=device)
@@ -609,12 +620,13 @@ def plot_training_terms(models: dict, axs=None, smooth: int = 50):
     return axs
 
 # %% ../nbs/41_sie.ipynb #3d763d02
-@tour_section('sie', order=41, seconds=(30, 300))
+@tour_section('sie', order=41, seconds=(10, 60))
 def tour_sie(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
-    "Tour section: SIE against VICReg and the unsplit equivariant model on classification, rotation regression and retrieval."
+    """Tour section: SIE against VICReg and the unsplit equivariant model on classification, rotation
+    regression and retrieval."""
     import matplotlib.pyplot as plt
-    from repkit.probes import format_table
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     models = {name: load_sie(name) for name in SHIPPED}
     ds = sie_eval_data(40, 8, seed=12345 + seed) if quick else sie_eval_data(400, 12, seed=12345 + seed)
     metrics = {}
@@ -622,20 +634,38 @@ def tour_sie(out: Path, quick: bool = False, device=None, seed: int = 0, progres
         metrics[name] = evaluate_sie(m, ds, mlp=not quick, seed=seed, device=device)
         metrics[name].update(train_steps=m.meta['step'], train_minutes=m.meta['seconds'] / 60)
     inv = save_figure(plot_invariance(models, ds, device=device).figure, out / 'sie_invariance.png')
-    nn_fig = save_figure(plot_neighbours(models['sie'], ds, n_rows=4, k=5, seed=seed, device=device), out / 'sie_neighbours.png')
+    nn_fig = save_figure(
+        plot_neighbours(models['sie'], ds, n_rows=4, k=5, seed=seed, device=device),
+        out / 'sie_neighbours.png',
+    )
     curves = save_figure(plot_training_terms(models)[0].figure, out / 'sie_training.png')
-    cols = ['cls_inv', 'cls_eq', 'cls_all', 'rot_r2_lin', 'rot_r2_mlp_all', 'rot_r2_mlp_inv', 'rot_r2_mlp_eq', 'mrr', 'hit@1', 'hit@5',
-            'mrr_identity', 'hit@1_identity', 'hit@5_identity', 'train_steps', 'train_minutes']
+    cols = [
+        'cls_inv',
+        'cls_eq',
+        'cls_all',
+        'rot_r2_lin',
+        'rot_r2_mlp_all',
+        'rot_r2_mlp_inv',
+        'rot_r2_mlp_eq',
+        'mrr',
+        'hit@1',
+        'hit@5',
+        'mrr_identity',
+        'hit@1_identity',
+        'hit@5_identity',
+        'train_steps',
+        'train_minutes',
+    ]
     V = ds.n_views
     chance = sum(1 / r for r in range(1, V)) / (V - 1)
     md = f"""SIE (split representation, hypernetwork predictor) against VICReg (all invariant) and equi (the predictor on the whole embedding, no split), with one encoder, data and budget, on {ds.n_objects} held-out Shapes3D objects x {V} views (probes fitted on half of the objects, scored on the other half). cls: linear-probe class accuracy on the invariant part, the equivariant part and all of h (chance {1 / len(CLASSES):.3f}); rot_r2: R^2 of the relative rotation (the 9 entries of its matrix) from two views' representations, linear reader and MLP reader{' (MLP readers skipped in quick mode; with so few pairs the linear reader overfits, so its R^2 is negative)' if quick else ''}; mrr/hit@k: the predictor's output retrieving the target view among the object's other {V - 1} views; _identity: the same with the unchanged embedding as query (VICReg's only number), which is exactly chance by construction (MRR {chance:.3f}, Hit@1 {1 / (V - 1):.3f}). Poses lie within 90 degrees of each object's canonical pose; training used colour jitter (see chapter 41).
 
-{format_table(metrics, columns=cols)}
+    {format_table(metrics, columns=cols)}
 
-![invariance]({inv})
+    ![invariance]({inv})
 
-![neighbours]({nn_fig})
+    ![neighbours]({nn_fig})
 
-![training]({curves})
-"""
+    ![training]({curves})
+    """
     return dict(title='SIE: split invariant-equivariant representations', markdown=md, metrics=metrics)
