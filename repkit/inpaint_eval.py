@@ -35,7 +35,7 @@ from .report import save_figure, markdown_table, tour_section, bench
 
 # %% ../nbs/22_inpaint_eval.ipynb #bbb664a1
 ANALYTIC_WORLDS = ('gaussian', 'mixture')
-OBSERVATION_SEEDS = {'gaussian': 7, 'mixture': 15}   # observation i is drawn with seed OBSERVATION_SEEDS[world] + i
+OBSERVATION_SEEDS = {'gaussian': 7, 'mixture': 15}   # observation i: seed OBSERVATION_SEEDS[world] + i
 
 def analytic_world(name: str,           # 'gaussian' or 'mixture'
                    observation: int = 0 # which fixed observation: drawn from the world with its own seed
@@ -198,7 +198,8 @@ def analytic_table(rows: list[dict]) -> str:
 
 def _panels(rows):
     worlds = list(dict.fromkeys(r['world'] for r in rows))
-    return [(w, 'w2', 'W2 of Gaussian fits') for w in worlds] + [(w, 'sw', 'sliced W2') for w in worlds if w == 'mixture']
+    w2_panels = [(w, 'w2', 'W2 of Gaussian fits') for w in worlds]
+    return w2_panels + [(w, 'sw', 'sliced W2') for w in worlds if w == 'mixture']
 
 def plot_analytic(rows: list[dict], axs=None):
     "Distance to the exact posterior against network passes per sample (mean ± sd over observations), with the floor."
@@ -210,7 +211,8 @@ def plot_analytic(rows: list[dict], axs=None):
     for ax, (w, key, label) in zip(axs, panels):
         rs = [r for r in summary if r['world'] == w]
         for i, meth in enumerate(dict.fromkeys(r['method'] for r in rs)):
-            pts = sorted((r['nfe_forward'] + r['nfe_backward'], r[key], r[f'{key}_sd']) for r in rs if r['method'] == meth)
+            pts = sorted((r['nfe_forward'] + r['nfe_backward'], r[key], r[f'{key}_sd'])
+                         for r in rs if r['method'] == meth)
             x, m, sd = zip(*pts)
             color = 'k' if meth == 'reference' else f'C{i}'
             ax.errorbar(x, m, yerr=sd, fmt='o-', ms=3, capsize=2, color=color, label=meth)
@@ -299,7 +301,8 @@ def evaluate_inpainting(model,                 # a `DiffusionModel` (callable ep
     mb = torch.broadcast_to(m, x.shape)
     known_mse = ((x - y).pow(2) * mb).flatten(1).sum(1) / mb.flatten(1).sum(1).clamp_min(1)
     r = dict(method=method, steps=n_steps, n_images=N, n_samples=n_samples,
-             psnr=psnr(x, y).mean().item(), ssim=ssim(x, y).mean().item(), known_rmse=known_mse.sqrt().mean().item(),
+             psnr=psnr(x, y).mean().item(), ssim=ssim(x, y).mean().item(),
+             known_rmse=known_mse.sqrt().mean().item(),
              nfe_forward=st['nfe_forward'], nfe_backward=st['nfe_backward'],
              seconds=st['seconds'], seconds_per_image=st['seconds'] / N)
     xs = x.reshape(N, n_samples, *x.shape[1:])
@@ -316,7 +319,8 @@ def evaluate_inpainting(model,                 # a `DiffusionModel` (callable ep
 TRAINED_METHODS = ('replace', 'langevin', 'repaint', 'ddnm', 'dps', 'copaint', 'copaint-tt')
 QUICK = dict(datasets=('digits',), masks=('half', 'narrow'), n_images=8, n_samples=2, n_steps=20,
              methods=('replace', 'repaint', 'ddnm', 'copaint'))
-FULL = dict(datasets=('digits', 'sprites'), masks=MASKS, n_images=100, n_samples=2, n_steps=50, methods=TRAINED_METHODS)
+FULL = dict(datasets=('digits', 'sprites'), masks=MASKS, n_images=100, n_samples=2, n_steps=50,
+            methods=TRAINED_METHODS)
 CPU_TOUR = dict(datasets=('digits',), masks=MASKS, n_images=8, n_samples=2, n_steps=25,
                 methods=TRAINED_METHODS)                 # the full tour on a CPU: minutes, not hours
 
@@ -415,14 +419,20 @@ def plot_quality_time(rows: list[dict], ax=None,
 def check_inpaint_input(image: torch.Tensor, mask: torch.Tensor, method: str, model: str):
     "Validate an (image, mask, method, model) request; returns the image and mask as float tensors."
     C, H, W = model_shape(model)
-    if method not in METHODS: raise RepkitError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
-    image, mask = torch.as_tensor(image).float(), torch.as_tensor(mask).float()
-    if tuple(image.shape) != (C, H, W): raise RepkitError(f"the {model} model needs an image of shape {(C, H, W)} (C, H, W), got {tuple(image.shape)}")
+    if method not in METHODS:
+        raise RepkitError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    image = torch.as_tensor(image).float()
+    mask = torch.as_tensor(mask).float()
+    if tuple(image.shape) != (C, H, W):
+        raise RepkitError(f"the {model} model needs an image of shape {(C, H, W)} (C, H, W), "
+                          f"got {tuple(image.shape)}")
     check_finite(image, 'image')
-    if image.min() < -1 - 1e-6 or image.max() > 1 + 1e-6: raise RepkitError(f"image values must lie in [-1, 1], got [{image.min():.3f}, {image.max():.3f}]")
+    if image.min() < -1 - 1e-6 or image.max() > 1 + 1e-6:        # 1e-6: float32 rounding of values written as ±1
+        raise RepkitError(f"image values must lie in [-1, 1], got [{image.min():.3f}, {image.max():.3f}]")
     if mask.dim() != 3 or mask.shape[0] not in (1, C) or tuple(mask.shape[1:]) != (H, W):
         raise RepkitError(f"mask must have shape (1, {H}, {W}) or ({C}, {H}, {W}), got {tuple(mask.shape)}")
-    if not ((mask == 0) | (mask == 1)).all(): raise RepkitError("mask must be binary (1 = known, 0 = unknown)")
+    if not ((mask == 0) | (mask == 1)).all():
+        raise RepkitError("mask must be binary (1 = known, 0 = unknown)")
     return image, mask
 
 def inpaint_image(image: torch.Tensor,    # (C, H, W) in [-1, 1], the model's size
@@ -434,8 +444,9 @@ def inpaint_image(image: torch.Tensor,    # (C, H, W) in [-1, 1], the model's si
     image, mask = check_inpaint_input(image, mask, method, model)
     device = default_device(device)
     net = load_pretrained(model).to(device).eval().requires_grad_(False)
-    x = inpaint(method, net, net.schedule, image, mask, n_samples=1, n_steps=check_positive_int(n_steps, 'n_steps'),
-                device=device, generator=seed, clip_x0=True, **method_kwargs)
+    n_steps = check_positive_int(n_steps, 'n_steps')
+    x = inpaint(method, net, net.schedule, image, mask, n_samples=1, n_steps=n_steps, device=device, generator=seed,
+                clip_x0=True, **method_kwargs)
     return x[0].clamp(-1, 1).cpu()
 
 # %% ../nbs/22_inpaint_eval.ipynb #5315269e
