@@ -4,9 +4,11 @@
     python .ci/regen.py nbs/10_sde.ipynb ... # some of them
     python .ci/regen.py --stale              # only those whose stamp is missing or out of date
 
+    python .ci/regen.py --flags "notest" ... # also run cells with these test flags (as nbdev_test --flags)
+
 Each notebook runs in a fresh Python process (as a reader's fresh kernel), with `IN_TEST` removed from
-the environment, in nbs/ as working directory. Cells marked `#| slow` or `#| cuda`, or `#| eval: false`,
-are not run and keep no output (their prose says where their numbers are). Figures are stored as PNG
+the environment, in nbs/ as working directory. Cells marked with a test flag (`#| slow`, `#| cuda`,
+`#| notest`) or `#| eval: false` are not run and keep no output (their prose says where their numbers are). Figures are stored as PNG
 at `DPI`. The executed notebook is cleaned exactly as `nbdev_clean` cleans it, stamped with the hash of
 the sources it ran against (see `source_hash`), and written atomically (temporary file + rename). A cell
 that raises stops that notebook: it is left untouched, the cell is named, the other notebooks still run,
@@ -22,9 +24,13 @@ NBS, LIB = ROOT / 'nbs', ROOT / 'repkit'
 DPI = 80                     # PNG resolution of stored figures: keeps nbs/ well under 25 MB
 META_KEY = 'repkit'          # notebook metadata key (listed in settings.ini allowed_metadata_keys)
 HASH_VERSION = 1             # bump when the rule below changes: every stamp then reads as stale
-# `notest` is a test flag too, but it marks work too slow for the test suite that the reader does run
-# (90_cli's quick tour); `slow` (training) and `cuda` are what the reader's CPU run leaves out.
-SKIP_FLAGS = {'slow', 'cuda'}
+# Cells carrying one of settings.ini's tst_flags (notest slow cuda) are left out, as nbdev_test leaves them
+# out: `slow` (training) and `cuda` cannot be the reader's CPU run, and the one `notest` cell (90_cli's whole
+# quick tour) would make this command tens of minutes longer. `--flags "notest"` runs them, as nbdev_test's.
+def skip_flags() -> set[str]:
+    from nbdev.config import get_config
+    run = set(os.environ.get('REGEN_FLAGS', '').split())
+    return set(get_config().tst_flags.split()) - run
 
 # ---------------------------------------------------------------------------------------------------
 # What the stamp covers. Stored outputs are stale when the code that made them changed, so the hash
@@ -133,7 +139,7 @@ def skipped(src: str) -> str | None:
     d = extract_directives(AttrDict(source=src), remove=False)
     if 'nbdev_export' + '(' in src: return 'nbdev_export'
     if d.get('eval:', [''])[0].lower() == 'false': return 'eval: false'
-    hit = SKIP_FLAGS & d.keys()
+    hit = skip_flags() & d.keys()
     return f'#| {sorted(hit)[0]}' if hit else None
 
 def run_one(path: Path) -> int:
@@ -207,7 +213,12 @@ def _previous_seconds(p: Path):
 def main(argv):
     if len(argv) >= 2 and argv[0] == '--one': return run_one(Path(argv[1]).resolve())
     stale_only = '--stale' in argv
-    nbs = [Path(a).resolve() for a in argv if a != '--stale'] or all_notebooks()
+    argv = [a for a in argv if a != '--stale']
+    if '--flags' in argv:
+        i = argv.index('--flags')
+        os.environ['REGEN_FLAGS'] = argv[i + 1]      # the children inherit it
+        argv = argv[:i] + argv[i + 2:]
+    nbs = [Path(a).resolve() for a in argv] or all_notebooks()
     if stale_only:
         nbs = [p for p in nbs if stale_sources(json.loads(p.read_text(encoding='utf-8'))) != []]
         print(f"regen: {len(nbs)} notebooks with missing or stale outputs: {' '.join(p.name for p in nbs)}")

@@ -5,16 +5,20 @@
 # %% ../nbs/11_gaussian.ipynb #eccfd7ff
 from __future__ import annotations
 import math
+import time
+from contextlib import contextmanager
 from typing import Callable
 import torch
+import matplotlib.pyplot as plt
+from tqdm.auto import tqdm
 from .core import RepkitError, make_generator, randn, rand, check_shape, check_finite, check_positive_int
 from .sde import SDE, get_sde, bcast, sample, SAMPLERS, TrajectoryRecorder, score_evaluations
 
 # %% auto #0
-__all__ = ['DISTANCES', 'MixtureWorld', 'two_d_mixture', 'smooth_kernel', 'image_gaussian', 'image_mixture', 'bures_w2',
-           'gaussian_fit', 'w2_gaussian_fit', 'sliced_w2', 'noise_floor', 'sampler_sweep', 'plot_sweep',
-           'plot_trajectories', 'sde_frames', 'draw_sde_frame', 'plot_sde_strip', 'SDEExplorer', 'sde_sweeps',
-           'sweep_table', 'tour_sde', 'bench_sde']
+__all__ = ['DISTANCES', 'sqrtm_psd', 'eigh_variant', 'MixtureWorld', 'two_d_mixture', 'smooth_kernel', 'image_gaussian',
+           'image_mixture', 'bures_w2', 'gaussian_fit', 'w2_gaussian_fit', 'sliced_w2', 'noise_floor', 'sampler_sweep',
+           'plot_sweep', 'plot_trajectories', 'sde_frames', 'draw_sde_frame', 'plot_sde_strip', 'SDEExplorer',
+           'sde_sweeps', 'sweep_table', 'tour_sde', 'bench_sde']
 
 # %% ../nbs/11_gaussian.ipynb #96f415e3
 import json
@@ -23,143 +27,206 @@ import matplotlib.pyplot as plt
 from .core import image_grid
 from .report import save_figure, markdown_table, tour_section, bench
 
+# %% ../nbs/11_gaussian.ipynb #171625e5
+def sqrtm_psd(S: torch.Tensor) -> torch.Tensor:
+    "The principal square root of symmetric PSD matrices `(..., D, D)`: unique, so independent of eigenvector signs."
+    e, U = torch.linalg.eigh(0.5 * (S + S.transpose(-1, -2)))
+    R = (U * e.clamp_min(0).sqrt()[..., None, :]) @ U.transpose(-1, -2)        # U Λ^{1/2} Uᵀ
+    return 0.5 * (R + R.transpose(-1, -2))                                     # exactly symmetric
+
+def _eigen_groups(e: torch.Tensor, tol: float) -> list[list[int]]:
+    "Runs of (sorted) eigenvalues that are equal up to `tol * max |e|`."
+    groups = [[0]]
+    for i in range(1, len(e)):
+        if (e[i] - e[i - 1]).abs() <= tol * e.abs().max():
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+@contextmanager
+def eigh_variant(seed: int = 0,       # for the signs and rotations
+                 tol: float = 1e-12): # eigenvalues closer than tol * max|e| count as repeated
+    "Within the block, `torch.linalg.eigh` returns another valid eigendecomposition (random signs and rotations)."
+    orig = torch.linalg.eigh
+    g = make_generator(seed)
+    def variant(A, *args, **kwargs):
+        e, U = orig(A, *args, **kwargs)
+        Ub = U.reshape(-1, *U.shape[-2:]).clone()
+        for b, eb in enumerate(e.reshape(-1, e.shape[-1])):
+            for grp in _eigen_groups(eb, tol):
+                if len(grp) > 1:                                      # any rotation inside an eigenspace is valid
+                    Q = torch.linalg.qr(randn((len(grp), len(grp)), g, 'cpu', Ub.dtype)).Q
+                    Ub[b][:, grp] = Ub[b][:, grp] @ Q
+            signs = 2 * torch.randint(0, 2, (Ub.shape[-1],), generator=g).to(Ub.dtype) - 1
+            Ub[b] = Ub[b] * signs                                     # and any sign per eigenvector
+        return torch.return_types.linalg_eigh((e, Ub.reshape(U.shape)))
+    torch.linalg.eigh = variant
+    try:
+        yield
+    finally:
+        torch.linalg.eigh = orig
+
 # %% ../nbs/11_gaussian.ipynb #4df01092
 class MixtureWorld:
     "A Gaussian mixture on tensors of shape `event_shape`, with exact diffused scores and exact conditionals."
     def __init__(self, weights, means, covs, event_shape=None):
         self.means = torch.as_tensor(means, dtype=torch.float64)
         self.covs = torch.as_tensor(covs, dtype=torch.float64)
-        if self.means.dim() != 2: raise RepkitError(f"means must have shape (K, D), got {tuple(self.means.shape)}")
+        if self.means.dim() != 2:
+            raise RepkitError(f"means must have shape (K, D), got {tuple(self.means.shape)}")
         K, D = self.means.shape
         check_shape(self.covs, (K, D, D), 'covs')
         w = torch.as_tensor(weights, dtype=torch.float64)
         check_shape(w, (K,), 'weights')
-        if (w < 0).any() or w.sum() <= 0: raise RepkitError("weights must be non-negative with a positive sum")
+        if (w < 0).any() or w.sum() <= 0:
+            raise RepkitError("weights must be non-negative with a positive sum")
         self.weights = w / w.sum()
         self.event_shape = tuple(event_shape) if event_shape is not None else (D,)
-        if math.prod(self.event_shape) != D: raise RepkitError(f"event_shape {self.event_shape} does not hold D={D} values")
-        sym = 0.5 * (self.covs + self.covs.transpose(1, 2))
-        evals, self.evecs = torch.linalg.eigh(sym)
-        if (evals < -1e-8 * evals.abs().max().clamp_min(1)).any(): raise RepkitError("covs must be positive semi-definite")
+        if math.prod(self.event_shape) != D:
+            raise RepkitError(f"event_shape {self.event_shape} does not hold D={D} values")
+        evals, self.evecs = torch.linalg.eigh(0.5 * (self.covs + self.covs.transpose(1, 2)))
+        if (evals < -1e-8 * evals.abs().max().clamp_min(1)).any():
+            raise RepkitError("covs must be positive semi-definite")
         self.evals = evals.clamp_min(0)
+        # U_k only ever appears as U f(Λ) Uᵀ or |Uᵀ r|²: nothing below depends on LAPACK's choice of U_k
+        self.sqrt_covs = (self.evecs * self.evals.sqrt()[:, None, :]) @ self.evecs.transpose(1, 2)   # S_k^{1/2}
 
     K = property(lambda self: self.means.shape[0])
     D = property(lambda self: self.means.shape[1])
-    def __repr__(self): return f"MixtureWorld(K={self.K}, event_shape={self.event_shape})"
-    def _flat(self, x): return check_shape(x, (None, *self.event_shape), 'x').reshape(x.shape[0], self.D)
 
-# %% ../nbs/11_gaussian.ipynb #08ddbb0b
-def _sample(self, n: int, generator=None, device='cpu', return_components: bool = False):
-    "Draw `n` samples of shape `(n, *event_shape)` (float32), optionally with their component indices."
-    n, g = check_positive_int(n, 'n'), make_generator(generator)
-    k = torch.multinomial(self.weights, n, replacement=True, generator=g)
-    z = randn((n, self.D), g, 'cpu', torch.float64)
-    x = self.means[k] + torch.einsum('nde,ne->nd', self.evecs[k], self.evals[k].sqrt() * z)
-    x = x.reshape(n, *self.event_shape).float().to(device)
-    return (x, k) if return_components else x
-MixtureWorld.sample = _sample
+    def __repr__(self):
+        return f"MixtureWorld(K={self.K}, event_shape={self.event_shape})"
 
-# %% ../nbs/11_gaussian.ipynb #e75bffec
-def _components_t(self, x, a, s):
-    "Per-component log densities (B, K) and score vectors (B, K, D) of the diffused mixture."
-    a, s = a[:, None, None], s[:, None, None]
-    r = x[:, None, :] - a * self.means[None]                        # x - α μ_k
-    z = torch.einsum('bkd,kde->bke', r, self.evecs)                 # U_kᵀ (x - α μ_k)
-    ell = (a**2 * self.evals[None] + s**2).clamp_min(1e-300)        # α² λ + σ²
-    logn = -0.5 * ((z**2 / ell).sum(-1) + ell.log().sum(-1) + self.D * math.log(2 * math.pi))
-    grads = -torch.einsum('bke,kde->bkd', z / ell, self.evecs)      # -Σ_k(t)⁻¹ (x - α μ_k)
-    return logn, grads
+    def _flat(self, x):
+        return check_shape(x, (None, *self.event_shape), 'x').reshape(x.shape[0], self.D)
 
-def _coefs(self, sde, t, B):
-    "alpha(t), sigma(t) as float64 (B,) tensors; `sde` is anything with `marginal_coefs`, or `None` for t = 0 (no noise)."
-    if sde is None: return torch.ones(B, dtype=torch.float64), torch.zeros(B, dtype=torch.float64)
-    t = torch.as_tensor(t, dtype=torch.float64).cpu()
-    if t.dim() == 0: t = t.expand(B)
-    sde = sde if hasattr(sde, 'marginal_coefs') else get_sde(sde)   # an SDE, its name, or a discrete schedule (chapter 14)
-    a, s = sde.marginal_coefs(t)
-    return a.double().cpu(), s.double().cpu()
+    def sample(self, n: int, generator=None, device='cpu', return_components: bool = False):
+        "Draw `n` samples of shape `(n, *event_shape)` (float32), optionally with their component indices."
+        n = check_positive_int(n, 'n')
+        g = make_generator(generator)
+        k = torch.multinomial(self.weights, n, replacement=True, generator=g)
+        z = randn((n, self.D), g, 'cpu', torch.float64)
+        x = self.means[k] + torch.einsum('nde,ne->nd', self.sqrt_covs[k], z)      # μ_k + S_k^{1/2} z
+        x = x.reshape(n, *self.event_shape).float().to(device)
+        return (x, k) if return_components else x
 
-def _log_prob(self, x, t=None, sde=None):
-    "Exact `log p_t(x)` per sample (`sde=None`: the data density at t = 0)."
-    xf = self._flat(x).double().cpu()
-    logn, _ = self._components_t(xf, *self._coefs(sde, t, xf.shape[0]))
-    return torch.logsumexp(self.weights.log()[None] + logn, 1).to(x.device)
+    def _components_t(self, x, a, s):
+        "Per-component log densities (B, K) and score vectors (B, K, D) of the diffused mixture."
+        a = a[:, None, None]
+        s = s[:, None, None]
+        r = x[:, None, :] - a * self.means[None]                        # x - α μ_k
+        z = torch.einsum('bkd,kde->bke', r, self.evecs)                 # U_kᵀ (x - α μ_k)
+        ell = (a**2 * self.evals[None] + s**2).clamp_min(1e-300)        # α² λ + σ²
+        logn = -0.5 * ((z**2 / ell).sum(-1) + ell.log().sum(-1) + self.D * math.log(2 * math.pi))
+        grads = -torch.einsum('bke,kde->bkd', z / ell, self.evecs)      # -Σ_k(t)⁻¹ (x - α μ_k)
+        return logn, grads
 
-def _component_log_posterior(self, x, t=None, sde=None):
-    "Exact `log p_t(k | x)` per sample and component, shape (B, K)."
-    xf = self._flat(x).double().cpu()
-    logn, _ = self._components_t(xf, *self._coefs(sde, t, xf.shape[0]))
-    lj = self.weights.log()[None] + logn
-    return (lj - torch.logsumexp(lj, 1, keepdim=True)).to(x.device)
+    def _coefs(self, sde, t, B):
+        "alpha(t), sigma(t) as float64 (B,) tensors; `sde`: anything with `marginal_coefs`, or `None` for t = 0."
+        if sde is None:
+            return torch.ones(B, dtype=torch.float64), torch.zeros(B, dtype=torch.float64)
+        t = torch.as_tensor(t, dtype=torch.float64).cpu()
+        if t.dim() == 0:
+            t = t.expand(B)
+        sde = sde if hasattr(sde, 'marginal_coefs') else get_sde(sde)   # an SDE, its name, or a discrete schedule
+        a, s = sde.marginal_coefs(t)
+        return a.double().cpu(), s.double().cpu()
 
-def _score(self, x, t, sde):
-    "Exact score of the diffused marginal, `grad_x log p_t(x)`, shaped like `x`."
-    xf = self._flat(x).double().cpu()
-    logn, grads = self._components_t(xf, *self._coefs(sde, t, xf.shape[0]))
-    r = torch.softmax(self.weights.log()[None] + logn, 1)            # responsibilities p_t(k | x)
-    return (r[..., None] * grads).sum(1).reshape(x.shape).to(x.device, x.dtype)
+    def _log_joint(self, x, t, sde):
+        "log w_k + log N_k(x) per sample and component (B, K), and the component score vectors."
+        xf = self._flat(x).double().cpu()
+        logn, grads = self._components_t(xf, *self._coefs(sde, t, xf.shape[0]))
+        return self.weights.log()[None] + logn, grads
 
-def _eps(self, x, t, sde):
-    "Exact noise predictor `E[eps | x_t = x] = -sigma(t) * score`."
-    _, s = self._coefs(sde, t, x.shape[0])
-    return -bcast(s.to(x.device, x.dtype), x) * self.score(x, t, sde)
+    def log_prob(self, x, t=None, sde=None):
+        "Exact `log p_t(x)` per sample (`sde=None`: the data density at t = 0)."
+        lj, _ = self._log_joint(x, t, sde)
+        return torch.logsumexp(lj, 1).to(x.device)
 
-MixtureWorld._components_t, MixtureWorld._coefs = _components_t, _coefs
-MixtureWorld.log_prob, MixtureWorld.component_log_posterior = _log_prob, _component_log_posterior
-MixtureWorld.score, MixtureWorld.eps = _score, _eps
-MixtureWorld.score_fn = lambda self, sde: (lambda x, t: self.score(x, t, sde))
-MixtureWorld.eps_fn = lambda self, sde: (lambda x, t: self.eps(x, t, sde))
+    def component_log_posterior(self, x, t=None, sde=None):
+        "Exact `log p_t(k | x)` per sample and component, shape (B, K)."
+        lj, _ = self._log_joint(x, t, sde)
+        return (lj - torch.logsumexp(lj, 1, keepdim=True)).to(x.device)
 
-# %% ../nbs/11_gaussian.ipynb #6c23eb39
-def _diffused(self, sde, t: float) -> MixtureWorld:
-    "The exact marginal `p_t` under `sde`, as a `MixtureWorld`."
-    sde = sde if hasattr(sde, 'marginal_coefs') else get_sde(sde)
-    a, s = sde.marginal_coefs(torch.tensor([float(t)], dtype=torch.float64))
-    a, s = a.item(), s.item()
-    return MixtureWorld(self.weights, a * self.means, a**2 * self.covs + s**2 * torch.eye(self.D, dtype=torch.float64), self.event_shape)
+    def score(self, x, t, sde):
+        "Exact score of the diffused marginal, `grad_x log p_t(x)`, shaped like `x`."
+        lj, grads = self._log_joint(x, t, sde)
+        r = torch.softmax(lj, 1)                                         # responsibilities p_t(k | x)
+        return (r[..., None] * grads).sum(1).reshape(x.shape).to(x.device, x.dtype)
 
-def _moments(self):
-    "Mean (D,) and covariance (D, D) of the whole mixture."
-    m = (self.weights[:, None] * self.means).sum(0)
-    d = self.means - m
-    return m, (self.weights[:, None, None] * (self.covs + d[:, :, None] * d[:, None, :])).sum(0)
-MixtureWorld.diffused, MixtureWorld.moments = _diffused, _moments
+    def eps(self, x, t, sde):
+        "Exact noise predictor `E[eps | x_t = x] = -sigma(t) * score`."
+        _, s = self._coefs(sde, t, x.shape[0])
+        return -bcast(s.to(x.device, x.dtype), x) * self.score(x, t, sde)
 
-# %% ../nbs/11_gaussian.ipynb #f9e28568
-def _check_mask(self, mask):
-    m = torch.as_tensor(mask)
-    if tuple(m.shape) != self.event_shape: raise RepkitError(f"mask must have the event shape {self.event_shape}, got {tuple(m.shape)}")
-    if not ((m == 0) | (m == 1)).all(): raise RepkitError("mask must be binary (1 = known, 0 = unknown)")
-    m = m.reshape(-1).bool()
-    if m.all() or not m.any(): raise RepkitError("mask must have both known and unknown entries")
-    return m
+    def score_fn(self, sde):
+        "`score(x, t)` under `sde`, for the samplers of chapter 10."
+        return lambda x, t: self.score(x, t, sde)
 
-def _condition(self, mask, y, full: bool = True) -> MixtureWorld:
-    "The exact posterior given the known entries `y[mask == 1]` (mask: 1 = known)."
-    m = self._check_mask(mask)
-    y = torch.as_tensor(y, dtype=torch.float64).reshape(-1)
-    if y.numel() != self.D: raise RepkitError(f"y must hold {self.D} values (one sample), got {y.numel()}")
-    ki, ui = m.nonzero().squeeze(1), (~m).nonzero().squeeze(1)
-    yk = y[ki]
-    Skk = self.covs[:, ki][:, :, ki]; Suk = self.covs[:, ui][:, :, ki]; Suu = self.covs[:, ui][:, :, ui]
-    L = torch.linalg.cholesky(Skk)
-    dk = (yk[None] - self.means[:, ki])                                   # y - μ_k
-    sol = torch.cholesky_solve(dk[..., None], L)[..., 0]                  # S_kk⁻¹ (y - μ_k)
-    mu_u = self.means[:, ui] + torch.einsum('kuj,kj->ku', Suk, sol)       # μ_u + S_uk S_kk⁻¹ (y - μ_k)
-    S_u = Suu - Suk @ torch.cholesky_solve(Suk.transpose(1, 2), L)        # Schur complement
-    logml = -0.5 * ((dk * sol).sum(1) + 2 * L.diagonal(dim1=1, dim2=2).log().sum(1) + len(ki) * math.log(2 * math.pi))
-    w = torch.softmax(self.weights.log() + logml, 0)                     # w_k N(y; μ_k, S_kk), normalised
-    if not full: return MixtureWorld(w, mu_u, S_u)
-    means = self.means.clone(); means[:, ki] = yk; means[:, ui] = mu_u
-    covs = torch.zeros_like(self.covs); covs[:, ui[:, None], ui[None, :]] = S_u
-    return MixtureWorld(w, means, covs, self.event_shape)
+    def eps_fn(self, sde):
+        "`eps(x, t)` under `sde`."
+        return lambda x, t: self.eps(x, t, sde)
 
-def _marginal(self, mask) -> MixtureWorld:
-    "The marginal distribution of the entries where `mask == 1`, as a flat world."
-    m = self._check_mask(mask); ki = m.nonzero().squeeze(1)
-    return MixtureWorld(self.weights, self.means[:, ki], self.covs[:, ki][:, :, ki])
+    def diffused(self, sde, t: float) -> MixtureWorld:
+        "The exact marginal `p_t` under `sde`, as a `MixtureWorld`."
+        sde = sde if hasattr(sde, 'marginal_coefs') else get_sde(sde)
+        a, s = sde.marginal_coefs(torch.tensor([float(t)], dtype=torch.float64))
+        a = a.item()
+        s = s.item()
+        covs = a**2 * self.covs + s**2 * torch.eye(self.D, dtype=torch.float64)   # α² S_k + σ² I
+        return MixtureWorld(self.weights, a * self.means, covs, self.event_shape)
 
-MixtureWorld._check_mask, MixtureWorld.condition, MixtureWorld.marginal = _check_mask, _condition, _marginal
+    def moments(self):
+        "Mean (D,) and covariance (D, D) of the whole mixture."
+        m = (self.weights[:, None] * self.means).sum(0)
+        d = self.means - m
+        return m, (self.weights[:, None, None] * (self.covs + d[:, :, None] * d[:, None, :])).sum(0)
+
+    def _check_mask(self, mask):
+        m = torch.as_tensor(mask)
+        if tuple(m.shape) != self.event_shape:
+            raise RepkitError(f"mask must have the event shape {self.event_shape}, got {tuple(m.shape)}")
+        if not ((m == 0) | (m == 1)).all():
+            raise RepkitError("mask must be binary (1 = known, 0 = unknown)")
+        m = m.reshape(-1).bool()
+        if m.all() or not m.any():
+            raise RepkitError("mask must have both known and unknown entries")
+        return m
+
+    def condition(self, mask, y, full: bool = True) -> MixtureWorld:
+        "The exact posterior given the known entries `y[mask == 1]` (mask: 1 = known)."
+        m = self._check_mask(mask)
+        y = torch.as_tensor(y, dtype=torch.float64).reshape(-1)
+        if y.numel() != self.D:
+            raise RepkitError(f"y must hold {self.D} values (one sample), got {y.numel()}")
+        ki = m.nonzero().squeeze(1)
+        ui = (~m).nonzero().squeeze(1)
+        yk = y[ki]
+        Skk = self.covs[:, ki][:, :, ki]
+        Suk = self.covs[:, ui][:, :, ki]
+        Suu = self.covs[:, ui][:, :, ui]
+        L = torch.linalg.cholesky(Skk)                                       # unique: no sign convention
+        dk = yk[None] - self.means[:, ki]                                    # y - μ_k
+        sol = torch.cholesky_solve(dk[..., None], L)[..., 0]                 # S_kk⁻¹ (y - μ_k)
+        mu_u = self.means[:, ui] + torch.einsum('kuj,kj->ku', Suk, sol)      # μ_u + S_uk S_kk⁻¹ (y - μ_k)
+        S_u = Suu - Suk @ torch.cholesky_solve(Suk.transpose(1, 2), L)       # Schur complement
+        logdet = 2 * L.diagonal(dim1=1, dim2=2).log().sum(1)
+        logml = -0.5 * ((dk * sol).sum(1) + logdet + len(ki) * math.log(2 * math.pi))   # log N(y; μ_k, S_kk)
+        w = torch.softmax(self.weights.log() + logml, 0)                     # w_k N(y; μ_k, S_kk), normalised
+        if not full:
+            return MixtureWorld(w, mu_u, S_u)
+        means = self.means.clone()
+        means[:, ki] = yk
+        means[:, ui] = mu_u
+        covs = torch.zeros_like(self.covs)
+        covs[:, ui[:, None], ui[None, :]] = S_u
+        return MixtureWorld(w, means, covs, self.event_shape)
+
+    def marginal(self, mask) -> MixtureWorld:
+        "The marginal distribution of the entries where `mask == 1`, as a flat world."
+        ki = self._check_mask(mask).nonzero().squeeze(1)
+        return MixtureWorld(self.weights, self.means[:, ki], self.covs[:, ki][:, :, ki])
 
 # %% ../nbs/11_gaussian.ipynb #9ad67a78
 def two_d_mixture() -> MixtureWorld:
@@ -172,19 +239,27 @@ def two_d_mixture() -> MixtureWorld:
         covs.append(R @ torch.diag(torch.tensor([0.25, 0.03], dtype=torch.float64)) @ R.T)
     return MixtureWorld([0.3, 0.25, 0.2, 0.15, 0.1], means, torch.stack(covs))
 
-def smooth_kernel(side: int, length_scale: float = 1.5, scale: float = 0.5, nugget: float = 1e-2, channels: int = 1) -> torch.Tensor:
+def smooth_kernel(side: int, length_scale: float = 1.5, scale: float = 0.5, nugget: float = 1e-2,
+                  channels: int = 1) -> torch.Tensor:
     "Covariance of a smooth random image: squared-exponential over pixel positions (channels independent) plus a nugget."
-    ij = torch.stack(torch.meshgrid(torch.arange(side), torch.arange(side), indexing='ij'), -1).reshape(-1, 2).double()
+    ij = torch.stack(torch.meshgrid(torch.arange(side), torch.arange(side), indexing='ij'), -1)
+    ij = ij.reshape(-1, 2).double()
     K = scale**2 * torch.exp(-torch.cdist(ij, ij)**2 / (2 * length_scale**2))
     K = torch.block_diag(*[K] * channels)
     return K + nugget * torch.eye(K.shape[0], dtype=torch.float64)
 
+def _smooth_pattern(side, channels, length_scale, scale, generator):
+    "A smooth random image (flat): a Cholesky factor (unique, no sign convention) times standard normal noise."
+    L = torch.linalg.cholesky(smooth_kernel(side, length_scale, scale, 1e-6, channels))
+    return L @ randn((L.shape[0],), generator, 'cpu', torch.float64)
+
 def image_gaussian(side: int = 8, channels: int = 1, length_scale: float = 1.5, scale: float = 0.5,
                    nugget: float = 1e-2, seed: int = 0) -> MixtureWorld:
     "A Gaussian on `(channels, side, side)` images with a smooth spatial covariance and a smooth mean."
-    check_positive_int(side, 'side'); check_positive_int(channels, 'channels')
+    check_positive_int(side, 'side')
+    check_positive_int(channels, 'channels')
     S = smooth_kernel(side, length_scale, scale, nugget, channels)
-    mean = torch.linalg.cholesky(smooth_kernel(side, 2 * length_scale, 0.5, 1e-6, channels)) @ randn((S.shape[0],), seed, 'cpu', torch.float64)
+    mean = _smooth_pattern(side, channels, 2 * length_scale, 0.5, seed)
     return MixtureWorld([1.0], mean[None], S[None], (channels, side, side))
 
 def image_mixture(side: int = 8, n_components: int = 3, channels: int = 1, length_scale: float = 1.5,
@@ -193,56 +268,62 @@ def image_mixture(side: int = 8, n_components: int = 3, channels: int = 1, lengt
     check_positive_int(n_components, 'n_components')
     S = smooth_kernel(side, length_scale, scale, 1e-2, channels)
     g = make_generator(seed)
-    Lm = torch.linalg.cholesky(smooth_kernel(side, 2 * length_scale, 0.8, 1e-6, channels))
-    means = torch.stack([Lm @ randn((S.shape[0],), g, 'cpu', torch.float64) for _ in range(n_components)])
+    means = torch.stack([_smooth_pattern(side, channels, 2 * length_scale, 0.8, g) for _ in range(n_components)])
     w = torch.arange(n_components, 0, -1, dtype=torch.float64)            # weights K, K-1, ..., 1 (normalised)
     return MixtureWorld(w, means, S.expand(n_components, -1, -1).clone(), (channels, side, side))
 
 # %% ../nbs/11_gaussian.ipynb #8c9369c9
-def _sqrtm_psd(S):
-    e, U = torch.linalg.eigh(0.5 * (S + S.T))
-    return (U * e.clamp_min(0).sqrt()) @ U.T
-
 def bures_w2(m1, S1, m2, S2) -> float:
     "2-Wasserstein distance between `N(m1, S1)` and `N(m2, S2)`."
     m1, S1, m2, S2 = (torch.as_tensor(v, dtype=torch.float64) for v in (m1, S1, m2, S2))
-    r1 = _sqrtm_psd(S1)
-    cross = _sqrtm_psd(r1 @ S2 @ r1)
+    r1 = sqrtm_psd(S1)
+    cross = sqrtm_psd(r1 @ S2 @ r1)                                   # (S1^1/2 S2 S1^1/2)^1/2
     w2 = (m1 - m2).pow(2).sum() + S1.trace() + S2.trace() - 2 * cross.trace()
     return w2.clamp_min(0).sqrt().item()
 
 def gaussian_fit(x: torch.Tensor):
     "Mean and covariance of a sample set `(n, ...)`, flattened to `(D,)` and `(D, D)`, in float64."
     xf = check_finite(x, 'samples').reshape(x.shape[0], -1).double().cpu()
-    if xf.shape[0] < 2: raise RepkitError("need at least 2 samples to fit a Gaussian")
+    if xf.shape[0] < 2:
+        raise RepkitError("need at least 2 samples to fit a Gaussian")
     return xf.mean(0), torch.cov(xf.T).reshape(xf.shape[1], xf.shape[1])
+
+def _check_same_dim(x, y):
+    if x[0].numel() != y[0].numel():
+        raise RepkitError(f"sample sets have different dimensions: {x[0].numel()} vs {y[0].numel()}")
 
 def w2_gaussian_fit(x: torch.Tensor, y: torch.Tensor) -> float:
     "2-Wasserstein distance between Gaussian fits of two sample sets."
-    if x[0].numel() != y[0].numel(): raise RepkitError(f"sample sets have different dimensions: {x[0].numel()} vs {y[0].numel()}")
+    _check_same_dim(x, y)
     return bures_w2(*gaussian_fit(x), *gaussian_fit(y))
 
 def sliced_w2(x: torch.Tensor, y: torch.Tensor, n_proj: int = 256, generator=0) -> float:
     "Sliced 2-Wasserstein distance between two sample sets (sizes may differ: quantiles are matched)."
     xf = check_finite(x, 'samples').reshape(x.shape[0], -1).double().cpu()
     yf = check_finite(y, 'samples').reshape(y.shape[0], -1).double().cpu()
-    if xf.shape[1] != yf.shape[1]: raise RepkitError(f"sample sets have different dimensions: {xf.shape[1]} vs {yf.shape[1]}")
+    _check_same_dim(xf, yf)
     theta = randn((xf.shape[1], check_positive_int(n_proj, 'n_proj')), generator, 'cpu', torch.float64)
-    theta = theta / theta.norm(dim=0, keepdim=True)
-    px, py = (xf @ theta).sort(0).values, (yf @ theta).sort(0).values
+    theta = theta / theta.norm(dim=0, keepdim=True)                   # random unit directions
+    px = (xf @ theta).sort(0).values
+    py = (yf @ theta).sort(0).values
     if px.shape[0] != py.shape[0]:
-        q = (torch.arange(min(len(px), len(py)), dtype=torch.float64) + 0.5) / min(len(px), len(py))
-        px, py = torch.quantile(px, q, dim=0), torch.quantile(py, q, dim=0)
+        n = min(len(px), len(py))
+        q = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+        px = torch.quantile(px, q, dim=0)
+        py = torch.quantile(py, q, dim=0)
     return (px - py).pow(2).mean().sqrt().item()
 
 DISTANCES = {'w2': w2_gaussian_fit, 'sw': sliced_w2}
 
 # %% ../nbs/11_gaussian.ipynb #e5887534
-def noise_floor(world: MixtureWorld, n: int, distance: str = 'w2', repeats: int = 5, generator=0) -> tuple[float, float]:
+def noise_floor(world: MixtureWorld, n: int, distance: str = 'w2', repeats: int = 5,
+                generator=0) -> tuple[float, float]:
     "Mean and standard deviation of the distance between two independent target sets of size `n`."
-    if distance not in DISTANCES: raise RepkitError(f"unknown distance {distance!r}: expected one of {sorted(DISTANCES)}")
+    if distance not in DISTANCES:
+        raise RepkitError(f"unknown distance {distance!r}: expected one of {sorted(DISTANCES)}")
     g = make_generator(generator)
-    ds = torch.tensor([DISTANCES[distance](world.sample(n, g), world.sample(n, g)) for _ in range(check_positive_int(repeats, 'repeats'))])
+    d = DISTANCES[distance]
+    ds = torch.tensor([d(world.sample(n, g), world.sample(n, g)) for _ in range(check_positive_int(repeats, 'repeats'))])
     return ds.mean().item(), ds.std().item()
 
 # %% ../nbs/11_gaussian.ipynb #45ad2c85
@@ -253,56 +334,70 @@ def sampler_sweep(world: MixtureWorld,       # the target
                   n: int = 10_000,           # samples per run (and per target set)
                   sde='vp', seed: int = 0, repeats: int = 5, progress: bool = False) -> list[dict]:
     "Distance to the target, score evaluations and time for each sampler and step count, with the noise floor."
-    import time
     for s in samplers:
-        if s not in SAMPLERS: raise RepkitError(f"unknown sampler {s!r}: expected one of {sorted(SAMPLERS)}")
+        if s not in SAMPLERS:
+            raise RepkitError(f"unknown sampler {s!r}: expected one of {sorted(SAMPLERS)}")
     fm, fs = noise_floor(world, n, distance, repeats, generator=seed + 1)
     target = world.sample(n, generator=seed + 2)
-    from tqdm.auto import tqdm
-    rows, bar = [], tqdm(total=len(samplers) * len(step_counts), disable=not progress, desc='sampler sweep', leave=False)
+    rows = []
+    bar = tqdm(total=len(samplers) * len(step_counts), disable=not progress, desc='sampler sweep', leave=False)
     for s in samplers:
         for k in step_counts:
             t0 = time.perf_counter()
-            x = sample(sde, world.score_fn(sde), (n, *world.event_shape), k, device='cpu', generator=seed + 3, **SAMPLERS[s])
+            x = sample(sde, world.score_fn(sde), (n, *world.event_shape), k, device='cpu', generator=seed + 3,
+                       **SAMPLERS[s])
             dt = time.perf_counter() - t0
-            rows.append(dict(sampler=s, steps=k, score_evals=score_evaluations(s, k), distance=DISTANCES[distance](x, target),
-                             floor=fm, floor_std=fs, seconds=dt))
+            rows.append(dict(sampler=s, steps=k, score_evals=score_evaluations(s, k),
+                             distance=DISTANCES[distance](x, target), floor=fm, floor_std=fs, seconds=dt))
             bar.update()
     bar.close()
     return rows
 
 def plot_sweep(rows: list[dict], ax=None, title: str = ''):
     "Distance against score evaluations for each sampler, with the noise floor as a band."
-    import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(5, 3.5))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5))
     for s in dict.fromkeys(r['sampler'] for r in rows):
         rs = [r for r in rows if r['sampler'] == s]
         ax.loglog([r['score_evals'] for r in rs], [r['distance'] for r in rs], 'o-', label=s)
     fm, fs = rows[0]['floor'], rows[0]['floor_std']
     ax.axhspan(max(fm - fs, 1e-6), fm + fs, color='grey', alpha=0.3, label='noise floor (±1 sd)')
-    ax.set_xlabel('score evaluations'); ax.set_ylabel('distance to target'); ax.set_title(title); ax.legend(fontsize=7)
+    ax.set_xlabel('score evaluations')
+    ax.set_ylabel('distance to target')
+    ax.set_title(title)
+    ax.legend(fontsize=7)
     return ax
 
 # %% ../nbs/11_gaussian.ipynb #48efac66
+def _density_grid(world: MixtureWorld, lim: float = 3.5, n: int = 120):
+    "The grid axis and the data density of a 2-D world on an `n x n` grid over `[-lim, lim]^2`."
+    g1 = torch.linspace(-lim, lim, n, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(g1, g1, indexing='xy'), -1).reshape(-1, 2)
+    return g1, world.log_prob(grid).exp().reshape(n, n)
+
 def plot_trajectories(world: MixtureWorld, sde='vp', n: int = 60, n_steps: int = 200, seed: int = 0, axs=None):
     "Draw reverse-SDE and probability-flow-ODE trajectories of a 2-D world from the same starting noise."
-    import matplotlib.pyplot as plt
-    if world.D != 2: raise RepkitError(f"plot_trajectories needs a 2-D world, got D={world.D}")
+    if world.D != 2:
+        raise RepkitError(f"plot_trajectories needs a 2-D world, got D={world.D}")
     sde = get_sde(sde)
     x_T = sde.prior_sampling((n, 2), seed, 'cpu')
-    if axs is None: _, axs = plt.subplots(1, 2, figsize=(10, 5))
-    g1 = torch.linspace(-3.5, 3.5, 120, dtype=torch.float64)
-    grid = torch.stack(torch.meshgrid(g1, g1, indexing='xy'), -1).reshape(-1, 2)
-    dens = world.log_prob(grid).exp().reshape(120, 120)
-    for ax, (title, cfg) in zip(axs, [('reverse SDE (Euler–Maruyama)', dict(predictor='euler_maruyama')),
-                                      ('probability-flow ODE (Heun)', dict(predictor='ode_heun'))]):
+    if axs is None:
+        _, axs = plt.subplots(1, 2, figsize=(10, 5))
+    g1, dens = _density_grid(world)
+    panels = [('reverse SDE (Euler–Maruyama)', dict(predictor='euler_maruyama')),
+              ('probability-flow ODE (Heun)', dict(predictor='ode_heun'))]
+    for ax, (title, cfg) in zip(axs, panels):
         rec = TrajectoryRecorder()
         sample(sde, world.score_fn(sde), (n, 2), n_steps, x_T=x_T, device='cpu', generator=seed + 1, hook=rec, **cfg)
         tr = rec.trajectory.numpy()
         ax.contour(g1, g1, dens, levels=8, cmap='Greys', linewidths=0.6)
-        for j in range(n): ax.plot(tr[:, j, 0], tr[:, j, 1], lw=0.6, alpha=0.7)
+        for j in range(n):
+            ax.plot(tr[:, j, 0], tr[:, j, 1], lw=0.6, alpha=0.7)
         ax.scatter(tr[-1, :, 0], tr[-1, :, 1], s=8, c='k', zorder=3)
-        ax.set_xlim(-3.5, 3.5); ax.set_ylim(-3.5, 3.5); ax.set_aspect('equal'); ax.set_title(title)
+        ax.set_xlim(-3.5, 3.5)
+        ax.set_ylim(-3.5, 3.5)
+        ax.set_aspect('equal')
+        ax.set_title(title)
     return axs
 
 # %% ../nbs/11_gaussian.ipynb #87bf9f90

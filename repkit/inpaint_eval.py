@@ -8,8 +8,11 @@ import math, time
 from pathlib import Path
 import torch
 import torch.nn.functional as F
+import matplotlib.pyplot as plt
+from tqdm.auto import tqdm
 from .core import RepkitError, default_device, make_generator, randn, check_finite, check_positive_int
-from .ddim import DiscreteSchedule, ddim_sample
+from .ddim import DiscreteSchedule, ddim_sample, load_pretrained, DIFFUSION_PRESETS
+from .quality import load_classifier
 from .gaussian import MixtureWorld, image_gaussian, image_mixture, gaussian_fit, bures_w2, sliced_w2
 from .data import MASKS, make_mask, make_masks, get_dataset
 from .sde import SamplerHook, CombinedHook
@@ -17,35 +20,52 @@ from .inpaint import METHODS, ExactEps, CountingEps, inpaint, prepare_observatio
 import repkit.copaint   # registers 'copaint' and 'copaint-tt' in METHODS
 
 # %% auto #0
-__all__ = ['ANALYTIC_WORLDS', 'ANALYTIC_METHODS', 'TRAINED_METHODS', 'QUICK', 'FULL', 'CPU_TOUR', 'analytic_world',
-           'posterior_scores', 'analytic_study', 'markdown_table', 'analytic_table', 'plot_analytic', 'psnr', 'ssim',
-           'evaluate_inpainting', 'trained_study', 'summary_rows', 'trained_table', 'plot_quality_time',
-           'check_inpaint_input', 'inpaint_image', 'record_trajectory', 'inpaint_explorer', 'plot_completions',
+__all__ = ['ANALYTIC_WORLDS', 'OBSERVATION_SEEDS', 'ANALYTIC_METHODS', 'SCORES', 'FLOOR_KEYS', 'SUMMARY_SCORES',
+           'ANALYTIC_COLUMNS', 'ANALYTIC_FORMATS', 'TRAINED_METHODS', 'QUICK', 'FULL', 'CPU_TOUR', 'TRAINED_COLUMNS',
+           'TRAINED_FORMATS', 'analytic_world', 'posterior_scores', 'analytic_study', 'observation_summary',
+           'summary_table', 'analytic_table', 'plot_analytic', 'psnr', 'ssim', 'evaluate_inpainting', 'trained_study',
+           'summary_rows', 'trained_table', 'plot_quality_time', 'check_inpaint_input', 'inpaint_image',
+           'record_trajectory', 'explorer_frame', 'inpaint_explorer', 'explorer_strip', 'plot_completions',
            'tour_inpaint', 'bench_inpaint']
 
 # %% ../nbs/22_inpaint_eval.ipynb #cd5f3554
 import json
 from .ddim import model_shape
-from .report import save_figure, tour_section, bench
+from .report import save_figure, markdown_table, tour_section, bench
 
 # %% ../nbs/22_inpaint_eval.ipynb #bbb664a1
 ANALYTIC_WORLDS = ('gaussian', 'mixture')
+OBSERVATION_SEEDS = {'gaussian': 7, 'mixture': 15}   # observation i: seed OBSERVATION_SEEDS[world] + i
 
-def analytic_world(name: str): # 'gaussian' or 'mixture'
-    "An exact world of the study with its mask and observation: `(world, mask, y)`."
+def analytic_world(name: str,           # 'gaussian' or 'mixture'
+                   observation: int = 0 # which fixed observation: drawn from the world with its own seed
+                  ):
+    "An exact world of the study with its mask and one fixed observation: `(world, mask, y)`."
+    if name not in ANALYTIC_WORLDS:
+        raise RepkitError(f"unknown world {name!r}: expected one of {', '.join(ANALYTIC_WORLDS)}")
     if name == 'gaussian':
-        w = image_gaussian(8); return w, make_mask('half', 8, device='cpu'), w.sample(1, generator=7)[0]
-    if name == 'mixture':
-        w = image_mixture(8, 3); return w, make_mask('expand', 8, device='cpu'), w.sample(1, generator=15)[0]
-    raise RepkitError(f"unknown world {name!r}: expected one of {', '.join(ANALYTIC_WORLDS)}")
+        w = image_gaussian(8)
+        mask = make_mask('half', 8, device='cpu')
+    else:
+        w = image_mixture(8, 3)
+        mask = make_mask('expand', 8, device='cpu')
+    y = w.sample(1, generator=OBSERVATION_SEEDS[name] + observation)[0]
+    return w, mask, y
 
 # %% ../nbs/22_inpaint_eval.ipynb #999afa5d
+def _mode_weight_err(post: MixtureWorld, xu: torch.Tensor) -> float:
+    "Total variation between the posterior's component weights and the samples' mean responsibilities."
+    if post.K == 1:
+        return float('nan')
+    w_hat = post.component_log_posterior(xu).exp().mean(0)
+    return (0.5 * (w_hat - post.weights).abs().sum()).item()
+
 def posterior_scores(xs: torch.Tensor,        # samples (n, *event_shape), known and unknown pixels
                      world: MixtureWorld,      # the prior world
                      mask: torch.Tensor,       # 1 = known
                      y: torch.Tensor,          # the observation (one sample)
-                     target: torch.Tensor | None = None, # exact posterior samples of the unknown pixels (n_t, D_u), for sliced W2
-                     post: MixtureWorld | None = None    # `world.condition(mask, y, full=False)`, if already computed
+                     target: torch.Tensor | None = None, # exact posterior samples of the unknown pixels (SW)
+                     post: MixtureWorld | None = None    # `world.condition(mask, y, full=False)`, if computed
                     ) -> dict:
     "Distances of the samples' unknown pixels to the exact posterior, and their known-pixel error."
     post = world.condition(mask, y, full=False) if post is None else post
@@ -54,87 +74,154 @@ def posterior_scores(xs: torch.Tensor,        # samples (n, *event_shape), known
     xu = xf[:, ~known]
     m_hat, S_hat = gaussian_fit(xu)
     m, S = post.moments()
-    out = dict(w2=bures_w2(m_hat, S_hat, m, S), mean_err=(m_hat - m).norm().item(),
-               cov_err=((S_hat - S).norm() / S.norm()).item(),
-               spread=(S_hat.diagonal().clamp_min(0).sqrt().mean() / S.diagonal().sqrt().mean()).item(),
-               known_err=(xf[:, known] - y.reshape(-1)[known].double()).pow(2).mean().sqrt().item())
-    out['sw'] = sliced_w2(xu, target) if target is not None else float('nan')
-    out['mode_weight_err'] = (0.5 * (post.component_log_posterior(xu).exp().mean(0) - post.weights).abs().sum()).item() if post.K > 1 else float('nan')
-    return out
+    spread = S_hat.diagonal().clamp_min(0).sqrt().mean() / S.diagonal().sqrt().mean()
+    known_err = (xf[:, known] - y.reshape(-1)[known].double()).pow(2).mean().sqrt()
+    return dict(w2=bures_w2(m_hat, S_hat, m, S),
+                mean_err=(m_hat - m).norm().item(),
+                cov_err=((S_hat - S).norm() / S.norm()).item(),
+                spread=spread.item(),
+                known_err=known_err.item(),
+                sw=sliced_w2(xu, target) if target is not None else float('nan'),
+                mode_weight_err=_mode_weight_err(post, xu))
 
 # %% ../nbs/22_inpaint_eval.ipynb #1e424e1b
 ANALYTIC_METHODS = ('reference', 'replace', 'langevin', 'repaint', 'ddnm', 'dps', 'copaint', 'copaint-tt')
+SCORES = ('w2', 'sw', 'mean_err', 'cov_err', 'spread', 'mode_weight_err', 'known_err')
 
 def _floors(world, mask, y, post, post_full, n, target, repeats, seed):
     "Each score's mean over `repeats` sets of `n` exact posterior samples."
-    rs = [posterior_scores(post_full.sample(n, generator=seed + r), world, mask, y, target, post) for r in range(repeats)]
-    return {f'floor_{k}': sum(r[k] for r in rs) / repeats for k in ('w2', 'sw', 'mean_err', 'cov_err', 'mode_weight_err')}
+    rs = [posterior_scores(post_full.sample(n, generator=seed + r), world, mask, y, target, post)
+          for r in range(repeats)]
+    return {f'floor_{k}': sum(r[k] for r in rs) / repeats
+            for k in ('w2', 'sw', 'mean_err', 'cov_err', 'mode_weight_err')}
 
-def analytic_study(quick: bool = False,    # fewer step counts and samples (seconds, for tests and the quick tour)
+def _run_method(meth, eps, eps_post, sch, y, mask, x_T, k, seed):
+    "One method (or the exact-conditional-score reference) at `k` steps: samples and network passes."
+    if meth == 'reference':                       # ancestral DDIM with the exact conditional score
+        xs = ddim_sample(eps_post, sch, x_T.shape, n_steps=k, eta=1.0, x_T=x_T, device='cpu',
+                         generator=seed + 2)
+        return xs, dict(nfe_forward=k, nfe_backward=0)
+    return inpaint(meth, eps, sch, y, mask, n_samples=x_T.shape[0], n_steps=k, x_T=x_T, device='cpu',
+                   generator=seed + 2, return_stats=True)
+
+def analytic_study(quick: bool = False,    # fewer step counts, samples and observations (seconds)
                    seed: int = 0,
                    progress: bool = False,
                    worlds=ANALYTIC_WORLDS, methods=ANALYTIC_METHODS,
                    step_counts=None,         # default: (10, 25, 50, 100, 250); quick: (20, 50)
-                   n: int | None = None      # samples per run; default 1000, quick 400
+                   n: int | None = None,     # samples per run; default 1000, quick 400
+                   observations=None         # observation indices per world; default range(5), quick (0,)
                   ) -> list[dict]:
-    "Every method with the exact noise predictor on the exact worlds: scores against the exact posterior per step count."
-    from tqdm.auto import tqdm
+    "Every method with the exact noise predictor on the exact worlds: scores against the exact posterior."
     step_counts = step_counts or ((20, 50) if quick else (10, 25, 50, 100, 250))
     n = check_positive_int(n or (400 if quick else 1000), 'n')
+    observations = tuple(observations if observations is not None else ((0,) if quick else range(5)))
     for m in methods:
-        if m != 'reference' and m not in METHODS: raise RepkitError(f"unknown method {m!r}: expected 'reference' or one of {', '.join(METHODS)}")
-    sch, rows = DiscreteSchedule(), []
-    bar = tqdm(total=len(worlds) * len(methods) * len(step_counts), disable=not progress, desc='analytic study', leave=False)
+        if m != 'reference' and m not in METHODS:
+            raise RepkitError(f"unknown method {m!r}: expected 'reference' or one of {', '.join(METHODS)}")
+    sch = DiscreteSchedule()
+    rows = []
+    total = len(worlds) * len(observations) * len(methods) * len(step_counts)
+    bar = tqdm(total=total, disable=not progress, desc='analytic study', leave=False)
     for wname in worlds:
-        world, mask, y = analytic_world(wname)
-        post, post_full = world.condition(mask, y, full=False), world.condition(mask, y)
-        target = post.sample(4 * n, generator=seed + 100)
-        floors = _floors(world, mask, y, post, post_full, n, target, 5, seed + 200)
-        eps, eps_post = ExactEps(world, sch), ExactEps(post_full, sch)
-        x_T = randn((n, *world.event_shape), seed + 1, 'cpu')
-        for meth in methods:
-            for k in step_counts:
-                t0 = time.perf_counter()
-                if meth == 'reference':
-                    xs = ddim_sample(eps_post, sch, x_T.shape, n_steps=k, eta=1.0, x_T=x_T, device='cpu', generator=seed + 2)
-                    st = dict(nfe_forward=k, nfe_backward=0)
-                else:
-                    xs, st = inpaint(meth, eps, sch, y, mask, n_samples=n, n_steps=k, x_T=x_T, device='cpu', generator=seed + 2, return_stats=True)
-                rows.append(dict(world=wname, method=meth, steps=k, n=n, nfe_forward=st['nfe_forward'], nfe_backward=st['nfe_backward'],
-                                 seconds=time.perf_counter() - t0, **posterior_scores(xs, world, mask, y, target, post), **floors))
-                bar.update()
+        for obs in observations:
+            world, mask, y = analytic_world(wname, obs)
+            post = world.condition(mask, y, full=False)
+            post_full = world.condition(mask, y)
+            target = post.sample(4 * n, generator=seed + 100)
+            floors = _floors(world, mask, y, post, post_full, n, target, 5, seed + 200)
+            eps = ExactEps(world, sch)
+            eps_post = ExactEps(post_full, sch)
+            x_T = randn((n, *world.event_shape), seed + 1, 'cpu')
+            for meth in methods:
+                for k in step_counts:
+                    t0 = time.perf_counter()
+                    xs, st = _run_method(meth, eps, eps_post, sch, y, mask, x_T, k, seed)
+                    rows.append(dict(world=wname, observation=obs, method=meth, steps=k, n=n,
+                                     nfe_forward=st['nfe_forward'], nfe_backward=st['nfe_backward'],
+                                     seconds=time.perf_counter() - t0,
+                                     **posterior_scores(xs, world, mask, y, target, post), **floors))
+                    bar.update()
     bar.close()
     return rows
 
+# %% ../nbs/22_inpaint_eval.ipynb #1270b684
+FLOOR_KEYS = ('floor_w2', 'floor_sw', 'floor_mean_err', 'floor_cov_err', 'floor_mode_weight_err')
+
+def observation_summary(rows: list[dict]) -> list[dict]:
+    "Mean and standard deviation over the observations of every score, per world, method and step count."
+    groups = {}
+    for r in rows:
+        groups.setdefault((r['world'], r['method'], r['steps']), []).append(r)
+    out = []
+    for (w, meth, k), rs in groups.items():
+        s = dict(world=w, method=meth, steps=k, n_obs=len(rs), n=rs[0]['n'],
+                 nfe_forward=sum(r['nfe_forward'] for r in rs) / len(rs),
+                 nfe_backward=sum(r['nfe_backward'] for r in rs) / len(rs))
+        for key in SCORES + FLOOR_KEYS:
+            v = torch.tensor([r[key] for r in rs], dtype=torch.float64)
+            s[key] = v.mean().item()
+            s[f'{key}_sd'] = v.std().item() if len(rs) > 1 else 0.0
+        out.append(s)
+    return out
+
+def _pm(r: dict, key: str, fmt: str) -> str:
+    "`mean ± sd` of a summary row's score (empty where the score does not apply)."
+    m = r.get(key)
+    if m is None or math.isnan(m):
+        return ''
+    return f"{format(m, fmt)} ± {format(r[key + '_sd'], fmt)}"
+
+SUMMARY_SCORES = {'w2': ('W2', '.2f'), 'floor_w2': ('W2 floor', '.2f'), 'sw': ('SW', '.3f'),
+                  'mean_err': ('mean err', '.2f'), 'cov_err': ('cov err', '.2f'), 'spread': ('spread', '.2f'),
+                  'mode_weight_err': ('mode w err', '.3f'), 'known_err': ('known err', '.0e')}
+
+def summary_table(summary: list[dict]) -> str:
+    "The exact-world study over several observations (`observation_summary`) as a markdown table of `mean ± sd`."
+    rows = [dict(r, **{f'{k}_pm': _pm(r, k, f) for k, (_, f) in SUMMARY_SCORES.items()}) for r in summary]
+    columns = {'world': 'world', 'method': 'method', 'steps': 'steps', 'n_obs': 'obs', 'nfe_forward': 'fwd',
+               'nfe_backward': 'bwd', **{f'{k}_pm': h for k, (h, _) in SUMMARY_SCORES.items()}}
+    return markdown_table(rows, columns, dict(steps='d', n_obs='d', nfe_forward='.0f', nfe_backward='.0f'))
+
 # %% ../nbs/22_inpaint_eval.ipynb #be31706f
-def markdown_table(rows: list[dict], columns: dict) -> str:
-    "A markdown table of `rows` with `columns` mapping header -> (key, format)."
-    head = '| ' + ' | '.join(columns) + ' |\n|' + '---|' * len(columns) + '\n'
-    def cell(r, key, fmt):
-        v = r.get(key)
-        return '' if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
-    return head + '\n'.join('| ' + ' | '.join(cell(r, k, f) for k, f in columns.values()) + ' |' for r in rows) + '\n'
+ANALYTIC_COLUMNS = {'world': 'world', 'observation': 'obs', 'method': 'method', 'steps': 'steps', 'nfe_forward': 'fwd',
+                    'nfe_backward': 'bwd', 'w2': 'W2', 'floor_w2': 'W2 floor', 'sw': 'SW', 'floor_sw': 'SW floor',
+                    'mean_err': 'mean err', 'cov_err': 'cov err', 'spread': 'spread',
+                    'mode_weight_err': 'mode w err', 'known_err': 'known err'}
+ANALYTIC_FORMATS = dict(steps='d', nfe_forward='d', nfe_backward='d', w2='.3f', floor_w2='.3f', sw='.3f',
+                        floor_sw='.3f', mean_err='.3f', cov_err='.3f', spread='.2f', mode_weight_err='.3f',
+                        known_err='.1e')
 
 def analytic_table(rows: list[dict]) -> str:
-    "The exact-world study as a markdown table."
-    return markdown_table(rows, {'world': ('world', 's'), 'method': ('method', 's'), 'steps': ('steps', 'd'), 'fwd': ('nfe_forward', 'd'),
-                                 'bwd': ('nfe_backward', 'd'), 'W2': ('w2', '.3f'), 'W2 floor': ('floor_w2', '.3f'), 'SW': ('sw', '.3f'),
-                                 'SW floor': ('floor_sw', '.3f'), 'mean err': ('mean_err', '.3f'), 'cov err': ('cov_err', '.3f'),
-                                 'spread': ('spread', '.2f'), 'mode w err': ('mode_weight_err', '.3f'), 'known err': ('known_err', '.1e')})
+    "The exact-world study, one row per world, observation, method and step count, as a markdown table."
+    return markdown_table(rows, ANALYTIC_COLUMNS, ANALYTIC_FORMATS)
+
+def _panels(rows):
+    worlds = list(dict.fromkeys(r['world'] for r in rows))
+    w2_panels = [(w, 'w2', 'W2 of Gaussian fits') for w in worlds]
+    return w2_panels + [(w, 'sw', 'sliced W2') for w in worlds if w == 'mixture']
 
 def plot_analytic(rows: list[dict], axs=None):
-    "Distance to the exact posterior against network passes per sample, per world and method, with the floor."
-    import matplotlib.pyplot as plt
-    worlds = list(dict.fromkeys(r['world'] for r in rows))
-    panels = [(w, 'w2', 'W2 of Gaussian fits') for w in worlds] + [(w, 'sw', 'sliced W2') for w in worlds if w == 'mixture']
-    if axs is None: _, axs = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False); axs = axs[0]
+    "Distance to the exact posterior against network passes per sample (mean ± sd over observations), with the floor."
+    summary = observation_summary(rows)
+    panels = _panels(rows)
+    if axs is None:
+        _, axs = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+        axs = axs[0]
     for ax, (w, key, label) in zip(axs, panels):
-        rs = [r for r in rows if r['world'] == w]
+        rs = [r for r in summary if r['world'] == w]
         for i, meth in enumerate(dict.fromkeys(r['method'] for r in rs)):
-            pts = sorted((r['nfe_forward'] + r['nfe_backward'], r[key]) for r in rs if r['method'] == meth)
-            ax.loglog(*zip(*pts), 'o-', ms=3, color='k' if meth == 'reference' else f'C{i}', label=meth)
+            pts = sorted((r['nfe_forward'] + r['nfe_backward'], r[key], r[f'{key}_sd'])
+                         for r in rs if r['method'] == meth)
+            x, m, sd = zip(*pts)
+            color = 'k' if meth == 'reference' else f'C{i}'
+            ax.errorbar(x, m, yerr=sd, fmt='o-', ms=3, capsize=2, color=color, label=meth)
         ax.axhline(rs[0][f'floor_{key}'], color='gray', ls='--', lw=1, label='floor (exact samples)')
-        ax.set_xlabel('network passes per sample (forward + backward)'); ax.set_ylabel(label); ax.set_title(f'{w} world', fontsize=9)
+        ax.set_xscale('log')
+        ax.set_yscale('log')
+        ax.set_xlabel('network passes per sample (forward + backward)')
+        ax.set_ylabel(label)
+        ax.set_title(f"{w} world ({rs[0]['n_obs']} observation{'s' if rs[0]['n_obs'] > 1 else ''})", fontsize=9)
     axs[0].legend(fontsize=7)
     return axs
 
@@ -146,34 +233,55 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 2.0) -> torch.Ten
 
 def _gaussian_window(size: int, sigma: float, dtype, device):
     r = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
-    g = torch.exp(-r**2 / (2 * sigma**2)); g = g / g.sum()
+    g = torch.exp(-r**2 / (2 * sigma**2))
+    g = g / g.sum()
     return g[:, None] * g[None, :]
 
 def ssim(x: torch.Tensor, y: torch.Tensor,   # batches (B, C, H, W)
          data_range: float = 2.0, win_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     "SSIM per image with a Gaussian window (valid windows, channels averaged)."
-    if x.shape != y.shape or x.dim() != 4: raise RepkitError(f"ssim needs two batches (B, C, H, W) of the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.shape != y.shape or x.dim() != 4:
+        raise RepkitError(f"ssim needs two batches (B, C, H, W) of the same shape, "
+                          f"got {tuple(x.shape)} and {tuple(y.shape)}")
     B, C, H, W = x.shape
-    k = min(win_size, H, W); k -= 1 - k % 2                           # odd, no larger than the image
+    k = min(win_size, H, W)
+    k -= 1 - k % 2                                                    # odd, no larger than the image
     w = _gaussian_window(k, sigma, torch.float64, x.device).expand(C, 1, k, k)
-    x, y = x.double(), y.double()
-    f = lambda z: F.conv2d(z, w, groups=C)
-    mx, my = f(x), f(y)
-    sxx, syy, sxy = f(x * x) - mx**2, f(y * y) - my**2, f(x * y) - mx * my
-    C1, C2 = (0.01 * data_range)**2, (0.03 * data_range)**2
+    x = x.double()
+    y = y.double()
+    f = lambda z: F.conv2d(z, w, groups=C)                            # local (windowed) means
+    mx = f(x)
+    my = f(y)
+    sxx = f(x * x) - mx**2
+    syy = f(y * y) - my**2
+    sxy = f(x * y) - mx * my
+    C1 = (0.01 * data_range)**2
+    C2 = (0.03 * data_range)**2
     s = (2 * mx * my + C1) * (2 * sxy + C2) / ((mx**2 + my**2 + C1) * (sxx + syy + C2))
     return s.flatten(1).mean(1)
 
 # %% ../nbs/22_inpaint_eval.ipynb #9b2c4c13
 def _test_images(dataset: str, n: int, device):
     "The first `n` test images of a dataset at the shipped model's size, and their labels."
-    from repkit.ddim import DIFFUSION_PRESETS
-    if dataset not in DIFFUSION_PRESETS: raise RepkitError(f"unknown model {dataset!r}: expected one of {', '.join(DIFFUSION_PRESETS)}")
-    d = get_dataset('digits', 'test', size=16, n=n) if dataset == 'digits' else get_dataset('sprites', 'test', n=n)
+    if dataset not in DIFFUSION_PRESETS:
+        raise RepkitError(f"unknown model {dataset!r}: expected one of {', '.join(DIFFUSION_PRESETS)}")
+    if dataset == 'digits':
+        d = get_dataset('digits', 'test', size=16, n=n)
+    else:
+        d = get_dataset('sprites', 'test', n=n)
     return d.images.to(device), d.labels.to(device)
 
 @torch.no_grad()
-def _predict(clf, x): return torch.cat([clf(x[i:i + 512]).argmax(1) for i in range(0, len(x), 512)])
+def _predict(clf, x):
+    return torch.cat([clf(x[i:i + 512]).argmax(1) for i in range(0, len(x), 512)])
+
+def _diversity(xs: torch.Tensor, masks: torch.Tensor) -> float:
+    "RMS difference over the unknown pixels between the samples of one observation, averaged over pairs."
+    u = 1 - torch.broadcast_to(masks.to(xs.device), xs[:, 0].shape)
+    S = xs.shape[1]
+    d2 = [((xs[:, i] - xs[:, j]).pow(2) * u).flatten(1).sum(1) / u.flatten(1).sum(1).clamp_min(1)
+          for i in range(S) for j in range(i + 1, S)]
+    return torch.stack(d2).sqrt().mean().item()
 
 def evaluate_inpainting(model,                 # a `DiffusionModel` (callable eps model with `.schedule`)
                         clf,                   # a classifier for the class consistency (or None)
@@ -182,63 +290,75 @@ def evaluate_inpainting(model,                 # a `DiffusionModel` (callable ep
                         masks: torch.Tensor,   # (N, 1|C, H, W), 1 = known
                         method: str, n_steps: int = 50, n_samples: int = 2, seed: int = 0, device=None,
                         progress: bool = False, **method_kwargs) -> tuple[dict, torch.Tensor]:
-    "Inpaint every image `n_samples` times with one method; metrics (dict) and the samples `(N, n_samples, C, H, W)`."
-    device, N = default_device(device), images.shape[0]
-    y, m = images.to(device).repeat_interleave(n_samples, 0), masks.to(device).repeat_interleave(n_samples, 0)
-    x, st = inpaint(method, model, model.schedule, y, m, n_steps=n_steps, device=device, generator=seed, clip_x0=True,
-                    progress=progress, return_stats=True, **method_kwargs)
+    "Inpaint every image `n_samples` times with one method; metrics (dict) and samples `(N, n_samples, C, H, W)`."
+    device = default_device(device)
+    N = images.shape[0]
+    y = images.to(device).repeat_interleave(n_samples, 0)
+    m = masks.to(device).repeat_interleave(n_samples, 0)
+    x, st = inpaint(method, model, model.schedule, y, m, n_steps=n_steps, device=device, generator=seed,
+                    clip_x0=True, progress=progress, return_stats=True, **method_kwargs)
     x = x.clamp(-1, 1)
     mb = torch.broadcast_to(m, x.shape)
     known_mse = ((x - y).pow(2) * mb).flatten(1).sum(1) / mb.flatten(1).sum(1).clamp_min(1)
-    r = dict(method=method, steps=n_steps, n_images=N, n_samples=n_samples, psnr=psnr(x, y).mean().item(), ssim=ssim(x, y).mean().item(),
-             known_rmse=known_mse.sqrt().mean().item(), nfe_forward=st['nfe_forward'], nfe_backward=st['nfe_backward'],
+    r = dict(method=method, steps=n_steps, n_images=N, n_samples=n_samples,
+             psnr=psnr(x, y).mean().item(), ssim=ssim(x, y).mean().item(),
+             known_rmse=known_mse.sqrt().mean().item(),
+             nfe_forward=st['nfe_forward'], nfe_backward=st['nfe_backward'],
              seconds=st['seconds'], seconds_per_image=st['seconds'] / N)
     xs = x.reshape(N, n_samples, *x.shape[1:])
     if n_samples > 1:
-        u = 1 - torch.broadcast_to(masks.to(device), xs[:, 0].shape)
-        d2 = [((xs[:, i] - xs[:, j]).pow(2) * u).flatten(1).sum(1) / u.flatten(1).sum(1).clamp_min(1)
-              for i in range(n_samples) for j in range(i + 1, n_samples)]
-        r['diversity'] = torch.stack(d2).sqrt().mean().item()
+        r['diversity'] = _diversity(xs, masks)
     if clf is not None:
         clf = clf.to(device)
-        r['class_consistency'] = (_predict(clf, x) == labels.to(device).repeat_interleave(n_samples)).float().mean().item()
-        r['class_acc_original'] = (_predict(clf, images.to(device)) == labels.to(device)).float().mean().item()
+        labels = labels.to(device)
+        r['class_consistency'] = (_predict(clf, x) == labels.repeat_interleave(n_samples)).float().mean().item()
+        r['class_acc_original'] = (_predict(clf, images.to(device)) == labels).float().mean().item()
     return r, xs.cpu()
 
 # %% ../nbs/22_inpaint_eval.ipynb #545d4ae0
 TRAINED_METHODS = ('replace', 'langevin', 'repaint', 'ddnm', 'dps', 'copaint', 'copaint-tt')
-QUICK = dict(datasets=('digits',), masks=('half', 'narrow'), n_images=8, n_samples=2, n_steps=20, methods=('replace', 'repaint', 'ddnm', 'copaint'))
-FULL = dict(datasets=('digits', 'sprites'), masks=MASKS, n_images=100, n_samples=2, n_steps=50, methods=TRAINED_METHODS)
-CPU_TOUR = dict(datasets=('digits',), masks=MASKS, n_images=8, n_samples=2, n_steps=25, methods=TRAINED_METHODS)  # the full tour on a CPU: minutes, not hours
+QUICK = dict(datasets=('digits',), masks=('half', 'narrow'), n_images=8, n_samples=2, n_steps=20,
+             methods=('replace', 'repaint', 'ddnm', 'copaint'))
+FULL = dict(datasets=('digits', 'sprites'), masks=MASKS, n_images=100, n_samples=2, n_steps=50,
+            methods=TRAINED_METHODS)
+CPU_TOUR = dict(datasets=('digits',), masks=MASKS, n_images=8, n_samples=2, n_steps=25,
+                methods=TRAINED_METHODS)                 # the full tour on a CPU: minutes, not hours
 
-def trained_study(datasets=None, masks=None, n_images=None, n_samples=None, n_steps=None, methods=None, # None: the FULL (or QUICK) default
-                  quick: bool = False, seed: int = 0, device=None, progress: bool = False,
+def _check_names(names, valid, kind):
+    for m in names:
+        if m not in valid:
+            raise RepkitError(f"unknown {kind} {m!r}: expected one of {', '.join(valid)}")
+
+def trained_study(datasets=None, masks=None, n_images=None, n_samples=None, n_steps=None, methods=None,
+                  quick: bool = False,                 # None above: the QUICK (quick=True) or FULL default
+                  seed: int = 0, device=None, progress: bool = False,
                   method_kwargs: dict | None = None,   # per-method knobs, e.g. {'repaint': dict(jump_length=5)}
-                  keep_samples: bool = False           # also return the samples: (rows, {(dataset, mask, method): (N, S, C, H, W)})
+                  keep_samples: bool = False           # also return {(dataset, mask, method): (N, S, C, H, W)}
                  ):
-    "PSNR, SSIM, known-pixel error, class consistency, diversity, network passes and time per dataset, mask and method."
-    from tqdm.auto import tqdm
-    from repkit.ddim import load_pretrained
-    from repkit.quality import load_classifier
-    cfg = {k: (QUICK if quick else FULL)[k] if v is None else v for k, v in
-           dict(datasets=datasets, masks=masks, n_images=n_images, n_samples=n_samples, n_steps=n_steps, methods=methods).items()}
-    for m in cfg['methods']:
-        if m not in METHODS: raise RepkitError(f"unknown method {m!r}: expected one of {', '.join(METHODS)}")
-    for m in cfg['masks']:
-        if m not in MASKS: raise RepkitError(f"unknown mask {m!r}: expected one of {', '.join(MASKS)}")
-    device, method_kwargs = default_device(device), method_kwargs or {}
-    rows, samples = [], {}
-    bar = tqdm(total=len(cfg['datasets']) * len(cfg['masks']) * len(cfg['methods']), disable=not progress, desc='inpainting study', leave=False)
+    "PSNR, SSIM, known-pixel error, class consistency, diversity, passes and time per dataset, mask and method."
+    given = dict(datasets=datasets, masks=masks, n_images=n_images, n_samples=n_samples, n_steps=n_steps,
+                 methods=methods)
+    cfg = {k: (QUICK if quick else FULL)[k] if v is None else v for k, v in given.items()}
+    _check_names(cfg['methods'], list(METHODS), 'method')
+    _check_names(cfg['masks'], MASKS, 'mask')
+    device = default_device(device)
+    method_kwargs = method_kwargs or {}
+    rows = []
+    samples = {}
+    total = len(cfg['datasets']) * len(cfg['masks']) * len(cfg['methods'])
+    bar = tqdm(total=total, disable=not progress, desc='inpainting study', leave=False)
     for ds in cfg['datasets']:
         images, labels = _test_images(ds, check_positive_int(cfg['n_images'], 'n_images'), device)
-        model, clf = load_pretrained(ds).to(device).eval().requires_grad_(False), load_classifier(ds).to(device)
+        model = load_pretrained(ds).to(device).eval().requires_grad_(False)
+        clf = load_classifier(ds).to(device)
         for mname in cfg['masks']:
             masks = make_masks(mname, len(images), images.shape[-1], seed, device=device)
             for meth in cfg['methods']:
-                r, xs = evaluate_inpainting(model, clf, images, labels, masks, meth, cfg['n_steps'], cfg['n_samples'], seed, device,
-                                            **method_kwargs.get(meth, {}))
+                r, xs = evaluate_inpainting(model, clf, images, labels, masks, meth, cfg['n_steps'], cfg['n_samples'],
+                                            seed, device, **method_kwargs.get(meth, {}))
                 rows.append(dict(dataset=ds, mask=mname, **r, device=str(device)))
-                if keep_samples: samples[(ds, mname, meth)] = xs
+                if keep_samples:
+                    samples[(ds, mname, meth)] = xs
                 bar.update()
     bar.close()
     return (rows, samples) if keep_samples else rows
@@ -246,56 +366,73 @@ def trained_study(datasets=None, masks=None, n_images=None, n_samples=None, n_st
 # %% ../nbs/22_inpaint_eval.ipynb #b1c362bf
 def summary_rows(rows: list[dict]) -> list[dict]:
     "Average the trained-model rows over mask families, per dataset, method and step count."
-    keys = ('psnr', 'ssim', 'known_rmse', 'class_consistency', 'diversity', 'nfe_forward', 'nfe_backward', 'seconds_per_image')
+    keys = ('psnr', 'ssim', 'known_rmse', 'class_consistency', 'diversity', 'nfe_forward', 'nfe_backward',
+            'seconds_per_image')
     groups = {}
-    for r in rows: groups.setdefault((r['dataset'], r['method'], r['steps']), []).append(r)
+    for r in rows:
+        groups.setdefault((r['dataset'], r['method'], r['steps']), []).append(r)
     out = []
     for (ds, meth, k), rs in groups.items():
         s = dict(dataset=ds, mask='all', method=meth, steps=k, n_masks=len(rs))
         for key in keys:
             v = [r[key] for r in rs if r.get(key) is not None]
-            if v: s[key] = sum(v) / len(v)
+            if v:
+                s[key] = sum(v) / len(v)
         out.append(s)
     return out
 
+TRAINED_COLUMNS = {'dataset': 'data', 'mask': 'mask', 'method': 'method', 'steps': 'steps', 'psnr': 'PSNR',
+                   'ssim': 'SSIM', 'known_rmse': 'known RMSE', 'class_consistency': 'class kept',
+                   'diversity': 'diversity', 'nfe_forward': 'fwd/img', 'nfe_backward': 'bwd/img',
+                   'seconds_per_image': 's/img'}
+TRAINED_FORMATS = dict(steps='d', psnr='.2f', ssim='.3f', known_rmse='.3f', class_consistency='.2f', diversity='.3f',
+                       nfe_forward='.0f', nfe_backward='.0f', seconds_per_image='.3f')
+
 def trained_table(rows: list[dict]) -> str:
     "The trained-model study as a markdown table."
-    return markdown_table(rows, {'data': ('dataset', 's'), 'mask': ('mask', 's'), 'method': ('method', 's'), 'steps': ('steps', 'd'),
-                                 'PSNR': ('psnr', '.2f'), 'SSIM': ('ssim', '.3f'), 'known RMSE': ('known_rmse', '.3f'),
-                                 'class kept': ('class_consistency', '.2f'), 'diversity': ('diversity', '.3f'),
-                                 'fwd/img': ('nfe_forward', '.0f'), 'bwd/img': ('nfe_backward', '.0f'), 's/img': ('seconds_per_image', '.3f')})
+    return markdown_table(rows, TRAINED_COLUMNS, TRAINED_FORMATS)
 
 # %% ../nbs/22_inpaint_eval.ipynb #0f554e9f
 def plot_quality_time(rows: list[dict], ax=None,
-                      metric: str = 'class_consistency', # any numeric key of the rows: 'psnr', 'ssim', 'class_consistency', ...
+                      metric: str = 'class_consistency', # any numeric key of the rows: 'psnr', 'ssim', ...
                       dataset: str | None = None):        # None: the first dataset in the rows
-    "CoPaint-style quality-time plot: mean `metric` over masks against seconds per image, one point (or line) per method."
-    import matplotlib.pyplot as plt
+    "CoPaint-style quality-time plot: mean `metric` over masks against seconds per image, a point (line) per method."
     srows = [r for r in summary_rows(rows) if metric in r]
-    if not srows: raise RepkitError(f"no rows with the metric {metric!r}")
+    if not srows:
+        raise RepkitError(f"no rows with the metric {metric!r}")
     dataset = dataset or srows[0]['dataset']
     srows = [r for r in srows if r['dataset'] == dataset]
-    if ax is None: _, ax = plt.subplots(figsize=(5.2, 3.8))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 3.8))
     for i, meth in enumerate(dict.fromkeys(r['method'] for r in srows)):
         pts = sorted((r['seconds_per_image'], r[metric]) for r in srows if r['method'] == meth)
         ax.plot(*zip(*pts), 'o-', color=f'C{i}', label=meth)
         ax.annotate(meth, pts[-1], textcoords='offset points', xytext=(4, 3), fontsize=7, color=f'C{i}')
-    ax.set_xscale('log'); ax.set_xlabel('seconds per image (log)'); ax.set_ylabel(f'{metric} (mean over masks)')
-    ax.set_title(f'{dataset}: quality against time', fontsize=9); ax.legend(fontsize=7)
+    ax.set_xscale('log')
+    ax.set_xlabel('seconds per image (log)')
+    ax.set_ylabel(f'{metric} (mean over masks)')
+    ax.set_title(f'{dataset}: quality against time', fontsize=9)
+    ax.legend(fontsize=7)
     return ax
 
 # %% ../nbs/22_inpaint_eval.ipynb #147496c3
 def check_inpaint_input(image: torch.Tensor, mask: torch.Tensor, method: str, model: str):
     "Validate an (image, mask, method, model) request; returns the image and mask as float tensors."
     C, H, W = model_shape(model)
-    if method not in METHODS: raise RepkitError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
-    image, mask = torch.as_tensor(image).float(), torch.as_tensor(mask).float()
-    if tuple(image.shape) != (C, H, W): raise RepkitError(f"the {model} model needs an image of shape {(C, H, W)} (C, H, W), got {tuple(image.shape)}")
+    if method not in METHODS:
+        raise RepkitError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    image = torch.as_tensor(image).float()
+    mask = torch.as_tensor(mask).float()
+    if tuple(image.shape) != (C, H, W):
+        raise RepkitError(f"the {model} model needs an image of shape {(C, H, W)} (C, H, W), "
+                          f"got {tuple(image.shape)}")
     check_finite(image, 'image')
-    if image.min() < -1 - 1e-6 or image.max() > 1 + 1e-6: raise RepkitError(f"image values must lie in [-1, 1], got [{image.min():.3f}, {image.max():.3f}]")
+    if image.min() < -1 - 1e-6 or image.max() > 1 + 1e-6:        # 1e-6: float32 rounding of values written as ±1
+        raise RepkitError(f"image values must lie in [-1, 1], got [{image.min():.3f}, {image.max():.3f}]")
     if mask.dim() != 3 or mask.shape[0] not in (1, C) or tuple(mask.shape[1:]) != (H, W):
         raise RepkitError(f"mask must have shape (1, {H}, {W}) or ({C}, {H}, {W}), got {tuple(mask.shape)}")
-    if not ((mask == 0) | (mask == 1)).all(): raise RepkitError("mask must be binary (1 = known, 0 = unknown)")
+    if not ((mask == 0) | (mask == 1)).all():
+        raise RepkitError("mask must be binary (1 = known, 0 = unknown)")
     return image, mask
 
 def inpaint_image(image: torch.Tensor,    # (C, H, W) in [-1, 1], the model's size
@@ -304,131 +441,215 @@ def inpaint_image(image: torch.Tensor,    # (C, H, W) in [-1, 1], the model's si
                   model: str = 'digits',  # a shipped model: 'digits' or 'sprites'
                   n_steps: int = 50, seed: int = 0, device=None, **method_kwargs) -> torch.Tensor:
     "Inpaint one image with a shipped model: the completion `(C, H, W)` in [-1, 1]."
-    from repkit.ddim import load_pretrained
     image, mask = check_inpaint_input(image, mask, method, model)
     device = default_device(device)
     net = load_pretrained(model).to(device).eval().requires_grad_(False)
-    x = inpaint(method, net, net.schedule, image, mask, n_samples=1, n_steps=check_positive_int(n_steps, 'n_steps'),
-                device=device, generator=seed, clip_x0=True, **method_kwargs)
+    n_steps = check_positive_int(n_steps, 'n_steps')
+    x = inpaint(method, net, net.schedule, image, mask, n_samples=1, n_steps=n_steps, device=device, generator=seed,
+                clip_x0=True, **method_kwargs)
     return x[0].clamp(-1, 1).cpu()
 
 # %% ../nbs/22_inpaint_eval.ipynb #5315269e
 class _Trajectory(SamplerHook):
     "Keep x and the estimate of x0 after every denoising step (and x after re-noising jumps)."
-    def __init__(self): self.levels, self.xs, self.x0s = [], [], []
+    def __init__(self):
+        self.levels = []
+        self.xs = []
+        self.x0s = []
+
     def update(self, x, x0, s, i, stage):
-        self.levels.append(int(s)); self.xs.append(x.detach().cpu()); self.x0s.append(None if x0 is None else x0.detach().cpu())
+        self.levels.append(int(s))
+        self.xs.append(x.detach().cpu())
+        self.x0s.append(None if x0 is None else x0.detach().cpu())
         return x, x0
 
-def record_trajectory(method: str, eps_model, schedule, y: torch.Tensor, mask: torch.Tensor, n_steps: int = 50,
-                      n_samples: int = 1, seed: int = 0, device=None, clip_x0: bool = True, **method_kwargs) -> dict:
-    "Run one method and keep every step: `levels`, `x` (states) and `x0` (estimates, None after a jump), plus the `sample`."
-    if method not in METHODS: raise RepkitError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
-    device, g = default_device(device), make_generator(seed)
+def record_trajectory(method: str, eps_model, schedule, y: torch.Tensor, mask: torch.Tensor,
+                      n_steps: int = 50, n_samples: int = 1, seed: int = 0, device=None, clip_x0: bool = True,
+                      **method_kwargs) -> dict:
+    "Run one method and keep every step: `levels`, `x` (states), `x0` (estimates; None after a jump), `sample`."
+    if method not in METHODS:
+        raise RepkitError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    device = default_device(device)
+    g = make_generator(seed)
     yb, m = prepare_observation(y, mask, n_samples, device)
-    counter, rec = CountingEps(eps_model), _Trajectory()
-    hook, loop_kw = METHODS[method](counter, schedule, yb, m, check_positive_int(n_steps, 'n_steps'), g, **method_kwargs)
-    if hasattr(hook, 'clip_x0'): hook.clip_x0 = clip_x0
+    counter = CountingEps(eps_model)
+    rec = _Trajectory()
+    n_steps = check_positive_int(n_steps, 'n_steps')
+    hook, loop_kw = METHODS[method](counter, schedule, yb, m, n_steps, g, **method_kwargs)
+    if hasattr(hook, 'clip_x0'):
+        hook.clip_x0 = clip_x0
     x = ddim_sample(hook.loop_model(counter), schedule, tuple(yb.shape), device=device, generator=g,
                     hook=CombinedHook(hook, rec), clip_x0=clip_x0, **loop_kw)
     return dict(levels=rec.levels, x=rec.xs, x0=rec.x0s, sample=x.cpu())
 
 # %% ../nbs/22_inpaint_eval.ipynb #237919dc
+def _to_img(t: torch.Tensor):
+    "A (C, H, W) tensor in [-1, 1] as an image array in [0, 1] for `imshow`."
+    return ((t.permute(1, 2, 0) + 1) / 2).clamp(0, 1).squeeze(-1).numpy()
+
+def explorer_frame(tr: dict,            # a `record_trajectory` result
+                   observed: torch.Tensor, # the observation with unknown pixels shown black, (C, H, W)
+                   k: int,              # which recorded step
+                   axs=None):           # 4 axes (default: a new figure)
+    "One state of the inpainting explorer: observed, x_t and f(x_t) after step `k`, and the final sample."
+    if axs is None:
+        _, axs = plt.subplots(1, 4, figsize=(9, 2.6))
+    x0 = tr['x0'][k]
+    pics = [observed, tr['x'][k][0], x0[0] if x0 is not None else None, tr['sample'][0]]
+    level = tr['levels'][k]
+    x_title = f'x_t, level {level}' if level >= 0 else 'x_0 (the end)'   # level -1: after the last step
+    titles = ['observed', x_title, 'f(x_t)' if x0 is not None else 'f(x_t): (a jump)', 'final']
+    for ax, p, title in zip(axs, pics, titles):
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=8)
+        if p is not None:
+            ax.imshow(_to_img(p), cmap='gray', vmin=0, vmax=1)
+    return axs
+
+def _explorer_run(net, images, index: int, mask_name: str, method: str, n_steps: int, device=None):
+    "What the explorer's *run* button does: the trajectory and the observed image for one choice."
+    y = images[index]
+    m = make_mask(mask_name, images.shape[-1], index, device='cpu')
+    tr = record_trajectory(method, net, net.schedule, y, m, n_steps, device=device)
+    return tr, torch.where(m.bool(), y, torch.full_like(y, -1.0))
+
 def inpaint_explorer(model: str = 'digits', n_images: int = 32, device=None):
     "An ipywidgets explorer: image, mask family, method and step count; scrub through x_t and f(x_t)."
-    import ipywidgets as W
-    import matplotlib.pyplot as plt
-    from repkit.ddim import load_pretrained
+    import ipywidgets as W                            # a dev dependency: only the explorer needs it
     images, _ = _test_images(model, n_images, 'cpu')
     net = load_pretrained(model).eval().requires_grad_(False)
-    img = W.IntSlider(0, 0, n_images - 1, description='image'); mk = W.Dropdown(options=MASKS, description='mask')
+    img = W.IntSlider(0, 0, n_images - 1, description='image')
+    mk = W.Dropdown(options=MASKS, description='mask')
     meth = W.Dropdown(options=list(METHODS), value='copaint', description='method')
     steps = W.Dropdown(options=[10, 25, 50, 100], value=25, description='steps')
-    run, step, out = W.Button(description='run'), W.IntSlider(0, 0, 0, description='step'), W.Output()
+    run = W.Button(description='run')
+    step = W.IntSlider(0, 0, 0, description='step')
+    out = W.Output()
     state = {}
     def show(*_):
-        tr = state.get('tr')
-        if tr is None: return
-        k = step.value
+        if 'tr' not in state:
+            return
         with out:
             out.clear_output(wait=True)
-            fig, axs = plt.subplots(1, 4, figsize=(9, 2.6))
-            x0 = tr['x0'][k]
-            pics = [state['obs'], tr['x'][k][0], x0[0] if x0 is not None else None, tr['sample'][0]]
-            for ax, p, t in zip(axs, pics, ['observed', f"x_t, level {tr['levels'][k]}", 'f(x_t)', 'final']):
-                ax.set_axis_off(); ax.set_title(t, fontsize=8)
-                if p is not None: ax.imshow(((p.permute(1, 2, 0) + 1) / 2).clamp(0, 1).squeeze(-1).numpy(), cmap='gray', vmin=0, vmax=1)
+            explorer_frame(state['tr'], state['obs'], step.value)
             plt.show()
     def go(*_):
-        y, m = images[img.value], make_mask(mk.value, images.shape[-1], img.value, device='cpu')
-        state['tr'] = record_trajectory(meth.value, net, net.schedule, y, m, steps.value, device=device)
-        state['obs'] = torch.where(m.bool(), y, torch.full_like(y, -1.0))
-        step.max, step.value = len(state['tr']['levels']) - 1, len(state['tr']['levels']) - 1
+        tr, obs = _explorer_run(net, images, img.value, mk.value, meth.value, steps.value, device)
+        state['tr'] = tr
+        state['obs'] = obs
+        step.max = len(state['tr']['levels']) - 1
+        step.value = step.max
         show()
-    run.on_click(go); step.observe(show, names='value')
-    return W.VBox([W.HBox([img, mk]), W.HBox([meth, steps, run]), step, out])
+    run.on_click(go)
+    step.observe(show, names='value')
+    box = W.VBox([W.HBox([img, mk]), W.HBox([meth, steps, run]), step, out])
+    box.state = state                                 # the last run, for tests and for `explorer_strip`
+    return box
+
+# %% ../nbs/22_inpaint_eval.ipynb #ca87c689
+def explorer_strip(model: str = 'digits', index: int = 0, mask: str = 'half', method: str = 'copaint',
+                   n_steps: int = 25, frames: int = 4, device=None):
+    "A static strip of inpainting-explorer states (one row per slider position, evenly spaced), as a figure."
+    images, _ = _test_images(model, index + 1, 'cpu')
+    net = load_pretrained(model).eval().requires_grad_(False)
+    tr, observed = _explorer_run(net, images, index, mask, method, n_steps, device)
+    last = len(tr['levels']) - 1
+    ks = sorted({round(i * last / (frames - 1)) for i in range(frames)}) if frames > 1 else [last]
+    fig, axs = plt.subplots(len(ks), 4, figsize=(7.2, 1.9 * len(ks)), squeeze=False)
+    for row, k in zip(axs, ks):
+        explorer_frame(tr, observed, k, row)
+        row[0].set_title(f'observed (step {k + 1} of {last + 1})', fontsize=8)
+    fig.suptitle(f'{method}, {n_steps} steps, {mask} mask, {model} test image {index}', fontsize=9)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/22_inpaint_eval.ipynb #8c1605b9
 def plot_completions(samples: dict, images: torch.Tensor, masks: dict, index: int = 0, dataset: str = 'digits'):
     "A grid: one row per mask family (observed, original, then one completion per method) for one test image."
-    import matplotlib.pyplot as plt
     keys = [k for k in samples if k[0] == dataset]
-    mnames, meths = list(dict.fromkeys(k[1] for k in keys)), list(dict.fromkeys(k[2] for k in keys))
-    fig, axs = plt.subplots(len(mnames), len(meths) + 2, figsize=(1.3 * (len(meths) + 2), 1.4 * len(mnames)), squeeze=False)
-    to_img = lambda t: ((t.permute(1, 2, 0) + 1) / 2).clamp(0, 1).squeeze(-1).numpy()
+    mnames = list(dict.fromkeys(k[1] for k in keys))
+    meths = list(dict.fromkeys(k[2] for k in keys))
+    figsize = (1.3 * (len(meths) + 2), 1.4 * len(mnames))
+    fig, axs = plt.subplots(len(mnames), len(meths) + 2, figsize=figsize, squeeze=False)
     for r, mn in enumerate(mnames):
-        m = masks[(dataset, mn)][index].cpu(); y = images[index].cpu()
-        pics = [torch.where(m.bool(), y, torch.full_like(y, -1.0)), y] + [samples[(dataset, mn, me)][index, 0] for me in meths]
+        m = masks[(dataset, mn)][index].cpu()
+        y = images[index].cpu()
+        observed = torch.where(m.bool(), y, torch.full_like(y, -1.0))
+        pics = [observed, y] + [samples[(dataset, mn, me)][index, 0] for me in meths]
         for c, (p, t) in enumerate(zip(pics, ['observed', 'original'] + meths)):
-            axs[r, c].imshow(to_img(p), cmap='gray', vmin=0, vmax=1); axs[r, c].set_xticks([]); axs[r, c].set_yticks([])
-            if r == 0: axs[r, c].set_title(t, fontsize=7)
+            axs[r, c].imshow(_to_img(p), cmap='gray', vmin=0, vmax=1)
+            axs[r, c].set_xticks([])
+            axs[r, c].set_yticks([])
+            if r == 0:
+                axs[r, c].set_title(t, fontsize=7)
         axs[r, 0].set_ylabel(mn, fontsize=8)
     fig.tight_layout()
     return fig
 
-@tour_section('inpaint', order=22, seconds=(110, 1800))
-def tour_inpaint(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
-    "Tour section: exact-world study, trained-model study, quality-time plot and completions."
-    import matplotlib.pyplot as plt
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    rows_a = analytic_study(quick=quick, seed=seed, progress=progress)
-    fig = plt.figure(figsize=(14, 3.8)); plot_analytic(rows_a, fig.subplots(1, 3)); fig.tight_layout()
-    f_a = save_figure(fig, out / 'inpaint_exact_worlds.png')
-    from repkit.core import default_device
-    cfg = QUICK if quick else (FULL if default_device(device).type == 'cuda' else CPU_TOUR)   # the full protocol takes hours on a CPU
-    rows_t, samples = trained_study(**cfg, seed=seed, device=device, progress=progress, keep_samples=True)
-    datasets = list(dict.fromkeys(r['dataset'] for r in rows_t))
+def _tour_exact_worlds(out: Path, quick: bool, seed: int, progress: bool):
+    "The exact-world part of the tour: rows (observation 0 only: the five-observation study is the bench's), figure."
+    rows = analytic_study(quick=quick, seed=seed, progress=progress, observations=(0,))
+    fig = plt.figure(figsize=(14, 3.8))
+    plot_analytic(rows, fig.subplots(1, 3))
+    fig.tight_layout()
+    return rows, save_figure(fig, out / 'inpaint_exact_worlds.png')
+
+def _tour_trained(out: Path, cfg: dict, seed: int, device, progress: bool):
+    "The trained-model part of the tour: rows, the quality-time figure and one completion grid per dataset."
+    rows, samples = trained_study(**cfg, seed=seed, device=device, progress=progress, keep_samples=True)
+    datasets = list(dict.fromkeys(r['dataset'] for r in rows))
     fig, axs = plt.subplots(1, len(datasets), figsize=(5.4 * len(datasets), 3.9), squeeze=False)
-    for ax, ds in zip(axs[0], datasets): plot_quality_time(rows_t, ax, 'class_consistency', ds)
-    fig.tight_layout(); f_qt = save_figure(fig, out / 'inpaint_quality_time.png')
+    for ax, ds in zip(axs[0], datasets):
+        plot_quality_time(rows, ax, 'class_consistency', ds)
+    fig.tight_layout()
+    f_qt = save_figure(fig, out / 'inpaint_quality_time.png')
     f_c = {}
     for ds in datasets:
         images, _ = _test_images(ds, cfg['n_images'], 'cpu')
         masks = {(ds, mn): make_masks(mn, len(images), images.shape[-1], seed, device='cpu') for mn in cfg['masks']}
         f_c[ds] = save_figure(plot_completions(samples, images, masks, 0, ds), out / f'inpaint_{ds}.png')
-    n_a = rows_a[0]['n']
-    md = f"""Every inpainting method run with the exact noise predictor on two 8x8 exact worlds ({n_a} samples per run) and scored against the exact posterior; `reference` samples with the exact conditional score (the floor that discretisation and sample size allow); floors are the scores of exact posterior samples of the same size.
+    return rows, f_qt, f_c
+
+@tour_section('inpaint', order=22, seconds=(110, 1800))
+def tour_inpaint(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
+    "Tour section: exact-world study, trained-model study, quality-time plot and completions."
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows_a, f_a = _tour_exact_worlds(out, quick, seed, progress)
+    on_gpu = default_device(device).type == 'cuda'
+    cfg = QUICK if quick else (FULL if on_gpu else CPU_TOUR)     # the full protocol takes hours on a CPU
+    rows_t, f_qt, f_c = _tour_trained(out, cfg, seed, device, progress)
+    grids = ' '.join(f'![{ds} completions]({f})' for ds, f in f_c.items())
+    md = f"""Every inpainting method run with the exact noise predictor on two 8x8 exact worlds \
+({rows_a[0]['n']} samples per run, observation 0 of each world) and scored against the exact posterior; \
+`reference` samples with the exact conditional score (the floor that discretisation and sample size allow); \
+floors are the scores of exact posterior samples of the same size. \
+`repkit bench inpaint --analytic` runs the study on five observations per world.
 
 {analytic_table(rows_a)}
 ![exact worlds]({f_a})
 
-The shipped models on CoPaint's protocol ({cfg['n_images']} test images x {cfg['n_samples']} samples, {cfg['n_steps']} steps, masks: {', '.join(cfg['masks'])}), averaged over the mask families:
+The shipped models on CoPaint's protocol ({cfg['n_images']} test images x {cfg['n_samples']} samples, \
+{cfg['n_steps']} steps, masks: {', '.join(cfg['masks'])}), averaged over the mask families:
 
 {trained_table(summary_rows(rows_t))}
 ![quality against time]({f_qt})
 
-""" + ' '.join(f'![{ds} completions]({f})' for ds, f in f_c.items()) + '\n'
+{grids}
+"""
     return dict(title='Inpainting: exact posteriors and trained models', markdown=md,
                 metrics=dict(analytic=rows_a, trained=rows_t, trained_summary=summary_rows(rows_t)))
 
 # %% ../nbs/22_inpaint_eval.ipynb #1dfc832c
 @bench('inpaint')
 def bench_inpaint(quick: bool = False, seed: int = 0, as_json: bool = False, progress: bool = False,
-                  analytic: bool = False,   # the exact-world study instead of the trained models
+                  analytic: bool = False,   # the exact-world study (five observations per world) instead
                   device=None) -> str:
     "Inpainting tables: on the exact worlds (`analytic=True`) or with the shipped trained models."
     if analytic:
         rows = analytic_study(quick=quick, seed=seed, progress=progress)
-        return json.dumps(rows, indent=1, default=float) if as_json else analytic_table(rows)
+        if as_json:
+            return json.dumps(rows, indent=1, default=float)
+        return analytic_table(rows) + '\n' + summary_table(observation_summary(rows))
     rows = trained_study(quick=quick, seed=seed, device=device, progress=progress)
     return json.dumps(rows, indent=1, default=float) if as_json else trained_table(rows)

@@ -20,7 +20,9 @@ __all__ = ['CLASSIFIER_DATA', 'QUALITY_COLUMNS', 'QUALITY_FORMATS', 'Classifier'
 # %% ../nbs/15_quality.ipynb #3520a4e9
 import time
 import matplotlib.pyplot as plt
-from .core import image_grid
+from .core import image_grid, weights_dir
+from .data import get_dataset
+from .train import TrainConfig, train
 from .ddim import load_pretrained
 from .report import save_figure, markdown_table, tour_section, trainer
 
@@ -59,7 +61,6 @@ CLASSIFIER_DATA = {'digits': dict(size=16, channels=1), 'sprites': dict(size=32,
 
 def quality_data(name: str, split: str):
     "The images and labels a classifier is trained and judged on (digits: digit; sprites: shape)."
-    from repkit.data import get_dataset
     if name not in CLASSIFIER_DATA:
         raise RepkitError(f"unknown data {name!r}: expected one of {sorted(CLASSIFIER_DATA)}")
     return get_dataset(name, split, size=16) if name == 'digits' else get_dataset(name, split)
@@ -68,7 +69,6 @@ def quality_data(name: str, split: str):
 def train_classifier(data: str = 'digits', steps: int = 1500, batch_size: int = 64, lr: float = 2e-3, out=None, seed: int = 0,
                      device=None, progress: bool = True, command: str | None = None):
     "Train the quality classifier for `data` with repkit's training loop."
-    from repkit.train import TrainConfig, train
     ds = quality_data(data, 'train')
     torch.manual_seed(seed)
     c = CLASSIFIER_DATA[data]
@@ -80,7 +80,6 @@ def train_classifier(data: str = 'digits', steps: int = 1500, batch_size: int = 
 
 def load_classifier(path_or_name, map_location='cpu') -> Classifier:
     "A classifier from a checkpoint path, or the shipped one by dataset name."
-    from repkit.core import weights_dir
     path = weights_dir() / f'{path_or_name}_classifier.pt' if path_or_name in CLASSIFIER_DATA else Path(path_or_name)
     ck = load_checkpoint(path, kind='classifier', map_location=map_location)
     m = Classifier(**ck['config']['model'])
