@@ -498,7 +498,7 @@ def image_text_loss(
     return loss, logs
 
 # %% ../nbs/61_meru.ipynb #579d5de1
-MERU_DEFAULTS = dict(steps=4000, batch_size=128, lr=1e-3, n_train=20_000)
+MERU_DEFAULTS = dict(steps=3000, batch_size=128, lr=1e-3, n_train=20_000)
 SCALARS = (
     'logit_scale',
     'log_c',
