@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math
 import os
+import textwrap
 import time
 from pathlib import Path
 import numpy as np
@@ -1047,8 +1048,9 @@ class PoincareExplorer:
         p_path = to_poincare(to_plane(s['path']), s['c'])
         ax.plot(p_path[:, 0], p_path[:, 1], 'k-', lw=1)
         ax.scatter(*p_path[0].tolist(), s=90, c='k', marker='*', zorder=4)
-        ax.set_title(f"c = {s['c']:.2f}: {self.labels[index]}", fontsize=9)
-        ax.text(-1.05, -1.2, ' -> '.join(s['captions']), fontsize=7, wrap=True)
+        ax.set_title(f"c = {s['c']:.2f}\n{self.labels[index]}", fontsize=9)
+        walk_text = '\n'.join(textwrap.wrap(' -> '.join(s['captions']), 48))
+        ax.text(0, -1.1, walk_text, fontsize=8, ha='center', va='top')
         return s
 
     def widget(self):
@@ -1071,7 +1073,7 @@ class PoincareExplorer:
         "A matplotlib figure of frames `(image index, curvature)` side by side, for readers without a kernel."
         import matplotlib.pyplot as plt
 
-        fig, axs = plt.subplots(1, len(frames), figsize=(4.2 * len(frames), 4.8))
+        fig, axs = plt.subplots(1, len(frames), figsize=(4.2 * len(frames), 5.4))
         for ax, (index, c) in zip(np.atleast_1d(axs), frames):
             self.draw(index, c, ax)
         fig.tight_layout()
