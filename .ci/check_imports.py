@@ -7,7 +7,9 @@ equal to 'repkit.B' in a module that calls `importlib.import_module`, the way a 
 'module', 'function' pairs imports its entries). The check fails (exit 1) when
 
 - the edges form a cycle (module-level and function-level edges together), or
-- a module other than repkit.cli imports repkit.cli.
+- a module other than repkit.cli imports repkit.cli, or
+- a module defines one function or class name twice at module level (the later definition silently
+  replaces the earlier one for every caller; fastcore `@patch` methods are exempt).
 
 It also prints: module-level cycles, function-level imports (all, and those of repkit modules),
 the median length of exported notebook cells (non-blank lines other than `#|` directives, of the
@@ -27,7 +29,7 @@ def module_name(path: Path) -> str:
 
 
 def resolve(node, current: str, modules: set) -> list:
-    "The repkit modules an Import/ImportFrom node names (`from repkit import x` names repkit.x if it is a module)."
+    "The repkit modules an Import/ImportFrom names (`from repkit import x`: repkit.x if x is a module)."
     if isinstance(node, ast.Import):
         return [a.name for a in node.names if a.name in modules]
     base = node.module or ''
@@ -75,6 +77,23 @@ class Imports(ast.NodeVisitor):
             self.strings.append((node.value, node.lineno, 'by name'))
 
 
+def redefinitions(tree: ast.Module) -> list:
+    "(name, first line, later line) for each function/class name defined twice at module level."
+    seen, out = {}, []
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        decos = {getattr(d, 'id', getattr(d, 'attr', '')) for d in getattr(node, 'decorator_list', [])}
+        calls = [d.func for d in node.decorator_list if isinstance(d, ast.Call)]
+        decos |= {getattr(f, 'id', getattr(f, 'attr', '')) for f in calls}
+        if decos & {'patch', 'patch_to', 'overload', 'typedispatch'}:
+            continue
+        if node.name in seen:
+            out.append((node.name, seen[node.name], node.lineno))
+        seen[node.name] = node.lineno
+    return out
+
+
 def elementary_cycles(graph: dict, limit: int = 1000) -> list:
     "Every elementary cycle once, each starting at its smallest node (the graph is small)."
     cycles, nodes = [], sorted(graph)
@@ -113,7 +132,11 @@ def main(root: Path) -> int:
     for p in files:
         me = module_name(p)
         v = Imports(me, modules)
-        v.visit(ast.parse(p.read_text(), str(p)))
+        tree = ast.parse(p.read_text(), str(p))
+        v.visit(tree)
+        for name, first, later in redefinitions(tree):
+            problems.append(f'{me} defines {name} twice at module level ({p.name}:{first} and :{later}); '
+                            'the later one replaces the earlier for every caller')
         if v.imports_by_name:
             v.edges += v.strings
         function_imports += v.function_imports
@@ -141,15 +164,17 @@ def main(root: Path) -> int:
     print(f'check_imports: {len(files)} modules, {sum(map(len, graph.values()))} import edges between them')
     print(f'  module-level cycles:            {len(module_cycles)}')
     print(f'  cycles incl. function-level:    {len(all_cycles)}')
-    print(f'  function-level imports:         {function_imports}' + (f' (most: {busiest})' if busiest else ''))
+    most = f' (most: {busiest})' if busiest else ''
+    print(f'  function-level imports:         {function_imports}{most}')
     print(f'  median exported cell:           {median:g} non-blank lines ({len(cells)} cells)')
-    print(f'  exported lines > {MAX_LINE} chars:      {100 * long / max(len(lines), 1):.1f} % ({long} of {len(lines)})')
+    share = 100 * long / max(len(lines), 1)
+    print(f'  exported lines > {MAX_LINE} chars:      {share:.1f} % ({long} of {len(lines)})')
     if problems:
         print(f'check_imports: FAILED, {len(problems)} problem(s):')
         for pr in problems:
             print('  ' + pr)
         return 1
-    print('check_imports: OK (no cycle, no chapter imports repkit.cli)')
+    print('check_imports: OK (no cycle, no chapter imports repkit.cli, no name defined twice)')
     return 0
 
 

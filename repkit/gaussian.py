@@ -425,7 +425,7 @@ def sde_frames(world: MixtureWorld,             # a 2-D world
     return dict(sampler=sampler, sde=sde, ts=rec.ts, xs=rec.trajectory, flow=flow.trajectory)
 
 # %% ../nbs/11_gaussian.ipynb #9cf56fe4
-def _density_grid(world: MixtureWorld, t, sde, lim: float = 3.5, m: int = 100):
+def _frame_density(world: MixtureWorld, t, sde, lim: float = 3.5, m: int = 100):
     "The density of `world` diffused to time `t` (None: the data) on an m x m grid over [-lim, lim]^2."
     g1 = torch.linspace(-lim, lim, m, dtype=torch.float64)
     grid = torch.stack(torch.meshgrid(g1, g1, indexing='xy'), -1).reshape(-1, 2)
@@ -437,8 +437,8 @@ def draw_sde_frame(frames: dict, world: MixtureWorld, i: int, axs,
                    long_titles: bool = True):   # False: only "t = ..." (for the strip)
     "Draw step `i` of `sde_frames(...)`: particles over p_t, and probability-flow paths from T down to t."
     t = frames['ts'][i]
-    g1, dens = _density_grid(world, t, frames['sde'], lim)
-    _, data = _density_grid(world, None, None, lim)
+    g1, dens = _frame_density(world, t, frames['sde'], lim)
+    _, data = _frame_density(world, None, None, lim)
     x, paths = frames['xs'][i], frames['flow'][:i + 1]
     a0, a1 = axs
     a0.clear()
