@@ -10,17 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from repkit.core import (
-    RepkitError,
-    default_device,
-    make_generator,
-    randn,
-    check_shape,
-    check_positive_int,
-    load_checkpoint,
-    load_state,
-    weights_dir,
-)
+from .core import (RepkitError, default_device, make_generator, randn, check_shape, check_positive_int,
+                         load_checkpoint, load_state, weights_dir)
 from .nets import UNet, timestep_embedding
 from .ddim import DiscreteSchedule, ddim_sample
 import warnings
@@ -131,13 +122,9 @@ class DRL(nn.Module):
         self.net = UNet(**dict(net, cond_dim=self.encoder.config['z_dim']))
         self.schedule = DiscreteSchedule(**(schedule or {}))
         self.reg, self.reg_weight = reg, float(reg_weight)
-        self.config = dict(
-            encoder=dict(self.encoder.config),
-            net=dict(self.net.config),
-            schedule=dict(T=self.schedule.T, kind=self.schedule.kind),
-            reg=reg,
-            reg_weight=self.reg_weight,
-        )
+        self.config = dict(encoder=dict(self.encoder.config), net=dict(self.net.config),
+                           schedule=dict(T=self.schedule.T, kind=self.schedule.kind), reg=reg,
+                           reg_weight=self.reg_weight)
 
     def forward(self, x_t, t, x0, generator=None):
         """`(eps_theta(x_t, t, z), encoder output)` with `z = E_phi(x0, t)` (drawn with `generator` for the
@@ -163,12 +150,9 @@ def build_drl(
     if data not in DRL_DATA:
         raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
     d = DRL_DATA[data]
-    return DRL(
-        dict(image_size=d['size'], in_channels=d['channels'], z_dim=z_dim, width=width),
-        dict(DRL_NET, image_size=d['size'], in_channels=d['channels'], **net),
-        reg=reg,
-        reg_weight=reg_weight,
-    )
+    return DRL(dict(image_size=d['size'], in_channels=d['channels'], z_dim=z_dim, width=width),
+               dict(DRL_NET, image_size=d['size'], in_channels=d['channels'], **net), reg=reg,
+               reg_weight=reg_weight)
 
 def drl_loss(model: DRL, batch: tuple, generator) -> tuple:
     """DRL's objective: noise-prediction loss with `cond = E_phi(x0, t)` plus the L1 or KL penalty; returns
@@ -249,77 +233,32 @@ def train_drl(data: str = 'digits',       # 'digits' or 'sprites' (both 16 x 16)
     images, desc = _train_images(data)
     torch.manual_seed(seed)
     model = build_drl(data, reg, z_dim, reg_weight)
-    cfg = TrainConfig(
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        warmup=min(200, steps // 10),
-        ema_decay=0.999,
-        ckpt_every=250,
-        seed=seed,
-    )
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(200, steps // 10),
+                      ema_decay=0.999, ckpt_every=250, seed=seed)
     cmd = (
         command
         or f"train_drl(data={data!r}, reg={reg!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, z_dim={z_dim}, reg_weight={reg_weight})"
     )
-    return train(
-        model,
-        drl_loss,
-        (images,),
-        cfg,
-        out,
-        kind='drl',
-        model_config=model.config,
-        device=device,
-        progress=progress,
-        stop_after=stop_after,
-        meta=dict(command=cmd, data=desc),
-    )
+    return train(model, drl_loss, (images,), cfg, out, kind='drl', model_config=model.config, device=device,
+                 progress=progress, stop_after=stop_after, meta=dict(command=cmd, data=desc))
 
 @trainer('drl-ae')
-def train_ae(
-    data: str = 'digits',
-    steps: int = DRL_DEFAULTS['steps'],
-    batch_size: int = DRL_DEFAULTS['batch_size'],
-    lr: float = DRL_DEFAULTS['lr'],
-    out: str | Path | None = None,
-    seed: int = 0,
-    device=None,
-    progress: bool = True,
-    command: str | None = None,
-    stop_after: int | None = None,
-    z_dim: int = 32,
-):
+def train_ae(data: str = 'digits', steps: int = DRL_DEFAULTS['steps'],
+             batch_size: int = DRL_DEFAULTS['batch_size'], lr: float = DRL_DEFAULTS['lr'],
+             out: str | Path | None = None, seed: int = 0, device=None, progress: bool = True,
+             command: str | None = None, stop_after: int | None = None, z_dim: int = 32):
     "Train the autoencoder baseline (DRL's encoder + a conv decoder) on `data` with the same loop and budget."
     images, desc = _train_images(data)
     torch.manual_seed(seed)
     model = build_ae(data, z_dim)
-    cfg = TrainConfig(
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        warmup=min(200, steps // 10),
-        ema_decay=0.999,
-        ckpt_every=250,
-        seed=seed,
-    )
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(200, steps // 10),
+                      ema_decay=0.999, ckpt_every=250, seed=seed)
     cmd = (
         command
         or f"train_ae(data={data!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, z_dim={z_dim})"
     )
-    return train(
-        model,
-        ae_loss,
-        (images,),
-        cfg,
-        out,
-        kind='drl-ae',
-        model_config=model.config,
-        device=device,
-        progress=progress,
-        stop_after=stop_after,
-        meta=dict(command=cmd, data=desc),
-    )
+    return train(model, ae_loss, (images,), cfg, out, kind='drl-ae', model_config=model.config, device=device,
+                 progress=progress, stop_after=stop_after, meta=dict(command=cmd, data=desc))
 
 # %% ../nbs/30_drl.ipynb #ad889f71
 DRL_MODELS = {
@@ -341,13 +280,8 @@ def _build(ck) -> nn.Module:
     "A DRL model or an autoencoder from a checkpoint's stored config."
     cfg = ck['config']['model']
     if ck['kind'] == 'drl':
-        return DRL(
-            cfg['encoder'],
-            {k: v for k, v in cfg['net'].items() if k != 'cond_dim'},
-            cfg['schedule'],
-            cfg['reg'],
-            cfg['reg_weight'],
-        )
+        return DRL(cfg['encoder'], {k: v for k, v in cfg['net'].items() if k != 'cond_dim'}, cfg['schedule'],
+                   cfg['reg'], cfg['reg_weight'])
     return AutoEncoder(cfg['encoder'])
 
 def _load(name_or_path, kind: str, use_ema: bool, map_location):
@@ -596,14 +530,8 @@ def drl_eval_data(data: str = 'digits', n_train: int | None = None, n_test: int 
         return dict(data=data, train=tr, test=te, train32=None, test32=None, max_iter=max_iter)
     tr = get_dataset('sprites', 'train', size=16, n=n_train or 4000, seed=seed, device='cpu')
     te = get_dataset('sprites', 'test', size=16, n=n_test or 1000, seed=seed, device='cpu')
-    return dict(
-        data=data,
-        train=tr,
-        test=te,
-        train32=render_sprites(tr.factors, 32, device='cpu'),
-        test32=render_sprites(te.factors, 32, device='cpu'),
-        max_iter=max_iter,
-    )
+    return dict(data=data, train=tr, test=te, train32=render_sprites(tr.factors, 32, device='cpu'),
+                test32=render_sprites(te.factors, 32, device='cpu'), max_iter=max_iter)
 
 def _probe(ev: dict, ftr, fte) -> dict:
     with warnings.catch_warnings(), threadpool_limits(limits=1):  # one BLAS thread: the same bits anywhere
@@ -639,11 +567,8 @@ def evaluate_drl(ev: dict,                    # from `drl_eval_data`
                 ev, ftr.transpose(0, 1).flatten(1), fte.transpose(0, 1).flatten(1)
             )  # the family, concatenated
     if ae is not None:
-        rows['AE'] = _probe(
-            ev,
-            ae_features(ae, ev['train'].images, device=device),
-            ae_features(ae, ev['test'].images, device=device),
-        )
+        rows['AE'] = _probe(ev, ae_features(ae, ev['train'].images, device=device),
+                            ae_features(ae, ev['test'].images, device=device))
     if pixels:
         ptr, pte = pixel_features(ev['train'].images), pixel_features(ev['test'].images)
         mean, V = pca_basis(ptr, 64)
@@ -677,13 +602,8 @@ def plot_probe_curves(
             if f'{nm} t={levels[0]}' in rows:
                 ax.plot(levels, [rows[f'{nm} t={t}'][m] for t in levels], 'o-', color=f'C{j}', label=nm)
             if f'{nm} all t' in rows:
-                ax.axhline(
-                    rows[f'{nm} all t'][m],
-                    color=f'C{j}',
-                    ls=(0, (1, 1)),
-                    lw=1.5,
-                    label=f'{nm}, all levels concatenated',
-                )
+                ax.axhline(rows[f'{nm} all t'][m], color=f'C{j}', ls=(0, (1, 1)), lw=1.5,
+                           label=f'{nm}, all levels concatenated')
         dl = [t for t in levels if f'DDPM t={t}' in rows]
         if dl:
             ax.plot(dl, [rows[f'DDPM t={t}'][m] for t in dl], 's--', color='C3', label='plain DDPM features')
@@ -726,15 +646,8 @@ def code_samples(model: DRL,
             -1, 1
         )  # the estimate the next step's code is taken from
         return e
-    x = ddim_sample(
-        eps_model,
-        model.schedule,
-        tuple(src.shape),
-        n_steps,
-        device=dev,
-        generator=make_generator(seed),
-        clip_x0=True,
-    )
+    x = ddim_sample(eps_model, model.schedule, tuple(src.shape), n_steps, device=dev,
+                    generator=make_generator(seed), clip_x0=True)
     return x.reshape(len(ts), n, k, *x0.shape[1:]).cpu()
 
 def plot_code_samples(x0: torch.Tensor, samples: torch.Tensor, levels, axs=None):
@@ -773,15 +686,8 @@ def tour_drl(out: Path, quick: bool = False, device=None, seed: int = 0, progres
             seed=seed
         )
         drl, ae = load_drl(f'drl_{data}'), load_ae(f'ae_{data}')
-        rows = evaluate_drl(
-            ev,
-            drl,
-            ae,
-            load_pretrained(data),
-            levels,
-            ddpm_levels=(100,) if quick else (0, 100, 800),
-            device=device,
-        )
+        rows = evaluate_drl(ev, drl, ae, load_pretrained(data), levels,
+                            ddpm_levels=(100,) if quick else (0, 100, 800), device=device)
         names = ('DRL',)
         if data == 'digits' and (weights_dir() / 'drl_digits_kl.pt').exists():
             rows.update(

@@ -10,26 +10,10 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from repkit.core import (
-    RepkitError,
-    default_device,
-    make_generator,
-    rand,
-    check_positive_int,
-    check_shape,
-    load_checkpoint,
-    load_state,
-    weights_dir,
-)
-from repkit.data import (
-    ImageData,
-    load_digits,
-    sample_sprite_factors,
-    render_sprites,
-    pixel_centres,
-    SPRITE_SHAPES,
-    SPRITE_SYMMETRY,
-)
+from .core import (RepkitError, default_device, make_generator, rand, check_positive_int, check_shape,
+                         load_checkpoint, load_state, weights_dir)
+from .data import (ImageData, load_digits, sample_sprite_factors, render_sprites, pixel_centres,
+                         SPRITE_SHAPES, SPRITE_SYMMETRY)
 import warnings
 from sklearn.exceptions import ConvergenceWarning
 from .core import show_images
@@ -145,13 +129,9 @@ def transformed_dataset(name: str,               # 'digits' or 'sprites'
         images = render_sprites(f, size, device='cpu')[:, :1]
     factors = {'angle': theta, 'shift': tau, **{k: rep(v) for k, v in extra.items()}}
     dev = default_device(device)
-    return ImageData(
-        images.to(dev),
-        rep(labels).to(dev),
-        [str(i) for i in range(10)] if name == 'digits' else list(SPRITE_SHAPES),
-        {k: v.to(dev) for k, v in factors.items()},
-        f'{name}/{split} (rotated, shifted)',
-    )
+    return ImageData(images.to(dev), rep(labels).to(dev),
+                     [str(i) for i in range(10)] if name == 'digits' else list(SPRITE_SHAPES),
+                     {k: v.to(dev) for k, v in factors.items()}, f'{name}/{split} (rotated, shifted)')
 
 # %% ../nbs/50_inr.ipynb #c700a873
 class FourierFeatures(nn.Module):
@@ -264,29 +244,16 @@ def anchor_angle(s: torch.Tensor # (B, 2) anchor vectors
 class ConvTrunk(nn.Module):
     """The encoder trunk of both models: 3x3 convolutions (three with stride 2), GroupNorm, SiLU, then two
     linear layers on the flattened map."""
-    def __init__(
-        self,
-        in_channels: int = 1,
-        size: int = 24,
-        channels: tuple = (16, 32, 64),
-        hidden: int = 128,
-        out_dim: int = 32,
-    ):
+    def __init__(self, in_channels: int = 1, size: int = 24, channels: tuple = (16, 32, 64),
+                 hidden: int = 128, out_dim: int = 32):
         super().__init__()
         if size % 8:
             raise RepkitError(f"size must be a multiple of 8, got {size}")
         c1, c2, c3 = channels
         block = lambda i, o, s: [nn.Conv2d(i, o, 3, s, 1), nn.GroupNorm(8, o), nn.SiLU()]
-        self.net = nn.Sequential(
-            *block(in_channels, c1, 1),
-            *block(c1, c2, 2),
-            *block(c2, c3, 2),
-            *block(c3, c3, 2),
-            nn.Flatten(),
-            nn.Linear(c3 * (size // 8) ** 2, hidden),
-            nn.SiLU(),
-            nn.Linear(hidden, out_dim)
-        )
+        self.net = nn.Sequential(*block(in_channels, c1, 1), *block(c1, c2, 2), *block(c2, c3, 2),
+                                 *block(c3, c3, 2), nn.Flatten(), nn.Linear(c3 * (size // 8) ** 2, hidden),
+                                 nn.SiLU(), nn.Linear(hidden, out_dim))
     def forward(self, x):
         return self.net(x)
 
@@ -295,32 +262,13 @@ class IRLINR(nn.Module):
     """IRL-INR: an encoder to (tau, s, z) and a hypernetwork INR evaluated on the pixel grid moved into the
     object's frame."""
     method = 'irl-inr'
-    def __init__(
-        self,
-        size: int = 24,
-        channels: int = 1,
-        z_dim: int = 32,
-        enc_channels: tuple = (16, 32, 64),
-        enc_hidden: int = 128,
-        n_freq: int = 32,
-        sigma: float = 2.0,
-        inr_hidden: tuple = (32, 32),
-        hyper_hidden: tuple = (96, 96),
-        rff_seed: int = 0,
-    ):
+    def __init__(self, size: int = 24, channels: int = 1, z_dim: int = 32, enc_channels: tuple = (16, 32, 64),
+                 enc_hidden: int = 128, n_freq: int = 32, sigma: float = 2.0, inr_hidden: tuple = (32, 32),
+                 hyper_hidden: tuple = (96, 96), rff_seed: int = 0):
         super().__init__()
-        self.hparams = dict(
-            size=size,
-            channels=channels,
-            z_dim=z_dim,
-            enc_channels=list(enc_channels),
-            enc_hidden=enc_hidden,
-            n_freq=n_freq,
-            sigma=sigma,
-            inr_hidden=list(inr_hidden),
-            hyper_hidden=list(hyper_hidden),
-            rff_seed=rff_seed,
-        )
+        self.hparams = dict(size=size, channels=channels, z_dim=z_dim, enc_channels=list(enc_channels),
+                            enc_hidden=enc_hidden, n_freq=n_freq, sigma=sigma, inr_hidden=list(inr_hidden),
+                            hyper_hidden=list(hyper_hidden), rff_seed=rff_seed)
         self.encoder = ConvTrunk(channels, size, enc_channels, enc_hidden, 4 + z_dim)
         self.decoder = HyperINR(z_dim, channels, n_freq, sigma, inr_hidden, hyper_hidden, rff_seed)
         self.register_buffer('grid', pixel_grid(size), persistent=False)
@@ -358,24 +306,11 @@ class IRLINR(nn.Module):
 class RotAE(nn.Module):
     "The baseline autoencoder: the same encoder trunk to a code z, transposed convolutions back to the image."
     method = 'ae-rot'
-    def __init__(
-        self,
-        size: int = 24,
-        channels: int = 1,
-        z_dim: int = 32,
-        enc_channels: tuple = (16, 32, 64),
-        enc_hidden: int = 128,
-        dec_channels: tuple = (64, 32, 16),
-    ):
+    def __init__(self, size: int = 24, channels: int = 1, z_dim: int = 32, enc_channels: tuple = (16, 32, 64),
+                 enc_hidden: int = 128, dec_channels: tuple = (64, 32, 16)):
         super().__init__()
-        self.hparams = dict(
-            size=size,
-            channels=channels,
-            z_dim=z_dim,
-            enc_channels=list(enc_channels),
-            enc_hidden=enc_hidden,
-            dec_channels=list(dec_channels),
-        )
+        self.hparams = dict(size=size, channels=channels, z_dim=z_dim, enc_channels=list(enc_channels),
+                            enc_hidden=enc_hidden, dec_channels=list(dec_channels))
         self.encoder = ConvTrunk(channels, size, enc_channels, enc_hidden, z_dim)
         c1, c2, c3 = dec_channels
         up = lambda i, o: [nn.ConvTranspose2d(i, o, 4, 2, 1), nn.GroupNorm(8, o), nn.SiLU()]
@@ -451,55 +386,23 @@ def ae_loss(model: nn.Module, batch: tuple, generator: torch.Generator) -> tuple
 # %% ../nbs/50_inr.ipynb #d0538ff8
 INR_DEFAULTS = dict(steps=3000, batch_size=64, lr=1e-3, n_train=20_000)
 
-def _train_method(
-    method,
-    loss_fn,
-    data,
-    steps,
-    batch_size,
-    lr,
-    out,
-    seed,
-    device,
-    progress,
-    command,
-    n_train,
-    stop_after,
-    model_kwargs,
-):
+def _train_method(method, loss_fn, data, steps, batch_size, lr, out, seed, device, progress, command, n_train,
+                  stop_after, model_kwargs):
     if data not in ('digits', 'sprites'):
         raise RepkitError(f"unknown data {data!r}: expected 'digits' or 'sprites'")
     ds = transformed_dataset(data, 'train', n=check_positive_int(n_train, 'n_train'), seed=seed, device='cpu')
     torch.manual_seed(seed)
     model = build_model(method, size=ds.images.shape[-1], channels=ds.images.shape[1], **model_kwargs)
-    cfg = TrainConfig(
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        warmup=min(200, steps // 10),
-        ema_decay=0.999,
-        ckpt_every=250,
-        seed=seed,
-    )
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(200, steps // 10),
+                      ema_decay=0.999, ckpt_every=250, seed=seed)
     fn = 'train_inr' if method == 'irl-inr' else 'train_ae_rot'
     cmd = (
         command
         or f"{fn}(data={data!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, n_train={n_train})"
     )
     desc = f"{ds.name}: {len(ds)} images {tuple(ds.images.shape[1:])} (seed {seed}), angles uniform on [0, 2 pi), shifts uniform on [-{POSE_DEFAULTS['max_shift']}, {POSE_DEFAULTS['max_shift']}]^2"
-    return train(
-        model,
-        loss_fn,
-        (ds.images,),
-        cfg,
-        out,
-        kind=method,
-        model_config=model.config,
-        device=device,
-        progress=progress,
-        stop_after=stop_after,
-        meta=dict(command=cmd, data=desc),
-    )
+    return train(model, loss_fn, (ds.images,), cfg, out, kind=method, model_config=model.config,
+                 device=device, progress=progress, stop_after=stop_after, meta=dict(command=cmd, data=desc))
 
 @trainer('inr')
 def train_inr(data: str = 'digits',          # 'digits' or 'sprites'
@@ -512,56 +415,19 @@ def train_inr(data: str = 'digits',          # 'digits' or 'sprites'
               n_train: int = INR_DEFAULTS['n_train'], # posed training images
               stop_after: int | None = None, **model_kwargs):
     "Train IRL-INR on rotated and shifted digits or sprites with repkit's training loop."
-    return _train_method(
-        'irl-inr',
-        irl_inr_loss,
-        data,
-        steps,
-        batch_size,
-        lr,
-        out,
-        seed,
-        device,
-        progress,
-        command,
-        n_train,
-        stop_after,
-        model_kwargs,
-    )
+    return _train_method('irl-inr', irl_inr_loss, data, steps, batch_size, lr, out, seed, device, progress,
+                         command, n_train, stop_after, model_kwargs)
 
 @trainer('ae-rot')
-def train_ae_rot(
-    data: str = 'digits',
-    steps: int = INR_DEFAULTS['steps'],
-    batch_size: int = INR_DEFAULTS['batch_size'],
-    lr: float = INR_DEFAULTS['lr'],
-    out: str | Path | None = None,
-    seed: int = 0,
-    device=None,
-    progress: bool = True,
-    command: str | None = None,
-    n_train: int = INR_DEFAULTS['n_train'],
-    stop_after: int | None = None,
-    **model_kwargs
-):
+def train_ae_rot(data: str = 'digits', steps: int = INR_DEFAULTS['steps'],
+                 batch_size: int = INR_DEFAULTS['batch_size'], lr: float = INR_DEFAULTS['lr'],
+                 out: str | Path | None = None, seed: int = 0, device=None, progress: bool = True,
+                 command: str | None = None, n_train: int = INR_DEFAULTS['n_train'],
+                 stop_after: int | None = None, **model_kwargs):
     """Train the autoencoder baseline (same encoder trunk, data and budget as `train_inr`) on the rotated
     images."""
-    return _train_method(
-        'ae-rot',
-        ae_loss,
-        data,
-        steps,
-        batch_size,
-        lr,
-        out,
-        seed,
-        device,
-        progress,
-        command,
-        n_train,
-        stop_after,
-        model_kwargs,
-    )
+    return _train_method('ae-rot', ae_loss, data, steps, batch_size, lr, out, seed, device, progress, command,
+                         n_train, stop_after, model_kwargs)
 
 # %% ../nbs/50_inr.ipynb #7feda851
 SHIPPED_INR = {'inr_digits': ('inr', 'digits'), 'inr_sprites': ('inr', 'sprites'),
@@ -571,14 +437,9 @@ def load_inr(name_or_path: str | Path = 'inr_digits',  # a name in `SHIPPED_INR`
              use_ema: bool = True, map_location='cpu') -> nn.Module:
     """A trained IRL-INR or rotation autoencoder from a checkpoint (EMA weights by default), in eval mode,
     with its `meta`."""
-    return load_trained(
-        name_or_path,
-        {k: f'{m} --data {d}' for k, (m, d) in SHIPPED_INR.items()},
-        ('irl-inr', 'ae-rot'),
-        lambda ck: build_model(**ck['config']['model']),
-        use_ema,
-        map_location,
-    )
+    return load_trained(name_or_path, {k: f'{m} --data {d}' for k, (m, d) in SHIPPED_INR.items()},
+                        ('irl-inr', 'ae-rot'), lambda ck: build_model(**ck['config']['model']), use_ema,
+                        map_location)
 
 # %% ../nbs/50_inr.ipynb #e3b2dbd8
 def plot_inr_training(logs: dict, axs=None, smooth: int = 50, label: str = ''):
@@ -662,12 +523,8 @@ def evaluate_codes(model: nn.Module | None, # a trained model, or `None` for the
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', ConvergenceWarning)
         lin = linear_probe(ztr, ev['train'].labels, zte, ev['test'].labels, max_iter=probe_iter, seed=seed)
-    return dict(
-        invariance=invariance(zo.reshape(-1, K, zo.shape[1])),
-        kmeans_acc=km['acc'],
-        kmeans_nmi=km['nmi'],
-        linear_acc=lin,
-    )
+    return dict(invariance=invariance(zo.reshape(-1, K, zo.shape[1])), kmeans_acc=km['acc'],
+                kmeans_nmi=km['nmi'], linear_acc=lin)
 
 # %% ../nbs/50_inr.ipynb #f529ce6b
 @torch.no_grad()
@@ -708,14 +565,9 @@ def pose_report(model: IRLINR, orbit: ImageData, device=None) -> dict:
         if not m.any():
             continue
         k = SPRITE_SYMMETRY.get(name, 1) if name in SPRITE_SHAPES else 1
-        out[name] = dict(
-            sources=int(m.sum()),
-            R1=float(R(1)[m].mean()),
-            Rk=float(R(k)[m].mean()) if k > 0 else None,
-            k=k,
-            anchor=float(anchor[m].median()),
-            centre_err_px=float(err[m].mean()),
-        )
+        out[name] = dict(sources=int(m.sum()), R1=float(R(1)[m].mean()),
+                         Rk=float(R(k)[m].mean()) if k > 0 else None, k=k, anchor=float(anchor[m].median()),
+                         centre_err_px=float(err[m].mean()))
     return out
 
 def plot_angles(model: IRLINR, data: ImageData, axs=None, device=None):
@@ -725,13 +577,8 @@ def plot_angles(model: IRLINR, data: ImageData, axs=None, device=None):
     n = len(names)
     cols = 5 if n == 10 else 3
     if axs is None:
-        _, axs = plt.subplots(
-            math.ceil(n / cols),
-            cols,
-            figsize=(2.6 * cols, 2.5 * math.ceil(n / cols)),
-            sharex=True,
-            sharey=True,
-        )
+        _, axs = plt.subplots(math.ceil(n / cols), cols, figsize=(2.6 * cols, 2.5 * math.ceil(n / cols)),
+                              sharex=True, sharey=True)
     with torch.no_grad():
         th = model.encode(data.images.to(next(model.parameters()).device))['theta'].cpu()
     a, y = data.factors['angle'].cpu(), data.labels.cpu()
@@ -799,8 +646,5 @@ def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progres
 
     ![angles sprites]({figs['angles_sprites']})
     """
-    return dict(
-        title='IRL-INR: rotation and translation invariant codes',
-        markdown=md,
-        metrics=dict(codes=metrics, pose=pose),
-    )
+    return dict(title='IRL-INR: rotation and translation invariant codes', markdown=md,
+                metrics=dict(codes=metrics, pose=pose))
