@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, inspect, math, sys
 from pathlib import Path
 import repkit
-from .core import RepkitError, default_device, save_images
+from .core import PRECISIONS, RepkitError, default_device, save_images
 from .report import TOUR_SECTIONS, TRAINERS, BENCHES, run_tour, run_trainer
 from .data import load_image, load_mask
 from .train import init_distributed, write_model_card
@@ -65,8 +65,12 @@ def train_command(args) -> int:
     default_device(args.device)
     rank, world = init_distributed()
     command = 'repkit ' + ' '.join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith('repkit') else None
-    options = dict(data=args.data, steps=args.steps, batch_size=args.batch_size, lr=args.lr)
+    options = dict(data=args.data, steps=args.steps, batch_size=args.batch_size, lr=args.lr, precision=args.precision)
     kw = {k: v for k, v in options.items() if v is not None}
+    accepted = inspect.signature(TRAINERS[args.method]).parameters
+    for k in kw:
+        if k not in accepted:
+            raise RepkitError(f"repkit train {args.method} has no --{k.replace('_', '-')} option")
     res = run_trainer(args.method, out=out, seed=args.seed, device=args.device, progress=not args.no_progress,
                       command=command, **kw)
     if rank == 0:
@@ -98,6 +102,8 @@ def _train_parser(sub):
     tr.add_argument('--steps', type=count, default=None, help="default: the method's own")
     tr.add_argument('--batch-size', type=count, default=None, help="default: the method's own")
     tr.add_argument('--lr', type=positive, default=None, help="default: the method's own")
+    tr.add_argument('--precision', choices=PRECISIONS, default=None,
+                    help="autocast of the training step: fp32, bf16 or auto (see repkit.core.autocast_dtype)")
     tr.add_argument('--seed', type=seed_type, default=0)
     tr.add_argument('--out', required=True, help='checkpoint path (a model card is written beside it)')
     tr.add_argument('--device', default=None)

@@ -202,7 +202,8 @@ DIFFUSION_PRESETS = {
 @trainer('diffusion')
 def train_diffusion(data: str = 'digits', steps: int = 6000, batch_size: int = 64, lr: float = 1e-3,
                     out: str | Path | None = None, seed: int = 0, device=None, progress: bool = True,
-                    stop_after: int | None = None, schedule: str = 'linear', command: str | None = None):
+                    stop_after: int | None = None, schedule: str = 'linear', command: str | None = None,
+                    precision: str = 'fp32'):   # autocast of each step: 'fp32', 'bf16' or 'auto' (`repkit.core.autocast_dtype`)
     "Train a `DiffusionModel` preset on `data` ('digits' or 'sprites') with repkit's training loop; checkpoint to `out`."
     if data not in DIFFUSION_PRESETS:
         raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DIFFUSION_PRESETS)}")
@@ -210,10 +211,11 @@ def train_diffusion(data: str = 'digits', steps: int = 6000, batch_size: int = 6
     ds = get_dataset(data, 'train', size=preset['size']) if data == 'digits' else get_dataset(data, 'train')
     torch.manual_seed(seed)
     model = DiffusionModel(UNet(**preset['net']), DiscreteSchedule(kind=schedule))
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(200, steps // 10), ema_decay=0.999, ckpt_every=250, seed=seed)
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(200, steps // 10), ema_decay=0.999, ckpt_every=250, seed=seed,
+                      precision=precision)
     return train(model, diffusion_loss(model.schedule), (ds.images,), cfg, out, kind='ddpm', model_config=model.config, device=device,
                  progress=progress, stop_after=stop_after,
-                 meta=dict(command=command or f"train_diffusion(data={data!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed})",
+                 meta=dict(command=command or f"train_diffusion(data={data!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, precision={precision!r})",
                            data=f"{data}: {len(ds)} training images of shape {tuple(ds.images.shape[1:])}"))
 
 # %% ../nbs/14_ddim.ipynb #a7ee3565
