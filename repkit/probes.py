@@ -15,7 +15,7 @@ from .report import markdown_table
 __all__ = ['as_features', 'as_labels', 'as_factors', 'split', 'fit_linear_probe', 'linear_probe', 'knn_accuracy',
            'angle_to_circle', 'r2_score', 'regression_r2', 'clustering_accuracy', 'kmeans_clusters', 'kmeans_scores',
            'retrieval_ranks', 'metrics_from_ranks', 'retrieval_from_similarity', 'similarity', 'retrieval_metrics',
-           'probe_report', 'format_table']
+           'bootstrap_interval', 'format_interval', 'probe_report', 'format_table']
 
 # %% ../nbs/16_probes.ipynb #108b03e2
 from scipy.optimize import linear_sum_assignment
@@ -370,6 +370,30 @@ def retrieval_metrics(queries,                        # (Q, D) query features
     ranks = torch.cat([retrieval_ranks(similarity(q[i:i+block], k, metric), pos[i:i+block])
                        for i in range(0, q.shape[0], block)])
     return metrics_from_ranks(ranks, ks)
+
+# %% ../nbs/16_probes.ipynb #882cfb8c
+def bootstrap_interval(values,                 # (N,) per-item scores (a difference of two methods' scores, paired)
+                       n_boot: int = 2000,     # B resamples
+                       level: float = 0.95,    # coverage of the interval
+                       seed: int = 0) -> tuple[float, float, float]:
+    "`(mean, low, high)`: the mean of `values` and its percentile-bootstrap interval over items."
+    v = np.asarray(_to_numpy(values, 'values'), dtype=np.float64)
+    if v.ndim != 1 or len(v) < 2:
+        raise RepkitError(f"bootstrap_interval needs a 1-D array of at least 2 scores, got shape {v.shape}")
+    if not np.isfinite(v).all():
+        raise RepkitError("bootstrap_interval got a NaN or infinite score")
+    if not 0 < level < 1:
+        raise RepkitError(f"level must lie in (0, 1), got {level}")
+    n_boot = check_positive_int(n_boot, 'n_boot')
+    rng = np.random.Generator(np.random.PCG64(seed))
+    idx = rng.integers(0, len(v), size=(n_boot, len(v)))           # B resamples of the N items
+    means = v[idx].mean(axis=1)                                    # s-bar^{*b}
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(v.mean()), float(lo), float(hi)
+
+def format_interval(mean: float, lo: float, hi: float, fmt: str = '.3f') -> str:
+    "'0.781 [0.752, 0.809]'."
+    return f'{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]'
 
 # %% ../nbs/16_probes.ipynb #c20c8d63
 def probe_report(train_feats, train_labels,          # (N, D) and (N,): what the learning readers fit on
