@@ -8,7 +8,7 @@ import math
 import time
 from typing import Callable
 import torch
-from .core import RepkitError, default_device, make_generator, randn
+from .core import RepkitError, autocast, default_device, make_generator, randn
 from .core import check_shape, check_finite, check_positive_int
 from .sde import SamplerHook, CombinedHook, get_sde, sample as sde_sample
 from .ddim import DiscreteSchedule, ddim_sample, respace
@@ -163,6 +163,7 @@ def inpaint(method: str,                  # a name in `METHODS`
             clip_x0: bool = False,        # clamp estimates of x0 to [-1, 1] (images)
             progress: bool = False,
             return_stats: bool = False,   # also return a dict with network calls and wall time
+            precision: str = 'fp32',      # every network call (the method's own too) in 'fp32', 'bf16' or 'auto'
             **method_kwargs):             # the method's own knobs (see its builder in `METHODS`)
     "Inpaint with any method on the shared DDIM loop; samples `(B, ...)` (and stats if asked)."
     build = METHODS[method]                 # an unknown name: a RepkitError listing the registered ones
@@ -175,8 +176,10 @@ def inpaint(method: str,                  # a name in `METHODS`
     if hasattr(hook, 'clip_x0'):
         hook.clip_x0 = clip_x0
     t0 = time.perf_counter()
-    x = ddim_sample(hook.loop_model(counter), schedule, tuple(yb.shape), x_T=x_T, device=device, generator=g,
-                    hook=hook, clip_x0=clip_x0, progress=progress, **loop_kw)
+    with autocast(device, precision):     # around the whole loop, so that the methods' own calls are cast too
+        x = ddim_sample(hook.loop_model(counter), schedule, tuple(yb.shape), x_T=x_T, device=device, generator=g,
+                        hook=hook, clip_x0=clip_x0, progress=progress, **loop_kw)
+    x = x.float()
     stats = dict(method=method, n_steps=n_steps, nfe_forward=counter.n_forward,
                  nfe_backward=counter.n_backward, seconds=time.perf_counter() - t0)
     return (x, stats) if return_stats else x

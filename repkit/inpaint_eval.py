@@ -22,16 +22,20 @@ import repkit.copaint   # registers 'copaint' and 'copaint-tt' in METHODS
 # %% auto #0
 __all__ = ['ANALYTIC_WORLDS', 'OBSERVATION_SEEDS', 'ANALYTIC_METHODS', 'SCORES', 'FLOOR_KEYS', 'SUMMARY_SCORES',
            'ANALYTIC_COLUMNS', 'ANALYTIC_FORMATS', 'TRAINED_METHODS', 'QUICK', 'FULL', 'CPU_TOUR', 'TRAINED_COLUMNS',
-           'TRAINED_FORMATS', 'analytic_world', 'posterior_scores', 'analytic_study', 'observation_summary',
+           'TRAINED_FORMATS', 'PER_IMAGE', 'PROTOCOL', 'SPOT_CHECK', 'PROTOCOL_RUNS', 'UNIT_KEYS', 'SETTING_KEYS',
+           'INTERVAL_FORMATS', 'analytic_world', 'posterior_scores', 'analytic_study', 'observation_summary',
            'summary_table', 'analytic_table', 'plot_analytic', 'psnr', 'ssim', 'evaluate_inpainting', 'trained_study',
-           'summary_rows', 'trained_table', 'plot_quality_time', 'check_inpaint_input', 'inpaint_image',
-           'record_trajectory', 'explorer_frame', 'inpaint_explorer', 'explorer_strip', 'plot_completions',
-           'tour_inpaint', 'bench_inpaint']
+           'summary_rows', 'trained_table', 'model_fingerprint', 'load_protocol', 'save_protocol', 'protocol_runs',
+           'protocol_units', 'run_protocol', 'interval_rows', 'interval_table', 'paired_difference', 'copaint_claims',
+           'plot_quality_time', 'check_inpaint_input', 'inpaint_image', 'record_trajectory', 'explorer_frame',
+           'inpaint_explorer', 'explorer_strip', 'plot_completions', 'tour_inpaint', 'bench_inpaint']
 
 # %% ../nbs/22_inpaint_eval.ipynb #cd5f3554
-import json
-from .ddim import model_shape
-from .report import save_figure, markdown_table, tour_section, bench
+import hashlib, json, platform
+import numpy as np
+from .probes import bootstrap_interval, format_interval
+from .ddim import model_shape, pretrained_path
+from .report import save_figure, markdown_table, write_text, tour_section, bench
 
 # %% ../nbs/22_inpaint_eval.ipynb #bbb664a1
 ANALYTIC_WORLDS = ('gaussian', 'mixture')
@@ -289,30 +293,36 @@ def evaluate_inpainting(model,                 # a `DiffusionModel` (callable ep
                         labels: torch.Tensor,  # (N,) their classes
                         masks: torch.Tensor,   # (N, 1|C, H, W), 1 = known
                         method: str, n_steps: int = 50, n_samples: int = 2, seed: int = 0, device=None,
-                        progress: bool = False, **method_kwargs) -> tuple[dict, torch.Tensor]:
+                        progress: bool = False,
+                        precision: str = 'fp32',   # network calls in 'fp32', 'bf16' or 'auto' (`repkit.core.autocast_dtype`)
+                        **method_kwargs) -> tuple[dict, torch.Tensor]:
     "Inpaint every image `n_samples` times with one method; metrics (dict) and samples `(N, n_samples, C, H, W)`."
     device = default_device(device)
     N = images.shape[0]
     y = images.to(device).repeat_interleave(n_samples, 0)
     m = masks.to(device).repeat_interleave(n_samples, 0)
     x, st = inpaint(method, model, model.schedule, y, m, n_steps=n_steps, device=device, generator=seed,
-                    clip_x0=True, progress=progress, return_stats=True, **method_kwargs)
+                    clip_x0=True, progress=progress, return_stats=True, precision=precision, **method_kwargs)
     x = x.clamp(-1, 1)
     mb = torch.broadcast_to(m, x.shape)
     known_mse = ((x - y).pow(2) * mb).flatten(1).sum(1) / mb.flatten(1).sum(1).clamp_min(1)
-    r = dict(method=method, steps=n_steps, n_images=N, n_samples=n_samples,
-             psnr=psnr(x, y).mean().item(), ssim=ssim(x, y).mean().item(),
-             known_rmse=known_mse.sqrt().mean().item(),
+    per_sample = dict(psnr=psnr(x, y), ssim=ssim(x, y), known_rmse=known_mse.sqrt())
+    if clf is not None:
+        clf = clf.to(device)
+        labels = labels.to(device)
+        per_sample['class_consistency'] = (_predict(clf, x) == labels.repeat_interleave(n_samples)).double()
+    # per image: the mean over its n_samples completions (what the bootstrap over images resamples)
+    per_image = {k: v.double().reshape(N, n_samples).mean(1).cpu() for k, v in per_sample.items()}
+    r = dict(method=method, steps=n_steps, n_images=N, n_samples=n_samples, precision=precision,
+             **{k: v.mean().item() for k, v in per_image.items()},
              nfe_forward=st['nfe_forward'], nfe_backward=st['nfe_backward'],
              seconds=st['seconds'], seconds_per_image=st['seconds'] / N)
     xs = x.reshape(N, n_samples, *x.shape[1:])
     if n_samples > 1:
         r['diversity'] = _diversity(xs, masks)
     if clf is not None:
-        clf = clf.to(device)
-        labels = labels.to(device)
-        r['class_consistency'] = (_predict(clf, x) == labels.repeat_interleave(n_samples)).float().mean().item()
         r['class_acc_original'] = (_predict(clf, images.to(device)) == labels).float().mean().item()
+    r['per_image'] = {k: [round(float(a), 6) for a in v] for k, v in per_image.items()}
     return r, xs.cpu()
 
 # %% ../nbs/22_inpaint_eval.ipynb #545d4ae0
@@ -392,12 +402,189 @@ def trained_table(rows: list[dict]) -> str:
     "The trained-model study as a markdown table."
     return markdown_table(rows, TRAINED_COLUMNS, TRAINED_FORMATS)
 
+# %% ../nbs/22_inpaint_eval.ipynb #efc1a09c
+PER_IMAGE = ('psnr', 'ssim', 'known_rmse', 'class_consistency')   # the scores each row keeps per image
+PROTOCOL = dict(masks=MASKS, n_images=100, n_samples=2, n_steps=50, methods=TRAINED_METHODS)
+SPOT_CHECK = dict(masks=('half', 'narrow'), n_images=20, n_samples=2, n_steps=250,
+                  methods=('repaint', 'copaint', 'copaint-tt'))   # at 250 steps the defaults are the papers' J, r, G
+PROTOCOL_RUNS = {'protocol': PROTOCOL, 'spot': SPOT_CHECK}
+UNIT_KEYS = ('run', 'dataset', 'mask', 'method')                          # what a unit is
+SETTING_KEYS = ('model', 'seed', 'steps', 'n_images', 'n_samples', 'precision')  # what must match for reuse
+
+def model_fingerprint(name: str) -> str:
+    "The first 12 hex digits of the SHA-256 of a shipped diffusion model's file: which weights a row was made with."
+    return hashlib.sha256(pretrained_path(name).read_bytes()).hexdigest()[:12]
+
+def load_protocol(path) -> list[dict]:
+    "The rows stored in a protocol file (`[]` if there is none yet)."
+    p = Path(path)
+    if not p.exists():
+        return []
+    data = json.loads(p.read_text())
+    if not isinstance(data, dict) or not isinstance(data.get('rows'), list):
+        raise RepkitError(f"{p} is not a protocol file: expected a JSON object with a list 'rows'")
+    return data['rows']
+
+def save_protocol(path, rows: list[dict]) -> Path:
+    "Write the rows atomically, one row per line (small diffs when a unit is rerun)."
+    body = ',\n'.join(json.dumps(r, sort_keys=True) for r in rows)
+    return write_text(path, '{"format": 1, "rows": [\n' + body + '\n]}\n')
+
+def protocol_runs(runs) -> dict:
+    "Names in `PROTOCOL_RUNS` (or a dict name -> settings like `PROTOCOL`) as a dict name -> settings."
+    if isinstance(runs, dict):
+        for name, cfg in runs.items():
+            missing = [k for k in PROTOCOL if k not in cfg]
+            if missing:
+                raise RepkitError(f"protocol run {name!r} lacks {', '.join(missing)}")
+        return dict(runs)
+    _check_names(runs, list(PROTOCOL_RUNS), 'protocol run')
+    return {name: PROTOCOL_RUNS[name] for name in runs}
+
+def protocol_units(runs=('protocol', 'spot'), datasets=('digits', 'sprites')) -> list[tuple]:
+    "Every (run, dataset, mask, method) of the chosen runs, in the order `run_protocol` runs them."
+    runs = protocol_runs(runs)
+    _check_names(datasets, list(DIFFUSION_PRESETS), 'dataset')
+    for cfg in runs.values():
+        _check_names(cfg['masks'], MASKS, 'mask')
+        _check_names(cfg['methods'], list(METHODS), 'method')
+    return [(run, ds, mask, meth) for run, cfg in runs.items() for ds in datasets
+            for mask in cfg['masks'] for meth in cfg['methods']]
+
+def run_protocol(path,                              # the JSON file of rows (created, or resumed)
+                 runs=('protocol', 'spot'),         # names in `PROTOCOL_RUNS`, or a dict name -> settings
+                 datasets=('digits', 'sprites'),
+                 seed: int = 0, device=None, precision: str = 'fp32',
+                 progress: bool = True,
+                 stop_after: int | None = None      # run at most this many units, then return
+                ) -> list[dict]:
+    "Run CoPaint's protocol a unit at a time, storing each finished row in `path`; matching stored units are kept."
+    units = protocol_units(runs, datasets)
+    runs = protocol_runs(runs)
+    device = default_device(device)
+    rows = load_protocol(path)
+    unit_of = lambda r: tuple(r[k] for k in UNIT_KEYS)
+    setting_of = lambda r: tuple(r.get(k) for k in SETTING_KEYS)
+    fingerprints = {ds: model_fingerprint(ds) for ds in datasets}
+    want = {u: (fingerprints[u[1]], seed, runs[u[0]]['n_steps'], runs[u[0]]['n_images'], runs[u[0]]['n_samples'],
+                precision) for u in units}
+    done = {unit_of(r) for r in rows if unit_of(r) in want and setting_of(r) == want[unit_of(r)]}
+    todo = [u for u in units if u not in done]
+    cache = {}
+    ran = 0
+    for u in tqdm(todo, disable=not progress, desc='protocol'):
+        if stop_after is not None and ran >= stop_after:
+            break
+        run, ds, mname, meth = u
+        cfg = runs[run]
+        if (ds, cfg['n_images']) not in cache:
+            images, labels = _test_images(ds, cfg['n_images'], device)
+            model = load_pretrained(ds).to(device).eval().requires_grad_(False)
+            cache[(ds, cfg['n_images'])] = (model, load_classifier(ds).to(device), images, labels)
+        model, clf, images, labels = cache[(ds, cfg['n_images'])]
+        masks = make_masks(mname, len(images), images.shape[-1], seed, device=device)
+        r, _ = evaluate_inpainting(model, clf, images, labels, masks, meth, cfg['n_steps'], cfg['n_samples'],
+                                   seed, device, precision=precision)
+        row = dict(run=run, dataset=ds, mask=mname, model=fingerprints[ds], seed=seed, **r, device=str(device),
+                   threads=torch.get_num_threads(), torch=torch.__version__, machine=platform.machine())
+        rows = [x for x in rows if unit_of(x) != u] + [row]
+        save_protocol(path, rows)
+        ran += 1
+    return rows
+
+# %% ../nbs/22_inpaint_eval.ipynb #dc45670a
+def _groups(rows, run, by_mask):
+    out = {}
+    for r in rows:
+        if r.get('run', run) == run and 'per_image' in r:
+            out.setdefault((r['dataset'], r['mask'] if by_mask else 'all', r['method'], r['steps']), []).append(r)
+    return out
+
+def _per_image(rs: list[dict], key: str) -> np.ndarray:
+    "Each image's score averaged over the rows (mask families) of one method: the items the bootstrap resamples."
+    sizes = {len(r['per_image'][key]) for r in rs}
+    if len(sizes) != 1:
+        raise RepkitError(f"rows to average hold different numbers of images: {sorted(sizes)}")
+    return np.mean([r['per_image'][key] for r in rs], axis=0)
+
+def interval_rows(rows: list[dict], run: str = 'protocol',
+                  by_mask: bool = False,     # one row per mask family, or the average over them ('all')
+                  seed: int = 0) -> list[dict]:
+    "Per dataset and method (and mask): each score of `PER_IMAGE` with its 95 % bootstrap interval over images."
+    out = []
+    for (ds, mask, meth, k), rs in _groups(rows, run, by_mask).items():
+        s = dict(dataset=ds, mask=mask, method=meth, steps=k, n_masks=len(rs), n_images=rs[0]['n_images'])
+        for key in PER_IMAGE:
+            if all(key in r['per_image'] for r in rs):
+                s[key], s[f'{key}_lo'], s[f'{key}_hi'] = bootstrap_interval(_per_image(rs, key), seed=seed)
+        for key in ('diversity', 'nfe_forward', 'nfe_backward', 'seconds_per_image'):
+            if all(key in r for r in rs):
+                s[key] = float(np.mean([r[key] for r in rs]))
+        out.append(s)
+    return out
+
+INTERVAL_FORMATS = dict(psnr='.2f', ssim='.3f', known_rmse='.3f', class_consistency='.2f')
+
+def interval_table(irows: list[dict]) -> str:
+    "`interval_rows` as a markdown table: each score as 'mean [low, high]'."
+    cols = {'dataset': 'data', 'mask': 'mask', 'method': 'method', 'steps': 'steps'}
+    named = []
+    for s in irows:
+        t = {k: s[k] for k in cols}
+        for key, fmt in INTERVAL_FORMATS.items():
+            if key in s:
+                t[key] = format_interval(s[key], s[f'{key}_lo'], s[f'{key}_hi'], fmt)
+        for key in ('nfe_forward', 'nfe_backward', 'seconds_per_image'):
+            if key in s:
+                t[key] = s[key]
+        named.append(t)
+    cols.update({k: TRAINED_COLUMNS[k] + ' [95 % CI]' for k in INTERVAL_FORMATS})
+    cols.update({k: TRAINED_COLUMNS[k] for k in ('nfe_forward', 'nfe_backward', 'seconds_per_image')})
+    return markdown_table(named, cols, dict(nfe_forward='.0f', nfe_backward='.0f', seconds_per_image='.3f'))
+
+def paired_difference(rows: list[dict], dataset: str, a: str, b: str, key: str, run: str = 'protocol',
+                      masks=None, seed: int = 0) -> tuple[float, float, float]:
+    "Method `a`'s score minus `b`'s per image (each averaged over `masks`, default all), its mean and 95 % interval."
+    pick = lambda m: [r for r in rows if r.get('run', run) == run and r['dataset'] == dataset and r['method'] == m
+                      and (masks is None or r['mask'] in masks)]
+    ra, rb = pick(a), pick(b)
+    if not ra or [r['mask'] for r in ra] != [r['mask'] for r in rb]:
+        raise RepkitError(f"{a} and {b} need rows on the same masks of {dataset} (run {run!r}), "
+                          f"got {[r['mask'] for r in ra]} and {[r['mask'] for r in rb]}")
+    return bootstrap_interval(_per_image(ra, key) - _per_image(rb, key), seed=seed)
+
+def _word(lo: float, hi: float) -> str:
+    return 'higher' if lo > 0 else ('lower' if hi < 0 else 'not told apart')
+
+def copaint_claims(rows: list[dict], dataset: str, run: str = 'protocol', masks=None, seed: int = 0) -> list[dict]:
+    "CoPaint's claims as measured differences with 95 % intervals: vs RePaint, time travel, known-pixel error."
+    out = []
+    for a, b in (('copaint', 'repaint'), ('copaint-tt', 'copaint'), ('copaint-tt', 'repaint')):
+        for key in ('class_consistency', 'psnr', 'ssim'):
+            m, lo, hi = paired_difference(rows, dataset, a, b, key, run, masks, seed)
+            out.append(dict(claim=f'{a} - {b}', score=key, difference=m, low=lo, high=hi, reads=_word(lo, hi)))
+    secs = {r['method']: [] for r in rows}
+    for r in rows:
+        if r.get('run', run) == run and r['dataset'] == dataset and (masks is None or r['mask'] in masks):
+            secs[r['method']].append(r['seconds_per_image'])
+    for a in ('copaint', 'copaint-tt'):
+        ratio = float(np.mean(secs[a]) / np.mean(secs['repaint']))
+        out.append(dict(claim=f'{a} / repaint', score='seconds per image', difference=ratio, low=ratio, high=ratio,
+                        reads='faster' if ratio < 1 else 'slower'))
+    for a in ('copaint', 'copaint-tt'):
+        ra = [r for r in rows if r.get('run', run) == run and r['dataset'] == dataset and r['method'] == a
+              and (masks is None or r['mask'] in masks)]
+        m, lo, hi = bootstrap_interval(_per_image(ra, 'known_rmse'), seed=seed)
+        out.append(dict(claim=f'{a}', score='known-pixel RMSE', difference=m, low=lo, high=hi, reads='(range 2)'))
+    return out
+
 # %% ../nbs/22_inpaint_eval.ipynb #0f554e9f
 def plot_quality_time(rows: list[dict], ax=None,
                       metric: str = 'class_consistency', # any numeric key of the rows: 'psnr', 'ssim', ...
                       dataset: str | None = None):        # None: the first dataset in the rows
-    "CoPaint-style quality-time plot: mean `metric` over masks against seconds per image, a point (line) per method."
-    srows = [r for r in summary_rows(rows) if metric in r]
+    "CoPaint-style quality-time plot: mean `metric` over masks (with 95 % intervals where rows keep per-image scores) against seconds per image."
+    with_images = bool(rows) and all('per_image' in r for r in rows)
+    srows = [r for r in (interval_rows(rows) if with_images else summary_rows(rows)) if metric in r]
     if not srows:
         raise RepkitError(f"no rows with the metric {metric!r}")
     dataset = dataset or srows[0]['dataset']
@@ -405,8 +592,13 @@ def plot_quality_time(rows: list[dict], ax=None,
     if ax is None:
         _, ax = plt.subplots(figsize=(5.2, 3.8))
     for i, meth in enumerate(dict.fromkeys(r['method'] for r in srows)):
-        pts = sorted((r['seconds_per_image'], r[metric]) for r in srows if r['method'] == meth)
-        ax.plot(*zip(*pts), 'o-', color=f'C{i}', label=meth)
+        mr = sorted((r for r in srows if r['method'] == meth), key=lambda r: r['seconds_per_image'])
+        pts = [(r['seconds_per_image'], r[metric]) for r in mr]
+        if f'{metric}_lo' in mr[0]:                       # 95 % bootstrap intervals over images
+            err = [[r[metric] - r[f'{metric}_lo'] for r in mr], [r[f'{metric}_hi'] - r[metric] for r in mr]]
+            ax.errorbar(*zip(*pts), yerr=err, fmt='o-', color=f'C{i}', label=meth, capsize=3)
+        else:
+            ax.plot(*zip(*pts), 'o-', color=f'C{i}', label=meth)
         ax.annotate(meth, pts[-1], textcoords='offset points', xytext=(4, 3), fontsize=7, color=f'C{i}')
     ax.set_xscale('log')
     ax.set_xlabel('seconds per image (log)')
