@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 from .core import RepkitError, default_device, make_generator, randn, check_finite, check_positive_int
 from .ddim import DiscreteSchedule, ddim_sample, load_pretrained, DIFFUSION_PRESETS
-from .quality import load_classifier
+from .quality import TOUR_PRECISION, load_classifier
 from .gaussian import MixtureWorld, image_gaussian, image_mixture, gaussian_fit, bures_w2, sliced_w2
 from .data import MASKS, make_mask, make_masks, get_dataset
 from .sde import SamplerHook, CombinedHook
@@ -27,8 +27,9 @@ __all__ = ['ANALYTIC_WORLDS', 'OBSERVATION_SEEDS', 'ANALYTIC_METHODS', 'SCORES',
            'summary_table', 'analytic_table', 'plot_analytic', 'psnr', 'ssim', 'evaluate_inpainting', 'trained_study',
            'summary_rows', 'trained_table', 'model_fingerprint', 'load_protocol', 'save_protocol', 'protocol_runs',
            'protocol_units', 'run_protocol', 'interval_rows', 'interval_table', 'paired_difference', 'copaint_claims',
-           'plot_quality_time', 'check_inpaint_input', 'inpaint_image', 'record_trajectory', 'explorer_frame',
-           'inpaint_explorer', 'explorer_strip', 'plot_completions', 'tour_inpaint', 'bench_inpaint']
+           'per_mask_table', 'protocol_coverage', 'plot_quality_time', 'check_inpaint_input', 'inpaint_image',
+           'record_trajectory', 'explorer_frame', 'inpaint_explorer', 'explorer_strip', 'plot_completions',
+           'tour_inpaint', 'bench_inpaint']
 
 # %% ../nbs/22_inpaint_eval.ipynb #cd5f3554
 import hashlib, json, platform
@@ -343,7 +344,8 @@ def trained_study(datasets=None, masks=None, n_images=None, n_samples=None, n_st
                   quick: bool = False,                 # None above: the QUICK (quick=True) or FULL default
                   seed: int = 0, device=None, progress: bool = False,
                   method_kwargs: dict | None = None,   # per-method knobs, e.g. {'repaint': dict(jump_length=5)}
-                  keep_samples: bool = False           # also return {(dataset, mask, method): (N, S, C, H, W)}
+                  keep_samples: bool = False,          # also return {(dataset, mask, method): (N, S, C, H, W)}
+                  precision: str = 'fp32'              # network calls in 'fp32', 'bf16' or 'auto'
                  ):
     "PSNR, SSIM, known-pixel error, class consistency, diversity, passes and time per dataset, mask and method."
     given = dict(datasets=datasets, masks=masks, n_images=n_images, n_samples=n_samples, n_steps=n_steps,
@@ -365,7 +367,7 @@ def trained_study(datasets=None, masks=None, n_images=None, n_samples=None, n_st
             masks = make_masks(mname, len(images), images.shape[-1], seed, device=device)
             for meth in cfg['methods']:
                 r, xs = evaluate_inpainting(model, clf, images, labels, masks, meth, cfg['n_steps'], cfg['n_samples'],
-                                            seed, device, **method_kwargs.get(meth, {}))
+                                            seed, device, precision=precision, **method_kwargs.get(meth, {}))
                 rows.append(dict(dataset=ds, mask=mname, **r, device=str(device)))
                 if keep_samples:
                     samples[(ds, mname, meth)] = xs
@@ -454,7 +456,8 @@ def protocol_units(runs=('protocol', 'spot'), datasets=('digits', 'sprites')) ->
 def run_protocol(path,                              # the JSON file of rows (created, or resumed)
                  runs=('protocol', 'spot'),         # names in `PROTOCOL_RUNS`, or a dict name -> settings
                  datasets=('digits', 'sprites'),
-                 seed: int = 0, device=None, precision: str = 'fp32',
+                 seed: int = 0, device=None,
+                 precision: str | dict = 'fp32',    # for every dataset, or a dict dataset -> precision
                  progress: bool = True,
                  stop_after: int | None = None      # run at most this many units, then return
                 ) -> list[dict]:
@@ -466,8 +469,9 @@ def run_protocol(path,                              # the JSON file of rows (cre
     unit_of = lambda r: tuple(r[k] for k in UNIT_KEYS)
     setting_of = lambda r: tuple(r.get(k) for k in SETTING_KEYS)
     fingerprints = {ds: model_fingerprint(ds) for ds in datasets}
+    prec = {ds: precision[ds] if isinstance(precision, dict) else precision for ds in datasets}
     want = {u: (fingerprints[u[1]], seed, runs[u[0]]['n_steps'], runs[u[0]]['n_images'], runs[u[0]]['n_samples'],
-                precision) for u in units}
+                prec[u[1]]) for u in units}
     done = {unit_of(r) for r in rows if unit_of(r) in want and setting_of(r) == want[unit_of(r)]}
     todo = [u for u in units if u not in done]
     cache = {}
@@ -484,7 +488,7 @@ def run_protocol(path,                              # the JSON file of rows (cre
         model, clf, images, labels = cache[(ds, cfg['n_images'])]
         masks = make_masks(mname, len(images), images.shape[-1], seed, device=device)
         r, _ = evaluate_inpainting(model, clf, images, labels, masks, meth, cfg['n_steps'], cfg['n_samples'],
-                                   seed, device, precision=precision)
+                                   seed, device, precision=prec[ds])
         row = dict(run=run, dataset=ds, mask=mname, model=fingerprints[ds], seed=seed, **r, device=str(device),
                    threads=torch.get_num_threads(), torch=torch.__version__, machine=platform.machine())
         rows = [x for x in rows if unit_of(x) != u] + [row]
@@ -576,6 +580,31 @@ def copaint_claims(rows: list[dict], dataset: str, run: str = 'protocol', masks=
               and (masks is None or r['mask'] in masks)]
         m, lo, hi = bootstrap_interval(_per_image(ra, 'known_rmse'), seed=seed)
         out.append(dict(claim=f'{a}', score='known-pixel RMSE', difference=m, low=lo, high=hi, reads='(range 2)'))
+    return out
+
+# %% ../nbs/22_inpaint_eval.ipynb #1445332a
+def per_mask_table(rows: list[dict], dataset: str, key: str = 'class_consistency', run: str = 'protocol',
+                   seed: int = 0) -> str:
+    "One score per method (rows) and mask family (columns), each 'mean [low, high]' over images."
+    irs = [s for s in interval_rows(rows, run, by_mask=True, seed=seed) if s['dataset'] == dataset and key in s]
+    masks = list(dict.fromkeys(s['mask'] for s in irs))
+    cell = {(s['method'], s['mask']): format_interval(s[key], s[f'{key}_lo'], s[f'{key}_hi'], INTERVAL_FORMATS[key])
+            for s in irs}
+    named = [dict(method=m, **{mk: cell.get((m, mk), '') for mk in masks}) for m in dict.fromkeys(s['method'] for s in irs)]
+    return markdown_table(named, ['method', *masks])
+
+def protocol_coverage(rows: list[dict], runs=('protocol', 'spot'), datasets=('digits', 'sprites')) -> list[dict]:
+    "Per run and dataset: units stored of those asked for, whether they match the shipped weights, and their CPU time."
+    out = []
+    for run in runs:
+        for ds in datasets:
+            want = [u for u in protocol_units((run,), (ds,))]
+            have = [r for r in rows if r.get('run') == run and r['dataset'] == ds]
+            fp = model_fingerprint(ds)
+            out.append(dict(run=run, dataset=ds, units=f'{len(have)} of {len(want)}',
+                            current_weights=all(r['model'] == fp for r in have),
+                            precision=', '.join(sorted({r['precision'] for r in have})) or '-',
+                            minutes=sum(r['seconds'] for r in have) / 60))
     return out
 
 # %% ../nbs/22_inpaint_eval.ipynb #0f554e9f
@@ -788,7 +817,8 @@ def _tour_exact_worlds(out: Path, quick: bool, seed: int, progress: bool):
 
 def _tour_trained(out: Path, cfg: dict, seed: int, device, progress: bool):
     "The trained-model part of the tour: rows, the quality-time figure and one completion grid per dataset."
-    rows, samples = trained_study(**cfg, seed=seed, device=device, progress=progress, keep_samples=True)
+    rows, samples = trained_study(**cfg, seed=seed, device=device, progress=progress, keep_samples=True,
+                                  precision=TOUR_PRECISION)
     datasets = list(dict.fromkeys(r['dataset'] for r in rows))
     fig, axs = plt.subplots(1, len(datasets), figsize=(5.4 * len(datasets), 3.9), squeeze=False)
     for ax, ds in zip(axs[0], datasets):
