@@ -140,7 +140,8 @@ def _bench_parser(sub):
     b.add_argument('--quick', action='store_true', help='fewer samples and steps')
     b.add_argument('--seed', type=seed_type, default=0)
     b.add_argument('--diffusers', action='store_true',
-                   help="sampler: also time diffusers' DDIMPipeline on a UNet2DModel of the same size")
+                   help="sampler: also time diffusers' DDIMPipeline on a UNet2DModel of the same size; "
+                        "inpaint: RePaint against diffusers' RePaintPipeline")
     b.add_argument('--analytic', action='store_true',
                    help='inpaint: the exact-world study instead of the trained models')
     b.add_argument('--device', default=None)

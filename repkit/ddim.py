@@ -22,7 +22,7 @@ from .train import TrainConfig, train
 # %% auto #0
 __all__ = ['DIFFUSION_PRESETS', 'DiscreteSchedule', 'diffusion_loss', 'respace', 'ddim_step', 'renoise_step', 'ddim_sample',
            'ddpm_sample', 'DiffusionModel', 'train_diffusion', 'pretrained_path', 'load_pretrained', 'train_throughput',
-           'bench_train', 'DiffusersEps', 'model_shape', 'bench_sampler']
+           'bench_train', 'DiffusersEps', 'model_shape', 'diffusers_unet', 'bench_sampler']
 
 # %% ../nbs/14_ddim.ipynb #d9354c15
 import json, time
@@ -293,6 +293,25 @@ def model_shape(model: str) -> tuple[int, int, int]:
     net = DIFFUSION_PRESETS[model]['net']
     return net['in_channels'], net['image_size'], net['image_size']
 
+# %% ../nbs/14_ddim.ipynb #d468bd36
+def diffusers_unet(cfg: dict,      # a repkit `UNet` config (`DIFFUSION_PRESETS[name]['net']`)
+                   seed: int = 0, device=None):
+    "A randomly initialised diffusers `UNet2DModel` of the same size as a repkit UNet, for side-by-side timing."
+    try:
+        from diffusers import UNet2DModel   # optional dependency (in the dev extras)
+    except ImportError:
+        raise RepkitError("--diffusers needs the diffusers package: pip install diffusers")
+    torch.manual_seed(seed)
+    ch = cfg['base_channels']
+    n_down = len(cfg['channel_mults']) - 1
+    unet = UNet2DModel(sample_size=cfg['image_size'], in_channels=cfg['in_channels'],
+                       out_channels=cfg['in_channels'], block_out_channels=tuple(ch * m for m in cfg['channel_mults']),
+                       layers_per_block=cfg['num_res_blocks'],
+                       down_block_types=('DownBlock2D',) * n_down + ('AttnDownBlock2D',),
+                       up_block_types=('AttnUpBlock2D',) + ('UpBlock2D',) * n_down,
+                       norm_num_groups=min(8, ch))
+    return unet.to(default_device(device)).eval()
+
 # %% ../nbs/14_ddim.ipynb #84d3fa22
 def _timer(dev: torch.device):
     "A function timing `f()` in seconds, synchronising CUDA before and after."
@@ -307,20 +326,8 @@ def _timer(dev: torch.device):
 
 def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, dev, seed: int) -> dict:
     "Time diffusers' DDIMPipeline and repkit's DDIM loop on one random UNet2DModel, same batch and steps."
-    try:
-        from diffusers import UNet2DModel, DDIMPipeline, DDIMScheduler   # optional dependency
-    except ImportError:
-        raise RepkitError("--diffusers needs the diffusers package: pip install diffusers")
-    torch.manual_seed(seed)
-    ch = cfg['base_channels']
-    n_down = len(cfg['channel_mults']) - 1
-    unet = UNet2DModel(sample_size=cfg['image_size'], in_channels=cfg['in_channels'],
-                       out_channels=cfg['in_channels'], block_out_channels=tuple(ch * m for m in cfg['channel_mults']),
-                       layers_per_block=cfg['num_res_blocks'],
-                       down_block_types=('DownBlock2D',) * n_down + ('AttnDownBlock2D',),
-                       up_block_types=('AttnUpBlock2D',) + ('UpBlock2D',) * n_down,
-                       norm_num_groups=min(8, ch))
-    unet = unet.to(dev).eval()
+    unet = diffusers_unet(cfg, seed, dev)               # raises a RepkitError if diffusers is missing
+    from diffusers import DDIMPipeline, DDIMScheduler   # optional dependency
     sched = DDIMScheduler(num_train_timesteps=1000, beta_schedule='linear', clip_sample=True)
     pipe = DDIMPipeline(unet=unet, scheduler=sched)
     pipe.set_progress_bar_config(disable=True)

@@ -10,13 +10,14 @@ import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
-from .core import RepkitError, default_device, make_generator, randn, check_finite, check_positive_int
+from .core import RepkitError, autocast, autocast_dtype, default_device, make_generator, randn, check_finite, check_positive_int
 from .ddim import DiscreteSchedule, ddim_sample, load_pretrained, DIFFUSION_PRESETS
+from .ddim import DiffusersEps, diffusers_unet, _timer
 from .quality import TOUR_PRECISION, load_classifier
 from .gaussian import MixtureWorld, image_gaussian, image_mixture, gaussian_fit, bures_w2, sliced_w2
 from .data import MASKS, make_mask, make_masks, get_dataset
 from .sde import SamplerHook, CombinedHook
-from .inpaint import METHODS, ExactEps, CountingEps, inpaint, prepare_observation, repaint_timesteps
+from .inpaint import METHODS, ExactEps, CountingEps, inpaint, prepare_observation, repaint_timesteps, scaled_jump_length
 import repkit.copaint   # registers 'copaint' and 'copaint-tt' in METHODS
 
 # %% auto #0
@@ -29,7 +30,7 @@ __all__ = ['ANALYTIC_WORLDS', 'OBSERVATION_SEEDS', 'ANALYTIC_METHODS', 'SCORES',
            'protocol_units', 'run_protocol', 'interval_rows', 'interval_table', 'paired_difference', 'copaint_claims',
            'per_mask_table', 'protocol_coverage', 'plot_quality_time', 'check_inpaint_input', 'inpaint_image',
            'record_trajectory', 'explorer_frame', 'inpaint_explorer', 'explorer_strip', 'plot_completions',
-           'tour_inpaint', 'bench_inpaint']
+           'tour_inpaint', 'repaint_vs_diffusers', 'bench_inpaint']
 
 # %% ../nbs/22_inpaint_eval.ipynb #cd5f3554
 import hashlib, json, platform
@@ -862,12 +863,73 @@ The shipped models on CoPaint's protocol ({cfg['n_images']} test images x {cfg['
     return dict(title='Inpainting: exact posteriors and trained models', markdown=md,
                 metrics=dict(analytic=rows_a, trained=rows_t, trained_summary=summary_rows(rows_t)))
 
+# %% ../nbs/22_inpaint_eval.ipynb #1d1ab6da
+import warnings
+def repaint_vs_diffusers(model: str = 'digits',        # the preset whose network size is timed
+                         batch_sizes=(16, 64), n_steps: int = 50,
+                         jump_length: int | None = None,  # None: `scaled_jump_length(n_steps)`
+                         jump_n_sample: int = 10, repeats: int = 3, device=None, seed: int = 0) -> list[dict]:
+    "RePaint in repkit and in diffusers' `RePaintPipeline` on one random `UNet2DModel`: same batch, steps, J and r."
+    _check_names([model], list(DIFFUSION_PRESETS), 'model')
+    cfg = DIFFUSION_PRESETS[model]['net']
+    dev = default_device(device)
+    unet = diffusers_unet(cfg, seed, dev)                # a RepkitError if diffusers is missing
+    from diffusers import RePaintPipeline, RePaintScheduler
+    J = scaled_jump_length(n_steps) if jump_length is None else check_positive_int(jump_length, 'jump_length')
+    pipe = RePaintPipeline(unet=unet, scheduler=RePaintScheduler(num_train_timesteps=1000, beta_schedule='linear'))
+    pipe.set_progress_bar_config(disable=True)
+    calls = []
+    unet.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape[0]))   # network evaluations
+    eps = DiffusersEps(unet)
+    timed = _timer(dev)
+    rows = []
+    for B in batch_sizes:
+        C, H = cfg['in_channels'], cfg['image_size']
+        y = randn((B, C, H, H), seed, dev).clamp(-1, 1)
+        m = make_masks('half', B, H, seed, device=dev)
+        def theirs():
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter('ignore', FutureWarning)   # the deprecated pipeline's preprocess notice
+                pipe(image=y, mask_image=m.expand(B, 1, H, H), num_inference_steps=n_steps, eta=1.0, jump_length=J,
+                     jump_n_sample=jump_n_sample, generator=torch.Generator(device=dev).manual_seed(seed), output_type='np')
+        def ours(precision):
+            return lambda: inpaint('repaint', eps, DiscreteSchedule(), y, m, n_steps=n_steps, device=dev, generator=seed,
+                                   jump_length=J, jump_n_sample=jump_n_sample, precision=precision)
+        def theirs_bf16():
+            with autocast(dev, 'auto'):
+                theirs()
+        runs = dict(diffusers=theirs, repkit=ours('fp32'), repkit_auto=ours('auto'), diffusers_auto=theirs_bf16)
+        nfe = {}
+        for name, f in runs.items():                     # warm-up, and the network evaluations of each
+            calls.clear()
+            f()
+            nfe[name] = len(calls)
+        times = {name: [] for name in runs}
+        for _ in range(repeats):                         # interleaved, so that load changes hit all alike
+            for name, f in runs.items():
+                times[name].append(timed(f))
+        best = {name: min(t) for name, t in times.items()}
+        rows.append(dict(model=model, batch_size=B, n_steps=n_steps, jump_length=J, jump_n_sample=jump_n_sample,
+                         nfe_repkit=nfe['repkit'], nfe_diffusers=nfe['diffusers'],
+                         diffusers_seconds=best['diffusers'], repkit_seconds=best['repkit'],
+                         repkit_over_diffusers=best['repkit'] / best['diffusers'],
+                         repkit_auto_over_diffusers=best['repkit_auto'] / best['diffusers'],
+                         repkit_auto_over_diffusers_auto=best['repkit_auto'] / best['diffusers_auto'],
+                         auto_dtype=str(autocast_dtype(dev, 'auto') or torch.float32).removeprefix('torch.'),
+                         threads=torch.get_num_threads(), device=str(dev)))
+    return rows
+
 # %% ../nbs/22_inpaint_eval.ipynb #1dfc832c
 @bench('inpaint')
 def bench_inpaint(quick: bool = False, seed: int = 0, as_json: bool = False, progress: bool = False,
                   analytic: bool = False,   # the exact-world study (five observations per world) instead
+                  diffusers: bool = False,  # RePaint against diffusers' RePaintPipeline on the same network instead
                   device=None) -> str:
-    "Inpainting tables: on the exact worlds (`analytic=True`) or with the shipped trained models."
+    "Inpainting tables: exact worlds (`analytic`), RePaint against diffusers (`diffusers`), or the shipped models."
+    if diffusers:
+        rows = repaint_vs_diffusers(batch_sizes=(16,) if quick else (16, 64), n_steps=20 if quick else 50,
+                                    repeats=1 if quick else 3, device=device, seed=seed)
+        return json.dumps(rows, indent=1) if as_json else markdown_table(rows)
     if analytic:
         rows = analytic_study(quick=quick, seed=seed, progress=progress)
         if as_json:
