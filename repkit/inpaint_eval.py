@@ -572,10 +572,17 @@ def copaint_claims(rows: list[dict], dataset: str, run: str = 'protocol', masks=
     for r in rows:
         if r.get('run', run) == run and r['dataset'] == dataset and (masks is None or r['mask'] in masks):
             secs[r['method']].append(r['seconds_per_image'])
+    passes = {r['method']: [] for r in rows}
+    for r in rows:
+        if r.get('run', run) == run and r['dataset'] == dataset and (masks is None or r['mask'] in masks):
+            passes[r['method']].append(r['nfe_forward'] + r['nfe_backward'])
     for a in ('copaint', 'copaint-tt'):
         ratio = float(np.mean(secs[a]) / np.mean(secs['repaint']))
         out.append(dict(claim=f'{a} / repaint', score='seconds per image', difference=ratio, low=ratio, high=ratio,
                         reads='faster' if ratio < 1 else 'slower'))
+        ratio = float(np.mean(passes[a]) / np.mean(passes['repaint']))   # machine-independent: forward + backward
+        out.append(dict(claim=f'{a} / repaint', score='network passes', difference=ratio, low=ratio, high=ratio,
+                        reads='fewer' if ratio < 1 else 'more'))
     for a in ('copaint', 'copaint-tt'):
         ra = [r for r in rows if r.get('run', run) == run and r['dataset'] == dataset and r['method'] == a
               and (masks is None or r['mask'] in masks)]
