@@ -22,15 +22,16 @@ from threadpoolctl import threadpool_limits
 from .core import image_grid
 from .data import get_dataset, render_sprites, SPRITE_SHAPES, SPRITE_SYMMETRY, canonical_rotation
 from .train import TrainConfig, train, load_trained
-from .probes import linear_probe, knn_accuracy, regression_r2, angle_to_circle, as_features, as_factors
+from .probes import linear_probe, knn_accuracy, regression_r2, regression_predictions, bootstrap_r2, r2_score, Estimate
+from .probes import RIDGE_ALPHAS, angle_to_circle, as_features, as_factors
 from .probes import format_table
 from .ddim import load_pretrained
 
 # %% auto #0
-__all__ = ['DRL_NET', 'DRL_DATA', 'REGULARISERS', 'DRL_DEFAULTS', 'DRL_MODELS', 'DRL_LEVELS', 'SPRITE_PROBES', 'RIDGE_ALPHAS',
-           'DIGIT_METRICS', 'SPRITE_METRICS', 'TimeEncoder', 'l1_penalty', 'kl_penalty', 'reparameterise', 'DRL',
-           'build_drl', 'drl_loss', 'ConvDecoder', 'AutoEncoder', 'build_ae', 'ae_loss', 'train_drl', 'train_ae',
-           'load_drl', 'load_ae', 'drl_features', 'ae_features', 'pixel_features', 'sign_canonical', 'eigenspace_basis',
+__all__ = ['DRL_NET', 'DRL_DATA', 'REGULARISERS', 'DRL_DEFAULTS', 'DRL_MODELS', 'DRL_LEVELS', 'SPRITE_PROBES', 'DIGIT_METRICS',
+           'SPRITE_METRICS', 'TimeEncoder', 'l1_penalty', 'kl_penalty', 'reparameterise', 'DRL', 'build_drl',
+           'drl_loss', 'ConvDecoder', 'AutoEncoder', 'build_ae', 'ae_loss', 'train_drl', 'train_ae', 'load_drl',
+           'load_ae', 'drl_features', 'ae_features', 'pixel_features', 'sign_canonical', 'eigenspace_basis',
            'canonical_eigh', 'pca_basis', 'diffusion_features', 'symmetry_angle', 'ridge_r2', 'probe_digits',
            'probe_sprites', 'drl_eval_data', 'evaluate_drl', 'plot_probe_curves', 'code_samples', 'plot_code_samples',
            'tour_drl', 'code_gap']
@@ -456,64 +457,56 @@ def symmetry_angle(shape: torch.Tensor, rotation: torch.Tensor) -> tuple[torch.T
     k = torch.tensor([SPRITE_SYMMETRY[s] for s in SPRITE_SHAPES], device=shape.device)[shape]
     return (k * canonical_rotation(shape, rotation)).float(), k > 0
 
-RIDGE_ALPHAS = (1e-3, 1e-1, 10.0, 1e3, 1e5)
-
 def ridge_r2(train_feats, train_factors, test_feats, test_factors, circular: bool = False,
-             alphas=RIDGE_ALPHAS   # candidate ridge penalties (on standardised features)
-            ) -> np.ndarray:
+             alphas=RIDGE_ALPHAS,   # candidate ridge penalties (on standardised features)
+             interval: bool = False  # `Estimate`s with bootstrap intervals over the test items
+            ):
     """`repkit.probes.regression_r2` per factor, with the ridge penalty chosen by leave-one-out error on the
-    training set."""
-    Xtr = StandardScaler().fit_transform(as_features(train_feats, 'train_feats'))
-    Ftr = as_factors(train_factors, len(Xtr), 'train_factors')
-    out = []
-    for j in range(Ftr.shape[1]):
-        y = angle_to_circle(Ftr[:, j]) if circular else Ftr[:, j]
-        alpha = float(
-            RidgeCV(alphas=list(alphas)).fit(Xtr, y).alpha_
-        )  # efficient leave-one-out (generalised CV)
-        out.append(
-            regression_r2(
-                train_feats,
-                Ftr[:, j],
-                test_feats,
-                as_factors(test_factors, name='test_factors')[:, j],
-                circular=circular,
-                alpha=alpha,
-            )[0]
-        )
-    return np.array(out)
+    training set (`alpha='cv'`)."""
+    return regression_r2(train_feats, train_factors, test_feats, test_factors, circular=circular, alpha='cv',
+                         alphas=alphas, interval=interval)
 
 def probe_digits(train_feats, train_labels, test_feats, test_labels, seed: int = 0,
-                 max_iter: int = 1000    # L-BFGS iterations of the logistic regression
+                 max_iter: int = 1000,   # L-BFGS iterations of the logistic regression
+                 interval: bool = False  # `Estimate`s with bootstrap intervals over the test images
                 ) -> dict:
-    "Digit class accuracy of a linear probe and of 5-NN."
+    "Digit class accuracy of a linear probe and of 5-NN (standardised cosine)."
     return dict(
         linear_acc=linear_probe(
-            train_feats, train_labels, test_feats, test_labels, max_iter=max_iter, seed=seed
+            train_feats, train_labels, test_feats, test_labels, max_iter=max_iter, seed=seed, interval=interval
         ),
-        knn_acc=knn_accuracy(train_feats, train_labels, test_feats, test_labels),
+        knn_acc=knn_accuracy(train_feats, train_labels, test_feats, test_labels, interval=interval),
     )
 
 def probe_sprites(
-    train_feats, train_factors: dict, test_feats, test_factors: dict, seed: int = 0, max_iter: int = 1000
+    train_feats, train_factors: dict, test_feats, test_factors: dict, seed: int = 0, max_iter: int = 1000,
+    interval: bool = False  # `Estimate`s with bootstrap intervals over the test sprites
 ) -> dict:
     """Per-factor scores: shape and colour accuracy (linear probe); R^2 of x, y, scale; per-shape circular R^2
     of the visible rotation."""
     Xtr, Xte = torch.as_tensor(train_feats).float(), torch.as_tensor(test_feats).float()
     ftr, fte = {k: v.cpu() for k, v in train_factors.items()}, {k: v.cpu() for k, v in test_factors.items()}
-    out = dict(shape=linear_probe(Xtr, ftr['shape'], Xte, fte['shape'], max_iter=max_iter, seed=seed),
-               colour=linear_probe(Xtr, ftr['colour'], Xte, fte['colour'], max_iter=max_iter, seed=seed))
+    out = dict(shape=linear_probe(Xtr, ftr['shape'], Xte, fte['shape'], max_iter=max_iter, seed=seed, interval=interval),
+               colour=linear_probe(Xtr, ftr['colour'], Xte, fte['colour'], max_iter=max_iter, seed=seed, interval=interval))
     cont = lambda f: torch.stack([f['translation'][:, 0], f['translation'][:, 1], f['scale']], 1)
-    out.update(zip(('x', 'y', 'scale'), ridge_r2(Xtr, cont(ftr), Xte, cont(fte)).tolist()))
+    xys = ridge_r2(Xtr, cont(ftr), Xte, cont(fte), interval=interval)
+    out.update(zip(('x', 'y', 'scale'), xys if interval else xys.tolist()))
     (atr, mtr), (ate, mte) = symmetry_angle(ftr['shape'], ftr['rotation']), symmetry_angle(
         fte['shape'], fte['rotation']
     )
-    r2, n = 0.0, 0
+    r2, n, pairs, shape_of = 0.0, 0, [], []
     for s in fte['shape'][mte].unique().tolist():
         itr, ite = ftr['shape'] == s, fte['shape'] == s
-        r2 += float(ridge_r2(Xtr[itr], atr[itr], Xte[ite], ate[ite], circular=True)[0]) * int(ite.sum())
+        (t, p), = regression_predictions(Xtr[itr], atr[itr], Xte[ite], ate[ite], circular=True, alpha='cv')
+        r2 += float(r2_score(t, p, joint=True)[0]) * int(ite.sum())
         n += int(ite.sum())
+        pairs.append((t, p))
+        shape_of.append(np.full(len(t), s))
     out['rotation'] = r2 / n
+    if interval:   # one bootstrap over the test sprites of the count-weighted per-shape R^2
+        e = bootstrap_r2(np.concatenate([t for t, _ in pairs]), np.concatenate([p for _, p in pairs]),
+                         blocks=[0, 0], groups=np.concatenate(shape_of))[0]
+        out['rotation'] = Estimate(out['rotation'], e.lo, e.hi, e.level)
     return out
 
 # %% ../nbs/30_drl.ipynb #2c359580
@@ -533,17 +526,19 @@ def drl_eval_data(data: str = 'digits', n_train: int | None = None, n_test: int 
     return dict(data=data, train=tr, test=te, train32=render_sprites(tr.factors, 32, device='cpu'),
                 test32=render_sprites(te.factors, 32, device='cpu'), max_iter=max_iter)
 
-def _probe(ev: dict, ftr, fte) -> dict:
+def _probe(ev: dict, ftr, fte, interval: bool = False) -> dict:
     with warnings.catch_warnings(), threadpool_limits(limits=1):  # one BLAS thread: the same bits anywhere
         warnings.simplefilter(
             'ignore', ConvergenceWarning
         )  # a capped probe (quick runs) may stop before convergence
         if ev['data'] == 'digits':
             return probe_digits(
-                ftr, ev['train'].labels, fte, ev['test'].labels, max_iter=ev.get('max_iter', 1000)
+                ftr, ev['train'].labels, fte, ev['test'].labels, max_iter=ev.get('max_iter', 1000),
+                interval=interval
             )
         return probe_sprites(
-            ftr, ev['train'].factors, fte, ev['test'].factors, max_iter=ev.get('max_iter', 1000)
+            ftr, ev['train'].factors, fte, ev['test'].factors, max_iter=ev.get('max_iter', 1000),
+            interval=interval
         )
 
 def evaluate_drl(ev: dict,                    # from `drl_eval_data`
@@ -552,7 +547,9 @@ def evaluate_drl(ev: dict,                    # from `drl_eval_data`
                  ddpm=None,                   # the plain diffusion model (rows 'DDPM t=...')
                  levels=DRL_LEVELS,           # levels of the DRL codes
                  ddpm_levels=None,            # levels of the diffusion features (default: `levels`)
-                 pixels: bool = True, name: str = 'DRL', device=None) -> dict:
+                 pixels: bool = True, name: str = 'DRL', device=None,
+                 interval: bool = False       # scores as `Estimate`s with bootstrap intervals over test images
+                ) -> dict:
     """Probe scores, one row per reader: `{'DRL t=0': {...}, ..., 'AE': {...}, 'pixels': {...}, 'DDPM t=0':
     {...}}`."""
     rows = {}
@@ -561,18 +558,18 @@ def evaluate_drl(ev: dict,                    # from `drl_eval_data`
             drl, ev['test'].images, list(levels), device=device
         )
         for i, t in enumerate(levels):
-            rows[f'{name} t={t}'] = _probe(ev, ftr[i], fte[i])
+            rows[f'{name} t={t}'] = _probe(ev, ftr[i], fte[i], interval)
         if len(levels) > 1:
             rows[f'{name} all t'] = _probe(
-                ev, ftr.transpose(0, 1).flatten(1), fte.transpose(0, 1).flatten(1)
+                ev, ftr.transpose(0, 1).flatten(1), fte.transpose(0, 1).flatten(1), interval
             )  # the family, concatenated
     if ae is not None:
         rows['AE'] = _probe(ev, ae_features(ae, ev['train'].images, device=device),
-                            ae_features(ae, ev['test'].images, device=device))
+                            ae_features(ae, ev['test'].images, device=device), interval)
     if pixels:
         ptr, pte = pixel_features(ev['train'].images), pixel_features(ev['test'].images)
         mean, V = pca_basis(ptr, 64)
-        rows['pixels'] = _probe(ev, (ptr - mean) @ V, (pte - mean) @ V)
+        rows['pixels'] = _probe(ev, (ptr - mean) @ V, (pte - mean) @ V, interval)
     if ddpm is not None:
         tr, te = (
             (ev['train32'], ev['test32'])
@@ -584,7 +581,7 @@ def evaluate_drl(ev: dict,                    # from `drl_eval_data`
             ddpm, te, dl, device=device
         )
         for i, t in enumerate(dl):
-            rows[f'DDPM t={t}'] = _probe(ev, ftr[i], fte[i])
+            rows[f'DDPM t={t}'] = _probe(ev, ftr[i], fte[i], interval)
     return rows
 
 # %% ../nbs/30_drl.ipynb #9f1c1b55

@@ -18,7 +18,7 @@ import warnings
 from sklearn.exceptions import ConvergenceWarning
 from .core import show_images
 from .train import TrainConfig, train, load_trained
-from .probes import kmeans_scores, linear_probe
+from .probes import kmeans_scores, linear_probe, bootstrap_interval, Estimate
 from .probes import format_table
 
 # %% auto #0
@@ -474,7 +474,8 @@ def encode_codes(model: nn.Module | None, # a trained model, or `None` for the r
     )
 
 def invariance(codes: torch.Tensor, # (N, K, D): K poses of each of N sources
-               centre: bool = True  # subtract the mean code over all N*K codes first
+               centre: bool = True,  # subtract the mean code over all N*K codes first
+               interval: bool = False  # an `Estimate` with its bootstrap interval over the N sources
               ) -> float:
     "Mean cosine similarity between the codes of different poses of one source, averaged over sources."
     check_shape(codes, (None, None, None), 'codes')
@@ -484,7 +485,11 @@ def invariance(codes: torch.Tensor, # (N, K, D): K poses of each of N sources
     c = codes.double() - (codes.double().mean((0, 1)) if centre else 0)
     u = F.normalize(c, dim=-1)
     G = u @ u.transpose(1, 2)                                        # (N, K, K) cosines
-    return float(((G.sum((1, 2)) - G.diagonal(dim1=1, dim2=2).sum(1)) / (K * (K - 1))).mean())
+    per_source = (G.sum((1, 2)) - G.diagonal(dim1=1, dim2=2).sum(1)) / (K * (K - 1))
+    if interval:
+        _, lo, hi = bootstrap_interval(per_source.numpy())
+        return Estimate(float(per_source.mean()), lo, hi)   # the value exactly as without the interval
+    return float(per_source.mean())
 
 # %% ../nbs/50_inr.ipynb #6f46ec82
 EVAL_SIZES = {
@@ -510,7 +515,8 @@ def inr_eval_data(
 def evaluate_codes(model: nn.Module | None, # a trained model, or `None` for the raw pixels
                    ev: dict,                # from `inr_eval_data`
                    seed: int = 0, device=None,
-                   probe_iter: int = PROBE_ITER['full'] # L-BFGS iterations of the linear probe
+                   probe_iter: int = PROBE_ITER['full'], # L-BFGS iterations of the linear probe
+                   interval: bool = False  # `Estimate`s: bootstrap over sources (invariance) and test images (the rest)
                   ) -> dict:
     "Invariance under poses, k-means accuracy and NMI, and linear-probe accuracy of a representation."
     orbit = ev['orbit']
@@ -519,11 +525,12 @@ def evaluate_codes(model: nn.Module | None, # a trained model, or `None` for the
     zte, ztr = encode_codes(model, ev['test'].images, device=device), encode_codes(
         model, ev['train'].images, device=device
     )
-    km = kmeans_scores(zte, ev['test'].labels, seed=seed)
+    km = kmeans_scores(zte, ev['test'].labels, seed=seed, interval=interval)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', ConvergenceWarning)
-        lin = linear_probe(ztr, ev['train'].labels, zte, ev['test'].labels, max_iter=probe_iter, seed=seed)
-    return dict(invariance=invariance(zo.reshape(-1, K, zo.shape[1])), kmeans_acc=km['acc'],
+        lin = linear_probe(ztr, ev['train'].labels, zte, ev['test'].labels, max_iter=probe_iter, seed=seed,
+                           interval=interval)
+    return dict(invariance=invariance(zo.reshape(-1, K, zo.shape[1]), interval=interval), kmeans_acc=km['acc'],
                 kmeans_nmi=km['nmi'], linear_acc=lin)
 
 # %% ../nbs/50_inr.ipynb #f529ce6b

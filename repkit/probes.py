@@ -4,6 +4,7 @@
 
 # %% ../nbs/16_probes.ipynb #dbe8abbc
 from __future__ import annotations
+import copy
 import math
 from typing import Callable, Sequence
 import numpy as np
@@ -12,17 +13,20 @@ from .core import RepkitError, check_positive_int
 from .report import markdown_table
 
 # %% auto #0
-__all__ = ['as_features', 'as_labels', 'as_factors', 'split', 'fit_linear_probe', 'linear_probe', 'knn_accuracy',
-           'angle_to_circle', 'r2_score', 'regression_r2', 'clustering_accuracy', 'kmeans_clusters', 'kmeans_scores',
-           'retrieval_ranks', 'metrics_from_ranks', 'retrieval_from_similarity', 'similarity', 'retrieval_metrics',
-           'bootstrap_interval', 'format_interval', 'probe_report', 'format_table']
+__all__ = ['RIDGE_ALPHAS', 'MLP_WEIGHT_DECAYS', 'as_features', 'as_labels', 'as_factors', 'Estimate', 'split', 'fit_linear_probe',
+           'linear_probe_items', 'linear_probe', 'knn_items', 'knn_accuracy', 'angle_to_circle', 'r2_score',
+           'fit_ridge', 'regression_predictions', 'regression_r2', 'MLPReader', 'fit_mlp_regressor', 'mlp_r2',
+           'clustering_items', 'clustering_accuracy', 'kmeans_clusters', 'kmeans_scores', 'retrieval_ranks',
+           'metrics_from_ranks', 'retrieval_from_similarity', 'similarity', 'retrieval_metrics', 'bootstrap_interval',
+           'format_interval', 'bootstrap_statistic', 'bootstrap_r2', 'probe_report', 'format_table']
 
 # %% ../nbs/16_probes.ipynb #108b03e2
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
-from sklearn.linear_model import LogisticRegression, Ridge, LinearRegression
+from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV, LinearRegression
 from sklearn.metrics import normalized_mutual_info_score
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
@@ -85,6 +89,25 @@ def as_factors(f,                     # (N,) or (N, F) floats
     a = as_features(a, name)
     return a
 
+# %% ../nbs/16_probes.ipynb #77f59b12
+class Estimate(float):
+    "A score (it is the float `value`) that carries its bootstrap interval `[lo, hi]` at coverage `level`."
+    def __new__(cls, value: float, lo: float, hi: float, level: float = 0.95):
+        self = super().__new__(cls, value)
+        self.lo, self.hi, self.level = float(lo), float(hi), float(level)
+        return self
+    def __repr__(self):
+        return f'{float(self):.4g} [{self.lo:.4g}, {self.hi:.4g}]'
+    __str__ = __repr__
+    def __reduce__(self):
+        return (Estimate, (float(self), self.lo, self.hi, self.level))
+
+def _mean_score(items: np.ndarray, interval: bool):
+    "The mean of per-item scores, as a float or (`interval=True`) as an `Estimate` with its bootstrap interval."
+    if not interval:
+        return float(items.mean())
+    return Estimate(*bootstrap_interval(items))
+
 # %% ../nbs/16_probes.ipynb #9093fcf2
 def split(n: int,                     # number of items
           test_fraction: float = 0.2, # share of items in the test part, in (0, 1)
@@ -132,23 +155,33 @@ def fit_linear_probe(train_feats,           # (N, D) features to fit on
     with threadpool_limits(limits=n_threads):
         return model.fit(X, y)
 
-def linear_probe(train_feats, train_labels,  # fit here
-                 test_feats, test_labels,    # score here
-                 C: float = 1.0, max_iter: int = 1000, seed: int = 0, n_threads: int | None = 1) -> float:
-    "Test accuracy of a standardised logistic-regression probe fitted on the training features."
+def linear_probe_items(train_feats, train_labels, test_feats, test_labels,
+                       C: float = 1.0, max_iter: int = 1000, seed: int = 0, n_threads: int | None = 1
+                      ) -> np.ndarray:
+    "Per test item, 1.0 where the standardised logistic-regression probe is right and 0.0 where it is wrong, `(M,)`."
     Xtr, ytr, Xte, yte = _check_train_test(train_feats, train_labels, test_feats, test_labels)
     model = fit_linear_probe(Xtr, ytr, C, max_iter, seed, n_threads)
     with threadpool_limits(limits=n_threads):
-        return float((model.predict(Xte) == yte).mean())
+        return (model.predict(Xte) == yte).astype(np.float64)
+
+def linear_probe(train_feats, train_labels,  # fit here
+                 test_feats, test_labels,    # score here
+                 C: float = 1.0, max_iter: int = 1000, seed: int = 0, n_threads: int | None = 1,
+                 interval: bool = False      # return an `Estimate` carrying the bootstrap interval over test items
+                ) -> float:
+    "Test accuracy of a standardised logistic-regression probe fitted on the training features."
+    return _mean_score(linear_probe_items(train_feats, train_labels, test_feats, test_labels, C, max_iter, seed,
+                                          n_threads), interval)
 
 # %% ../nbs/16_probes.ipynb #a8ac7bb3
-def knn_accuracy(train_feats, train_labels, test_feats, test_labels,
-                 k: int = 5,                 # number of neighbours that vote
-                 metric: str = 'cosine',     # 'cosine' or 'euclidean'
-                 weights: str = 'uniform',   # 'uniform' votes or 'distance'-weighted votes
-                 n_threads: int | None = 1  # BLAS threads for the distances (1: the same bits anywhere)
-                ) -> float:
-    "Test accuracy of a k-nearest-neighbour majority vote over the training features."
+def knn_items(train_feats, train_labels, test_feats, test_labels,
+              k: int = 5,                 # number of neighbours that vote
+              metric: str = 'cosine',     # 'cosine' or 'euclidean'
+              weights: str = 'uniform',   # 'uniform' votes or 'distance'-weighted votes
+              standardize: bool = True,   # map features by the training mean and standard deviation first
+              n_threads: int | None = 1   # BLAS threads for the distances (1: the same bits anywhere)
+             ) -> np.ndarray:
+    "Per test item, 1.0 where the k-nearest-neighbour majority vote is right and 0.0 where it is wrong, `(M,)`."
     Xtr, ytr, Xte, yte = _check_train_test(train_feats, train_labels, test_feats, test_labels)
     k = check_positive_int(k, 'k')
     if k > len(Xtr):
@@ -157,9 +190,22 @@ def knn_accuracy(train_feats, train_labels, test_feats, test_labels,
         raise RepkitError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
     if weights not in ('uniform', 'distance'):
         raise RepkitError(f"weights must be 'uniform' or 'distance', got {weights!r}")
+    if standardize:
+        scaler = StandardScaler().fit(Xtr)   # training statistics only; a constant feature keeps scale 1
+        Xtr = scaler.transform(Xtr)
+        Xte = scaler.transform(Xte)
     clf = KNeighborsClassifier(n_neighbors=k, metric=metric, weights=weights, algorithm='brute')
     with threadpool_limits(limits=n_threads):
-        return float((clf.fit(Xtr, ytr).predict(Xte) == yte).mean())
+        return (clf.fit(Xtr, ytr).predict(Xte) == yte).astype(np.float64)
+
+def knn_accuracy(train_feats, train_labels, test_feats, test_labels,
+                 k: int = 5, metric: str = 'cosine', weights: str = 'uniform', standardize: bool = True,
+                 n_threads: int | None = 1,
+                 interval: bool = False      # return an `Estimate` carrying the bootstrap interval over test items
+                ) -> float:
+    "Test accuracy of a k-nearest-neighbour majority vote over the (standardised) training features."
+    return _mean_score(knn_items(train_feats, train_labels, test_feats, test_labels, k, metric, weights,
+                                 standardize, n_threads), interval)
 
 # %% ../nbs/16_probes.ipynb #1c972928
 def angle_to_circle(theta # (N,) angles in radians
@@ -184,6 +230,8 @@ def r2_score(y_true,              # (N,) or (N, F) targets
     return 1 - ss_res / ss_tot
 
 # %% ../nbs/16_probes.ipynb #e5f56c40
+RIDGE_ALPHAS = (1e-3, 1e-1, 10.0, 1e3, 1e5)   # candidate ridge penalties on standardised features (alpha='cv')
+
 def _circular_columns(circular, F: int) -> list[int]:
     "Normalise `circular` (bool or column indices) to a sorted list of column indices."
     if isinstance(circular, (bool, np.bool_)):
@@ -193,14 +241,31 @@ def _circular_columns(circular, F: int) -> list[int]:
         raise RepkitError(f"circular columns must be in [0, {F}), got {cols}")
     return cols
 
-def regression_r2(train_feats, train_factors,  # fit here
-                  test_feats, test_factors,    # score here
-                  circular: bool | Sequence[int] = False,  # factor columns that are angles in radians (True: all)
-                  alpha: float = 1e-3,         # ridge penalty on standardised features; 0 = least squares
-                  n_threads: int | None = 1    # BLAS threads (1: the same bits on every machine)
-                 ) -> np.ndarray:
-    """Test-set R^2 of a linear regression from features to each factor, shape `(F,)`; angles scored on (cos,
-    sin)."""
+def fit_ridge(train_feats,                 # (N, D) features
+              train_targets,               # (N,) or (N, T) targets
+              alpha: float | str = 'cv',   # ridge penalty on standardised features; 0: least squares; 'cv': chosen
+              alphas: Sequence[float] = RIDGE_ALPHAS,  # the candidates for alpha='cv'
+              n_threads: int | None = 1):
+    """A fitted `StandardScaler` + `Ridge` pipeline; with `alpha='cv'` the penalty is the candidate with the lowest
+    leave-one-out error on the training set (one penalty for all target columns)."""
+    X = as_features(train_feats, 'train_feats')
+    Y = as_factors(train_targets, len(X), 'train_targets')
+    y = Y if Y.shape[1] > 1 else Y[:, 0]
+    with threadpool_limits(limits=n_threads):
+        if isinstance(alpha, str):
+            if alpha != 'cv':
+                raise RepkitError(f"alpha must be a number >= 0 or 'cv', got {alpha!r}")
+            alpha = float(RidgeCV(alphas=list(alphas)).fit(StandardScaler().fit_transform(X), y).alpha_)
+        if alpha < 0:
+            raise RepkitError(f"alpha must be >= 0, got {alpha}")
+        reg = make_pipeline(StandardScaler(), Ridge(alpha=alpha) if alpha > 0 else LinearRegression())
+        return reg.fit(X, y)
+
+def regression_predictions(train_feats, train_factors, test_feats, test_factors,
+                           circular: bool | Sequence[int] = False, alpha: float | str = 'cv',
+                           alphas: Sequence[float] = RIDGE_ALPHAS, n_threads: int | None = 1) -> list:
+    """Per factor, `(target, prediction)` on the test set as `(M, 1)` arrays, or `(M, 2)` on the circle for the
+    `circular` columns; one ridge reader fitted per factor."""
     Xtr = as_features(train_feats, 'train_feats')
     Xte = as_features(test_feats, 'test_feats')
     if Xtr.shape[1] != Xte.shape[1]:
@@ -209,26 +274,140 @@ def regression_r2(train_feats, train_factors,  # fit here
     Fte = as_factors(test_factors, len(Xte), 'test_factors')
     if Ftr.shape[1] != Fte.shape[1]:
         raise RepkitError(f"train_factors have {Ftr.shape[1]} columns but test_factors have {Fte.shape[1]}")
-    if alpha < 0:
-        raise RepkitError(f"alpha must be >= 0, got {alpha}")
     circ = _circular_columns(circular, Ftr.shape[1])
-    reg = make_pipeline(StandardScaler(), Ridge(alpha=alpha) if alpha > 0 else LinearRegression())
     out = []
     for j in range(Ftr.shape[1]):
         if j in circ:
             tr_j, te_j = angle_to_circle(Ftr[:, j]), angle_to_circle(Fte[:, j])
         else:
-            tr_j, te_j = Ftr[:, j], Fte[:, j]
+            tr_j, te_j = Ftr[:, j:j + 1], Fte[:, j:j + 1]
+        reg = fit_ridge(Xtr, tr_j, alpha, alphas, n_threads)
         with threadpool_limits(limits=n_threads):
-            pred = reg.fit(Xtr, tr_j).predict(Xte)
-        out.append(r2_score(te_j, pred, joint=True)[0])
-    return np.array(out)
+            pred = reg.predict(Xte).reshape(te_j.shape)
+        out.append((te_j, pred))
+    return out
+
+def regression_r2(train_feats, train_factors,  # fit here
+                  test_feats, test_factors,    # score here
+                  circular: bool | Sequence[int] = False,  # factor columns that are angles in radians (True: all)
+                  alpha: float | str = 'cv',   # ridge penalty on standardised features; 0 = least squares; 'cv'
+                  alphas: Sequence[float] = RIDGE_ALPHAS,  # candidates for alpha='cv' (leave-one-out on train)
+                  n_threads: int | None = 1,   # BLAS threads (1: the same bits on every machine)
+                  average: bool = False,       # one number: the mean R^2 over the factors
+                  interval: bool = False       # `Estimate`s with bootstrap intervals over test items
+                 ):
+    """Test-set R^2 of a ridge regression from features to each factor, shape `(F,)` (angles scored on (cos, sin));
+    with `average`, their mean; with `interval`, `Estimate`s (a list of F, or one)."""
+    pairs = regression_predictions(train_feats, train_factors, test_feats, test_factors, circular, alpha, alphas,
+                                   n_threads)
+    return _r2_of_pairs(pairs, average, interval)
+
+def _r2_of_pairs(pairs: list, average: bool, interval: bool):
+    "R^2 of each `(target, prediction)` pair (joint over its columns): an array, their mean, or `Estimate`s."
+    if interval:
+        t = np.concatenate([p[0] for p in pairs], 1)
+        p = np.concatenate([p[1] for p in pairs], 1)
+        blocks = np.repeat(np.arange(len(pairs)), [q[0].shape[1] for q in pairs])
+        return bootstrap_r2(t, p, blocks=blocks, average=average)
+    r2 = np.array([r2_score(t, p, joint=True)[0] for t, p in pairs])
+    return float(r2.mean()) if average else r2
+
+# %% ../nbs/16_probes.ipynb #88f05f30
+MLP_WEIGHT_DECAYS = (0.1, 1.0, 10.0)   # candidate L2 strengths (scikit-learn's alpha), chosen on the validation part
+
+def _val_split(n: int, groups, val_fraction: float, seed: int) -> np.ndarray:
+    "A boolean mask of the validation items: a seeded share of the items, or of whole groups."
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        val = np.zeros(n, bool)
+        val[rng.permutation(n)[:int(round(val_fraction * n))]] = True
+        return val
+    ug = np.unique(groups)
+    held = rng.permutation(ug)[:int(round(val_fraction * len(ug)))]
+    return np.isin(groups, held)
+
+class MLPReader:
+    "A fitted MLP regression reader (`fit_mlp_regressor`): `predict`, and how it was chosen."
+    def __init__(self, x_scaler, y_mean, y_std, net, weight_decay, epochs, val_r2):
+        self.x_scaler, self.y_mean, self.y_std, self.net = x_scaler, y_mean, y_std, net
+        self.weight_decay, self.epochs, self.val_r2 = weight_decay, epochs, val_r2
+    @property
+    def constant(self) -> bool:
+        "True when no network beat the training mean on validation, so the reader predicts that mean."
+        return self.net is None
+    def predict(self, feats) -> np.ndarray:
+        X = as_features(feats, 'feats')
+        if self.net is None:
+            return np.broadcast_to(self.y_mean, (len(X), len(self.y_mean))).copy()
+        with threadpool_limits(limits=1):
+            z = self.net.predict(self.x_scaler.transform(X)).reshape(len(X), -1)
+        return z * self.y_std + self.y_mean
+
+def fit_mlp_regressor(train_feats,               # (N, D) features
+                      train_targets,             # (N,) or (N, T) targets
+                      groups=None,               # (N,) group of each item: validation holds out whole groups
+                      hidden: tuple = (256, 256),
+                      weight_decays: Sequence[float] = MLP_WEIGHT_DECAYS,
+                      val_fraction: float = 0.2,
+                      max_epochs: int = 200, patience: int = 10, lr: float = 1e-3,
+                      seed: int = 0) -> MLPReader:
+    "An MLP regressor with weight decay and early stopping chosen on a seeded validation part of the training set."
+    X = as_features(train_feats, 'train_feats')
+    Y = as_factors(train_targets, len(X), 'train_targets')
+    g = None if groups is None else as_labels(groups, len(X), 'groups')
+    if not 0 < val_fraction < 1:
+        raise RepkitError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    val = _val_split(len(X), g, val_fraction, seed)
+    if val.sum() < 2 or (~val).sum() < 2:
+        raise RepkitError(f"the validation split of {len(X)} items leaves {int(val.sum())} for validation")
+    x_scaler = StandardScaler().fit(X[~val])
+    y_mean, y_std = Y.mean(0), Y.std(0)
+    y_std = np.where(y_std > 0, y_std, 1.0)
+    Xf, Xv = x_scaler.transform(X[~val]), x_scaler.transform(X[val])
+    Yf = ((Y[~val] - y_mean) / y_std)
+    yf = Yf if Yf.shape[1] > 1 else Yf[:, 0]
+    best = (0.0, None, None, 0)                    # (validation R^2, network, weight decay, epochs): the mean
+    with threadpool_limits(limits=1):              # one BLAS thread: the same fit on every machine
+        for wd in weight_decays:
+            net = MLPRegressor(hidden_layer_sizes=hidden, alpha=wd, learning_rate_init=lr, random_state=seed)
+            top, state, since = -math.inf, None, 0
+            for epoch in range(1, max_epochs + 1):
+                net.partial_fit(Xf, yf)
+                s = float(r2_score(Y[val], net.predict(Xv).reshape(len(Xv), -1) * y_std + y_mean).mean())
+                if s > top + 1e-4:
+                    top, state, since = s, (copy.deepcopy(net.coefs_), copy.deepcopy(net.intercepts_), epoch), 0
+                else:
+                    since += 1
+                if since >= patience:
+                    break
+            net.coefs_, net.intercepts_ = state[0], state[1]
+            if top > best[0]:
+                best = (top, net, wd, state[2])
+    return MLPReader(x_scaler, y_mean, y_std, best[1], best[2], best[3], best[0])
+
+def mlp_r2(train_feats, train_targets, test_feats, test_targets,
+           groups=None,                 # (N,) groups of the training items, for the validation split
+           hidden: tuple = (256, 256), weight_decays: Sequence[float] = MLP_WEIGHT_DECAYS,
+           seed: int = 0,
+           average: bool = True,        # the mean R^2 over the target columns (else one per column)
+           interval: bool = False):     # `Estimate`s with bootstrap intervals over test items
+    "Test R^2 of the regularised MLP reader (`fit_mlp_regressor`), per target column or their mean."
+    Xte = as_features(test_feats, 'test_feats')
+    Yte = as_factors(test_targets, len(Xte), 'test_targets')
+    reader = fit_mlp_regressor(train_feats, train_targets, groups, hidden, weight_decays, seed=seed)
+    pred = reader.predict(Xte)
+    if pred.shape != Yte.shape:
+        raise RepkitError(f"train_targets have {pred.shape[1]} columns but test_targets have {Yte.shape[1]}")
+    if interval:
+        return bootstrap_r2(Yte, pred, average=average)
+    r2 = r2_score(Yte, pred)
+    return float(r2.mean()) if average else r2
 
 # %% ../nbs/16_probes.ipynb #6c6c5c3b
-def clustering_accuracy(labels,   # (N,) true classes
-                        clusters  # (N,) cluster assignments (any integer names)
-                       ) -> float:
-    "Accuracy under the best one-to-one matching of cluster names to classes (Hungarian algorithm)."
+def clustering_items(labels,   # (N,) true classes
+                     clusters  # (N,) cluster assignments (any integer names)
+                    ) -> np.ndarray:
+    "Per item, 1.0 where the best one-to-one matching of cluster names to classes (Hungarian) is right, `(N,)`."
     y = as_labels(labels, name='labels')
     c = as_labels(clusters, len(y), 'clusters')
     _, yi = np.unique(y, return_inverse=True)
@@ -236,7 +415,13 @@ def clustering_accuracy(labels,   # (N,) true classes
     W = np.zeros((ci.max() + 1, yi.max() + 1), dtype=np.int64)
     np.add.at(W, (ci, yi), 1)                                   # contingency table W[cluster, class]
     rows, cols = linear_sum_assignment(W, maximize=True)
-    return float(W[rows, cols].sum() / len(y))
+    match = np.full(W.shape[0], -1)
+    match[rows] = cols                                          # cluster -> class (-1: unmatched)
+    return (match[ci] == yi).astype(np.float64)
+
+def clustering_accuracy(labels, clusters) -> float:
+    "Accuracy under the best one-to-one matching of cluster names to classes (Hungarian algorithm)."
+    return float(clustering_items(labels, clusters).mean())
 
 # %% ../nbs/16_probes.ipynb #ed075f4c
 def kmeans_clusters(feats,                    # (N, D) features
@@ -255,7 +440,8 @@ def kmeans_clusters(feats,                    # (N, D) features
 
 def kmeans_scores(feats, labels,               # (N, D) features, (N,) classes
                   n_clusters: int | None = None, # default: the number of classes in `labels`
-                  n_init: int = 10, seed: int = 0, n_threads: int | None = 1
+                  n_init: int = 10, seed: int = 0, n_threads: int | None = 1,
+                  interval: bool = False   # 'acc' as an `Estimate`: bootstrap over items, clusters and matching fixed
                  ) -> dict:
     """Cluster with k-means and compare with the classes: `{'acc': Hungarian accuracy, 'nmi': normalised
     mutual information}`."""
@@ -265,7 +451,7 @@ def kmeans_scores(feats, labels,               # (N, D) features, (N,) classes
     if k < 2:
         raise RepkitError(f"labels must contain at least 2 classes, got {k}")
     c = kmeans_clusters(X, n_clusters or k, n_init, seed, n_threads)
-    return dict(acc=clustering_accuracy(y, c), nmi=float(normalized_mutual_info_score(y, c)))
+    return dict(acc=_mean_score(clustering_items(y, c), interval), nmi=float(normalized_mutual_info_score(y, c)))
 
 # %% ../nbs/16_probes.ipynb #85787990
 def _positive_mask(positives, Q: int, K: int, device) -> torch.Tensor:
@@ -395,6 +581,72 @@ def format_interval(mean: float, lo: float, hi: float, fmt: str = '.3f') -> str:
     "'0.781 [0.752, 0.809]'."
     return f'{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]'
 
+# %% ../nbs/16_probes.ipynb #49c0092c
+def bootstrap_statistic(stat: Callable,         # maps a (b, N) array of item indices to b values (or (b, K))
+                        n: int,                 # N items
+                        n_boot: int = 2000, level: float = 0.95, seed: int = 0):
+    """`(value, low, high)`: `stat` of all `n` items and the percentile-bootstrap interval of `stat` over resamples
+    of the items (floats, or arrays when `stat` gives K values per resample)."""
+    n = check_positive_int(n, 'n')
+    if n < 2:
+        raise RepkitError(f"bootstrap_statistic needs at least 2 items, got {n}")
+    if not 0 < level < 1:
+        raise RepkitError(f"level must lie in (0, 1), got {level}")
+    n_boot = check_positive_int(n_boot, 'n_boot')
+    rng = np.random.Generator(np.random.PCG64(seed))
+    idx = rng.integers(0, n, size=(n_boot, n))                     # the resamples of bootstrap_interval
+    chunk = max(1, 2_000_000 // n)                                 # bounded memory for vectorised statistics
+    vals = np.concatenate([np.asarray(stat(idx[k:k + chunk]), dtype=np.float64) for k in range(0, n_boot, chunk)])
+    lo, hi = np.quantile(vals, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    value = np.asarray(stat(np.arange(n)[None]), dtype=np.float64)[0]
+    if value.ndim == 0:
+        return float(value), float(lo), float(hi)
+    return value, lo, hi
+
+def _r2_rows(t, p, idx, blocks, groups) -> np.ndarray:
+    "R^2 of each block of columns on each resample `idx` (b, N): (b, n_blocks); per-group R^2 averaged by counts."
+    tt, pp = t[idx], p[idx]                                        # (b, N, C)
+    B = np.zeros((t.shape[1], int(blocks.max()) + 1))
+    B[np.arange(t.shape[1]), blocks] = 1.0                         # column -> block
+    num, den = 0.0, 0.0
+    for g in ([None] if groups is None else np.unique(groups)):
+        w = np.ones(idx.shape) if g is None else (groups[idx] == g).astype(np.float64)    # (b, N)
+        n_g = w.sum(1)
+        mean = (w[..., None] * tt).sum(1) / np.maximum(n_g, 1)[:, None]                 # (b, C)
+        ss_tot = (w[..., None] * (tt - mean[:, None]) ** 2).sum(1) @ B                  # (b, n_blocks)
+        ss_res = (w[..., None] * (tt - pp) ** 2).sum(1) @ B
+        ok = ss_tot > 0
+        r2 = np.where(ok, 1 - ss_res / np.where(ok, ss_tot, 1.0), 0.0)
+        num, den = num + n_g[:, None] * ok * r2, den + n_g[:, None] * ok
+    return num / den
+
+def bootstrap_r2(y_true, y_pred,               # (M,) or (M, C) test targets and predictions
+                 blocks=None,                  # (C,) block of each column: R^2 joint over a block (default: each its own)
+                 groups=None,                  # (M,) group of each item: count-weighted mean of per-group R^2
+                 average: bool = False,        # one Estimate: the mean over blocks
+                 n_boot: int = 2000, level: float = 0.95, seed: int = 0):
+    """R^2 per block of columns as `Estimate`s with percentile-bootstrap intervals over test items (a list, or one
+    `Estimate` with `average`)."""
+    t, p = as_factors(y_true, name='y_true'), as_factors(y_pred, name='y_pred')
+    if t.shape != p.shape:
+        raise RepkitError(f"y_pred must have the shape of y_true {t.shape}, got {p.shape}")
+    blocks = np.arange(t.shape[1]) if blocks is None else np.asarray(blocks, dtype=np.int64)
+    if blocks.shape != (t.shape[1],) or blocks.min() < 0:
+        raise RepkitError(f"blocks must give a block index >= 0 for each of the {t.shape[1]} columns, got {blocks}")
+    groups = None if groups is None else as_labels(groups, len(t), 'groups')
+    stat = lambda idx: _r2_rows(t, p, idx, blocks, groups)
+    if average:
+        value, lo, hi = bootstrap_statistic(lambda idx: stat(idx).mean(1), len(t), n_boot, level, seed)
+    else:
+        value, lo, hi = bootstrap_statistic(stat, len(t), n_boot, level, seed)
+    if groups is None:                             # the point value exactly as `r2_score` computes it
+        exact = np.array([r2_score(t[:, blocks == b], p[:, blocks == b], joint=True)[0]
+                          for b in range(int(blocks.max()) + 1)])
+        value = float(exact.mean()) if average else exact
+    if average:
+        return Estimate(value, lo, hi, level)
+    return [Estimate(v, l, h, level) for v, l, h in zip(value, lo, hi)]
+
 # %% ../nbs/16_probes.ipynb #c20c8d63
 def probe_report(train_feats, train_labels,          # (N, D) and (N,): what the learning readers fit on
                  test_feats, test_labels,            # (M, D) and (M,): what every reader is scored on
@@ -403,8 +655,9 @@ def probe_report(train_feats, train_labels,          # (N, D) and (N,): what the
                  circular: Sequence[str | int] = (),  # names or indices of factors that are angles in radians
                  which: Sequence[str] = ('linear', 'knn', 'kmeans', 'r2'), # the readers to run
                  C: float = 1.0, knn_k: int = 5, knn_metric: str = 'cosine',
-                 ridge_alpha: float = 1e-3, kmeans_n_init: int = 10, kmeans_threads: int | None = 1,
-                 seed: int = 0
+                 ridge_alpha: float | str = 'cv', kmeans_n_init: int = 10, kmeans_threads: int | None = 1,
+                 seed: int = 0,
+                 interval: bool = False   # scores as `Estimate`s with bootstrap intervals over test items
                 ) -> dict:
     "Run the standard probes on one train/test split; return one flat `dict[str, float]`."
     Xtr, ytr, Xte, yte = _check_train_test(train_feats, train_labels, test_feats, test_labels)
@@ -416,11 +669,11 @@ def probe_report(train_feats, train_labels,          # (N, D) and (N,): what the
         n_classes=int(len(np.union1d(ytr, yte))), majority=float((yte == classes[counts.argmax()]).mean())
     )
     if 'linear' in which:
-        out['linear_acc'] = linear_probe(Xtr, ytr, Xte, yte, C=C, seed=seed)
+        out['linear_acc'] = linear_probe(Xtr, ytr, Xte, yte, C=C, seed=seed, interval=interval)
     if 'knn' in which:
-        out['knn_acc'] = knn_accuracy(Xtr, ytr, Xte, yte, k=knn_k, metric=knn_metric)
+        out['knn_acc'] = knn_accuracy(Xtr, ytr, Xte, yte, k=knn_k, metric=knn_metric, interval=interval)
     if 'kmeans' in which and len(np.unique(yte)) >= 2:
-        s = kmeans_scores(Xte, yte, n_init=kmeans_n_init, seed=seed, n_threads=kmeans_threads)
+        s = kmeans_scores(Xte, yte, n_init=kmeans_n_init, seed=seed, n_threads=kmeans_threads, interval=interval)
         out['kmeans_acc'], out['kmeans_nmi'] = s['acc'], s['nmi']
     if 'r2' in which and (train_factors is not None or test_factors is not None):
         if train_factors is None or test_factors is None:
@@ -433,9 +686,10 @@ def probe_report(train_feats, train_labels,          # (N, D) and (N,): what the
         if unknown:
             raise RepkitError(f"circular names {unknown} are not among the factor names {names}")
         circ = [names.index(c) if not isinstance(c, (int, np.integer)) else int(c) for c in circular]
-        r2 = regression_r2(Xtr, train_factors, Xte, test_factors, circular=circ, alpha=ridge_alpha)
-        out.update({f'r2/{nm}': float(v) for nm, v in zip(names, r2)})
-        out['r2_mean'] = float(r2.mean())
+        pairs = regression_predictions(Xtr, train_factors, Xte, test_factors, circular=circ, alpha=ridge_alpha)
+        r2 = _r2_of_pairs(pairs, False, interval)
+        out.update({f'r2/{nm}': v if interval else float(v) for nm, v in zip(names, r2)})
+        out['r2_mean'] = _r2_of_pairs(pairs, True, interval)
     return out
 
 # %% ../nbs/16_probes.ipynb #d05b9bea
@@ -450,6 +704,9 @@ def format_table(rows: dict[str, dict],                 # method name -> {column
     if columns is None:
         columns = list(dict.fromkeys(k for r in rows.values() for k in r))
     cols = list(columns)
-    fixed = lambda v: f'{v:.{digits}f}' if isinstance(v, (float, np.floating)) else str(v)   # ints, bools: as is
+    def fixed(v):
+        if isinstance(v, Estimate):
+            return format_interval(float(v), v.lo, v.hi, f'.{digits}f')
+        return f'{v:.{digits}f}' if isinstance(v, (float, np.floating)) else str(v)   # ints, bools: as is
     named = [{first: name, **r} for name, r in rows.items()]
     return markdown_table(named, [first, *cols], {c: fixed for c in cols}).rstrip('\n')

@@ -40,8 +40,13 @@ from repkit.probes import (
     as_factors,
     r2_score,
     retrieval_from_similarity,
+    retrieval_ranks,
+    metrics_from_ranks,
+    bootstrap_interval,
+    Estimate,
     linear_probe,
     regression_r2,
+    mlp_r2,
 )
 from .probes import format_table
 
@@ -49,7 +54,7 @@ from .probes import format_table
 __all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'SHIPPED', 'Hypernetwork', 'invariance_loss', 'variance_loss',
            'covariance_loss', 'sie_loss', 'ConvEncoder', 'SIEModel', 'colour_jitter', 'limited_quaternions',
            'limit_poses', 'pair_loss', 'variant_weights', 'train_sie', 'load_sie', 'sie_eval_data', 'embed_views',
-           'all_view_pairs', 'mlp_r2', 'predicted_retrieval', 'evaluate_sie', 'invariance_ratio', 'plot_invariance',
+           'all_view_pairs', 'predicted_retrieval', 'evaluate_sie', 'invariance_ratio', 'plot_invariance',
            'plot_neighbours', 'plot_training_terms', 'tour_sie']
 
 # %% ../nbs/41_sie.ipynb #d72e54de
@@ -408,35 +413,6 @@ def all_view_pairs(
     return (base + v1).reshape(-1), (base + v2).reshape(-1)
 
 # %% ../nbs/41_sie.ipynb #83baf2b3
-def mlp_r2(
-    train_feats,
-    train_targets,
-    test_feats,
-    test_targets,
-    hidden: tuple = (256, 256),
-    seed: int = 0,
-    max_iter: int = 150,
-) -> float:
-    """Test R^2 (mean over target columns) of a small MLP regressor (scikit-learn, standardised inputs, early
-    stopping)."""
-    Xtr = as_features(train_feats, 'train_feats')
-    Xte = as_features(test_feats, 'test_feats')
-    Ytr = as_factors(train_targets, len(Xtr), 'train_targets')
-    Yte = as_factors(test_targets, len(Xte), 'test_targets')
-    reg = make_pipeline(
-        StandardScaler(),
-        MLPRegressor(
-            hidden_layer_sizes=hidden,
-            max_iter=max_iter,
-            early_stopping=True,
-            random_state=seed,
-            learning_rate_init=1e-3,
-        ),
-    )
-    with threadpool_limits(limits=1):        # one BLAS thread: the same fit on every machine
-        pred = reg.fit(Xtr, Ytr).predict(Xte)
-    return float(r2_score(Yte, pred).mean())
-
 @torch.no_grad()
 def predicted_retrieval(
     model: SIEModel,
@@ -447,6 +423,7 @@ def predicted_retrieval(
     identity: bool = False,
     ks: tuple = (1, 5),
     chunk: int = 2048,
+    interval: bool = False,
 ) -> dict:
     """MRR and Hit@k of `W(g_st) z_eq(s)` (or `z_eq(s)` with `identity=True`) retrieving view t among the
     views of its object."""
@@ -466,7 +443,11 @@ def predicted_retrieval(
         'nd,nvd->nv', F.normalize(q, dim=1), keys[i // n_views]
     )  # (Q, V): the object's own views only
     sim[torch.arange(len(i)), i % n_views] = -math.inf  # the source view is not a candidate
-    return retrieval_from_similarity(sim, j % n_views, ks)
+    ranks = retrieval_ranks(sim, j % n_views)
+    if not interval:
+        return metrics_from_ranks(ranks, ks)
+    r = ranks.double().numpy()
+    return dict(mrr=Estimate(*bootstrap_interval(1 / r)), **{f'hit@{k}': Estimate(*bootstrap_interval((r <= k).astype(float))) for k in ks})
 
 # %% ../nbs/41_sie.ipynb #a6d67ff6
 def _objects_split(n_objects: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -484,7 +465,9 @@ def evaluate_sie(model: SIEModel, ds: Shapes3D,      # a trained model; held-out
                  mlp: bool = True,                    # also fit the MLP rotation regressors
                  mlp_parts: bool | None = None,  # MLP regressors on each part too (default: for SIE only)
                  n_fit_pairs: int = 5000, n_test_pairs: int = 4000, # view pairs for the rotation readers
-                 seed: int = 0, device=None) -> dict:
+                 seed: int = 0, device=None,
+                 interval: bool = False  # scores as `Estimate`s with bootstrap intervals over test views / pairs / queries
+                ) -> dict:
     """Classification accuracy on h_inv / h_eq / h, rotation R^2 (linear and MLP), retrieval of predicted
     embeddings."""
     if ds.n_objects < 4:
@@ -497,7 +480,7 @@ def evaluate_sie(model: SIEModel, ds: Shapes3D,      # a trained model; held-out
     parts = dict(inv=h[:, :model.n_inv], eq=h[:, model.n_inv:], all=h)
     out = {
         f'cls_{p}': (
-            linear_probe(x[views(fit)], y[views(fit)], x[views(test)], y[views(test)], seed=seed)
+            linear_probe(x[views(fit)], y[views(fit)], x[views(test)], y[views(test)], seed=seed, interval=interval)
             if x.shape[1]
             else float('nan')
         )
@@ -511,15 +494,16 @@ def evaluate_sie(model: SIEModel, ds: Shapes3D,      # a trained model; held-out
     )  # 9 continuous numbers, no sign flip
     g_f, g_t = R(i_f, j_f), R(i_t, j_t)
     pair = lambda x, i, j: torch.cat([x[i], x[j]], 1)
-    out['rot_r2_lin'] = float(regression_r2(pair(h, i_f, j_f), g_f, pair(h, i_t, j_t), g_t).mean())
+    out['rot_r2_lin'] = regression_r2(pair(h, i_f, j_f), g_f, pair(h, i_t, j_t), g_t, average=True, interval=interval)
     mlp_parts = (model.variant == 'sie') if mlp_parts is None else mlp_parts
     for p, x in parts.items():
         run = mlp and x.shape[1] > 0 and (p == 'all' or mlp_parts)
         out[f'rot_r2_mlp_{p}'] = (
-            mlp_r2(pair(x, i_f, j_f), g_f, pair(x, i_t, j_t), g_t, seed=seed) if run else float('nan')
+            mlp_r2(pair(x, i_f, j_f), g_f, pair(x, i_t, j_t), g_t, groups=i_f // V, seed=seed, interval=interval)
+            if run else float('nan')
         )
     nan = dict(mrr=float('nan'), **{'hit@1': float('nan'), 'hit@5': float('nan')})
-    pred = predicted_retrieval(model, z, quat, test, V) if model.predictor is not None else nan
+    pred = predicted_retrieval(model, z, quat, test, V, interval=interval) if model.predictor is not None else nan
     ident = predicted_retrieval(model, z, quat, test, V, identity=True)
     out.update({k: v for k, v in pred.items()}, **{f'{k}_identity': v for k, v in ident.items()})
     return out
@@ -658,7 +642,7 @@ def tour_sie(out: Path, quick: bool = False, device=None, seed: int = 0, progres
     ]
     V = ds.n_views
     chance = sum(1 / r for r in range(1, V)) / (V - 1)
-    md = f"""SIE (split representation, hypernetwork predictor) against VICReg (all invariant) and equi (the predictor on the whole embedding, no split), with one encoder, data and budget, on {ds.n_objects} held-out Shapes3D objects x {V} views (probes fitted on half of the objects, scored on the other half). cls: linear-probe class accuracy on the invariant part, the equivariant part and all of h (chance {1 / len(CLASSES):.3f}); rot_r2: R^2 of the relative rotation (the 9 entries of its matrix) from two views' representations, linear reader and MLP reader{' (MLP readers skipped in quick mode; with so few pairs the linear reader overfits, so its R^2 is negative)' if quick else ''}; mrr/hit@k: the predictor's output retrieving the target view among the object's other {V - 1} views; _identity: the same with the unchanged embedding as query (VICReg's only number), which is exactly chance by construction (MRR {chance:.3f}, Hit@1 {1 / (V - 1):.3f}). Poses lie within 90 degrees of each object's canonical pose; training used colour jitter (see chapter 41).
+    md = f"""SIE (split representation, hypernetwork predictor) against VICReg (all invariant) and equi (the predictor on the whole embedding, no split), with one encoder, data and budget, on {ds.n_objects} held-out Shapes3D objects x {V} views (probes fitted on half of the objects, scored on the other half). cls: linear-probe class accuracy on the invariant part, the equivariant part and all of h (chance {1 / len(CLASSES):.3f}); rot_r2: R^2 of the relative rotation (the 9 entries of its matrix) from two views' representations, ridge reader (penalty by leave-one-out) and regularised MLP reader{' (MLP readers skipped in quick mode)' if quick else ''}; mrr/hit@k: the predictor's output retrieving the target view among the object's other {V - 1} views; _identity: the same with the unchanged embedding as query (VICReg's only number), which is exactly chance by construction (MRR {chance:.3f}, Hit@1 {1 / (V - 1):.3f}). Poses lie within 90 degrees of each object's canonical pose; training used colour jitter (see chapter 41).
 
     {format_table(metrics, columns=cols)}
 
