@@ -27,10 +27,10 @@ __all__ = ['ANALYTIC_WORLDS', 'OBSERVATION_SEEDS', 'ANALYTIC_METHODS', 'SCORES',
            'INTERVAL_FORMATS', 'analytic_world', 'posterior_scores', 'analytic_study', 'observation_summary',
            'summary_table', 'analytic_table', 'plot_analytic', 'psnr', 'ssim', 'evaluate_inpainting', 'trained_study',
            'summary_rows', 'trained_table', 'model_fingerprint', 'load_protocol', 'save_protocol', 'protocol_runs',
-           'protocol_units', 'run_protocol', 'interval_rows', 'interval_table', 'paired_difference', 'copaint_claims',
-           'per_mask_table', 'protocol_coverage', 'plot_quality_time', 'check_inpaint_input', 'inpaint_image',
-           'record_trajectory', 'explorer_frame', 'inpaint_explorer', 'explorer_strip', 'plot_completions',
-           'tour_inpaint', 'repaint_vs_diffusers', 'bench_inpaint']
+           'protocol_units', 'run_protocol', 'complete_masks', 'interval_rows', 'interval_table', 'paired_difference',
+           'copaint_claims', 'per_mask_table', 'protocol_coverage', 'plot_quality_time', 'check_inpaint_input',
+           'inpaint_image', 'record_trajectory', 'explorer_frame', 'inpaint_explorer', 'explorer_strip',
+           'plot_completions', 'tour_inpaint', 'repaint_vs_diffusers', 'bench_inpaint']
 
 # %% ../nbs/22_inpaint_eval.ipynb #cd5f3554
 import hashlib, json, platform
@@ -498,10 +498,19 @@ def run_protocol(path,                              # the JSON file of rows (cre
     return rows
 
 # %% ../nbs/22_inpaint_eval.ipynb #dc45670a
+def complete_masks(rows: list[dict], dataset: str, run: str = 'protocol') -> list[str]:
+    "The mask families on which every method stored for `dataset` has a row (a partly run protocol leaves gaps)."
+    rs = [r for r in rows if r.get('run', run) == run and r['dataset'] == dataset]
+    methods = {r['method'] for r in rs}
+    masks = list(dict.fromkeys(r['mask'] for r in rs))
+    return [m for m in masks if {r['method'] for r in rs if r['mask'] == m} == methods]
+
 def _groups(rows, run, by_mask):
+    "Rows by (dataset, mask or 'all', method, steps); averages over masks use only the complete mask families."
     out = {}
+    complete = {ds: complete_masks(rows, ds, run) for ds in {r['dataset'] for r in rows}}
     for r in rows:
-        if r.get('run', run) == run and 'per_image' in r:
+        if r.get('run', run) == run and 'per_image' in r and (by_mask or r['mask'] in complete[r['dataset']]):
             out.setdefault((r['dataset'], r['mask'] if by_mask else 'all', r['method'], r['steps']), []).append(r)
     return out
 
@@ -549,9 +558,10 @@ def interval_table(irows: list[dict]) -> str:
 
 def paired_difference(rows: list[dict], dataset: str, a: str, b: str, key: str, run: str = 'protocol',
                       masks=None, seed: int = 0) -> tuple[float, float, float]:
-    "Method `a`'s score minus `b`'s per image (each averaged over `masks`, default all), its mean and 95 % interval."
+    "Method `a`'s score minus `b`'s per image (averaged over `masks`, default the complete ones), mean and 95 % interval."
+    masks = complete_masks(rows, dataset, run) if masks is None else masks
     pick = lambda m: [r for r in rows if r.get('run', run) == run and r['dataset'] == dataset and r['method'] == m
-                      and (masks is None or r['mask'] in masks)]
+                      and r['mask'] in masks]
     ra, rb = pick(a), pick(b)
     if not ra or [r['mask'] for r in ra] != [r['mask'] for r in rb]:
         raise RepkitError(f"{a} and {b} need rows on the same masks of {dataset} (run {run!r}), "
@@ -563,6 +573,7 @@ def _word(lo: float, hi: float) -> str:
 
 def copaint_claims(rows: list[dict], dataset: str, run: str = 'protocol', masks=None, seed: int = 0) -> list[dict]:
     "CoPaint's claims as measured differences with 95 % intervals: vs RePaint, time travel, known-pixel error."
+    masks = complete_masks(rows, dataset, run) if masks is None else masks
     out = []
     for a, b in (('copaint', 'repaint'), ('copaint-tt', 'copaint'), ('copaint-tt', 'repaint')):
         for key in ('class_consistency', 'psnr', 'ssim'):
@@ -570,11 +581,11 @@ def copaint_claims(rows: list[dict], dataset: str, run: str = 'protocol', masks=
             out.append(dict(claim=f'{a} - {b}', score=key, difference=m, low=lo, high=hi, reads=_word(lo, hi)))
     secs = {r['method']: [] for r in rows}
     for r in rows:
-        if r.get('run', run) == run and r['dataset'] == dataset and (masks is None or r['mask'] in masks):
+        if r.get('run', run) == run and r['dataset'] == dataset and r['mask'] in masks:
             secs[r['method']].append(r['seconds_per_image'])
     passes = {r['method']: [] for r in rows}
     for r in rows:
-        if r.get('run', run) == run and r['dataset'] == dataset and (masks is None or r['mask'] in masks):
+        if r.get('run', run) == run and r['dataset'] == dataset and r['mask'] in masks:
             passes[r['method']].append(r['nfe_forward'] + r['nfe_backward'])
     for a in ('copaint', 'copaint-tt'):
         ratio = float(np.mean(secs[a]) / np.mean(secs['repaint']))
@@ -585,7 +596,7 @@ def copaint_claims(rows: list[dict], dataset: str, run: str = 'protocol', masks=
                         reads='fewer' if ratio < 1 else 'more'))
     for a in ('copaint', 'copaint-tt'):
         ra = [r for r in rows if r.get('run', run) == run and r['dataset'] == dataset and r['method'] == a
-              and (masks is None or r['mask'] in masks)]
+              and r['mask'] in masks]
         m, lo, hi = bootstrap_interval(_per_image(ra, 'known_rmse'), seed=seed)
         out.append(dict(claim=f'{a}', score='known-pixel RMSE', difference=m, low=lo, high=hi, reads='(range 2)'))
     return out
