@@ -575,7 +575,10 @@ def copaint_claims(rows: list[dict], dataset: str, run: str = 'protocol', masks=
     "CoPaint's claims as measured differences with 95 % intervals: vs RePaint, time travel, known-pixel error."
     masks = complete_masks(rows, dataset, run) if masks is None else masks
     out = []
+    have = {r['method'] for r in rows if r.get('run', run) == run and r['dataset'] == dataset and r['mask'] in masks}
     for a, b in (('copaint', 'repaint'), ('copaint-tt', 'copaint'), ('copaint-tt', 'repaint')):
+        if a not in have or b not in have:                  # not run (yet) on these masks
+            continue
         for key in ('class_consistency', 'psnr', 'ssim'):
             m, lo, hi = paired_difference(rows, dataset, a, b, key, run, masks, seed)
             out.append(dict(claim=f'{a} - {b}', score=key, difference=m, low=lo, high=hi, reads=_word(lo, hi)))
@@ -587,14 +590,14 @@ def copaint_claims(rows: list[dict], dataset: str, run: str = 'protocol', masks=
     for r in rows:
         if r.get('run', run) == run and r['dataset'] == dataset and r['mask'] in masks:
             passes[r['method']].append(r['nfe_forward'] + r['nfe_backward'])
-    for a in ('copaint', 'copaint-tt'):
+    for a in [m for m in ('copaint', 'copaint-tt') if m in have and 'repaint' in have]:
         ratio = float(np.mean(secs[a]) / np.mean(secs['repaint']))
         out.append(dict(claim=f'{a} / repaint', score='seconds per image', difference=ratio, low=ratio, high=ratio,
                         reads='faster' if ratio < 1 else 'slower'))
         ratio = float(np.mean(passes[a]) / np.mean(passes['repaint']))   # machine-independent: forward + backward
         out.append(dict(claim=f'{a} / repaint', score='network passes', difference=ratio, low=ratio, high=ratio,
                         reads='fewer' if ratio < 1 else 'more'))
-    for a in ('copaint', 'copaint-tt'):
+    for a in [m for m in ('copaint', 'copaint-tt') if m in have]:
         ra = [r for r in rows if r.get('run', run) == run and r['dataset'] == dataset and r['method'] == a
               and r['mask'] in masks]
         m, lo, hi = bootstrap_interval(_per_image(ra, 'known_rmse'), seed=seed)
