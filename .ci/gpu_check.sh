@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks, prepared for a lent device (about 5 minutes on one GPU): repkit against diffusers on the
-# same network (DDIM and RePaint), bf16 against fp32 in training and sampling, and the `#| cuda` cells.
+# same network (DDIM and RePaint), DDIM with the network compiled into CUDA graphs against eager, bf16 against
+# fp32 in training and sampling, and the `#| cuda` cells.
 #   bash .ci/gpu_check.sh              on a machine with CUDA (fails at once without one)
 #   DEVICE=cpu bash .ci/gpu_check.sh   the dry run on a CPU: the same commands, quick sizes
 # Run it after `pip install -e ".[dev]"`. It prints the ratios; speed goals live here, not in assertions.
@@ -16,7 +17,7 @@ echo "== DDIM against diffusers' DDIMPipeline, and the loop's overhead over bare
 python - <<PY
 from repkit.ddim import bench_sampler
 for b in ((16,) if "$QUICK" else (16, 64)):
-    print(bench_sampler(quick=bool("$QUICK"), batch_size=b, device="$DEVICE", diffusers=True), end='\n\n')
+    print(bench_sampler(quick=bool("$QUICK"), batch_size=b, device="$DEVICE", diffusers=True, compile="$DEVICE" != "cpu"), end='\n\n')
 PY
 echo "== RePaint against diffusers' RePaintPipeline (same batch, steps, J, r)"
 repkit bench inpaint --device "$DEVICE" --diffusers $QUICK

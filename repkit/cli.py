@@ -144,6 +144,8 @@ def _bench_parser(sub):
                         "inpaint: RePaint against diffusers' RePaintPipeline")
     b.add_argument('--analytic', action='store_true',
                    help='inpaint: the exact-world study instead of the trained models')
+    b.add_argument('--compile', action='store_true',
+                   help='sampler: also time DDIM with the network compiled into CUDA graphs (CUDA only)')
     b.add_argument('--device', default=None)
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,12 +203,12 @@ def _accepts(fn, name: str) -> bool:
 
 def bench_command(args) -> int:
     fn = BENCHES[args.what]
-    for flag in ('diffusers', 'analytic'):
+    for flag in ('diffusers', 'analytic', 'compile'):
         if getattr(args, flag) and not _accepts(fn, flag):
             takers = ', '.join(n for n in BENCHES if _accepts(BENCHES[n], flag))
             raise RepkitError(f"--{flag} applies to 'repkit bench {takers}' only")
     device = default_device(args.device)
-    options = dict(diffusers=args.diffusers, analytic=args.analytic, device=device)
+    options = dict(diffusers=args.diffusers, analytic=args.analytic, compile=args.compile, device=device)
     kw = {k: v for k, v in options.items() if _accepts(fn, k)}
     print(fn(quick=args.quick, seed=args.seed, as_json=args.json, **kw))
     return 0

@@ -12,9 +12,9 @@ import torch
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'RepkitError', 'default_device', 'cpu_has_bf16',
-           'autocast_dtype', 'autocast', 'make_generator', 'seed_everything', 'randn', 'rand', 'check_shape',
-           'check_finite', 'check_positive_int', 'atomic_write', 'save_checkpoint', 'load_checkpoint', 'load_state',
-           'weights_dir', 'image_grid', 'show_images', 'save_images']
+           'autocast_dtype', 'autocast', 'compiled', 'make_generator', 'seed_everything', 'randn', 'rand',
+           'check_shape', 'check_finite', 'check_positive_int', 'atomic_write', 'save_checkpoint', 'load_checkpoint',
+           'load_state', 'weights_dir', 'image_grid', 'show_images', 'save_images']
 
 # %% ../nbs/00_core.ipynb #fe177b9c
 if os.environ.get('IN_TEST'):
@@ -67,6 +67,16 @@ def autocast(device: str | torch.device, precision: str = 'fp32'):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(default_device(device).type, dtype=dtype)
+
+# %% ../nbs/00_core.ipynb #7e9b74f4
+def compiled(model,                            # a network (or any callable of tensors)
+             device: str | torch.device,       # where it runs
+             mode: str = 'reduce-overhead'     # torch.compile's mode; 'reduce-overhead' uses CUDA graphs
+            ):
+    "`torch.compile(model, mode=mode)` on a CUDA device; `model` itself on any other device."
+    if default_device(device).type != 'cuda':
+        return model
+    return torch.compile(model, mode=mode)
 
 # %% ../nbs/00_core.ipynb #d1d1972a
 def make_generator(seed: int | torch.Generator | None = None, # a seed, a generator (returned as is), or `None` for a random seed

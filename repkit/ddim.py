@@ -13,7 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from .core import RepkitError, default_device, make_generator, randn, check_shape, check_finite, check_positive_int, save_checkpoint, load_checkpoint, load_state
 from .core import weights_dir
-from .core import autocast
+from .core import autocast, compiled
 from .sde import SamplerHook, bcast
 from .nets import UNet
 from .data import get_dataset
@@ -119,7 +119,8 @@ def ddim_sample(eps_model: Callable,          # eps_model(x, t) -> predicted noi
                 hook: SamplerHook | None = None,
                 clip_x0: bool = False,        # clamp the estimate of x0 to [-1, 1] (images)
                 progress: bool = False,
-                precision: str = 'fp32'       # network evaluations in 'fp32', 'bf16' or 'auto' (`core.autocast_dtype`)
+                precision: str = 'fp32',      # network evaluations in 'fp32', 'bf16' or 'auto' (`core.autocast_dtype`)
+                compile: bool = False         # torch.compile the network with CUDA graphs (CUDA only, `core.compiled`)
                ) -> torch.Tensor:
     "Sample with DDIM (any eta, any respacing) or DDPM, with RePaint-style jumps when the levels go up."
     if eta < 0:
@@ -129,6 +130,7 @@ def ddim_sample(eps_model: Callable,          # eps_model(x, t) -> predicted noi
         raise RepkitError(f"timesteps must lie in [-1, {schedule.T - 1}] and end at -1")
     device, g, hook = default_device(device), make_generator(generator), hook or SamplerHook()
     schedule = schedule.to(device)
+    net = compiled(eps_model, device) if compile else eps_model
     shape = tuple(shape)
     x = randn(shape, g, device) if x_T is None else check_shape(x_T, shape, 'x_T').to(device)
     ab, checked = _abar_list(schedule), False
@@ -142,8 +144,8 @@ def ddim_sample(eps_model: Callable,          # eps_model(x, t) -> predicted noi
                 continue
             x = hook.before(x, t, i)
             with autocast(device, precision):
-                eps = eps_model(x, torch.full((shape[0],), t, device=device, dtype=torch.long))
-            eps = eps.float()                             # the update itself stays in float32
+                eps = net(x, torch.full((shape[0],), t, device=device, dtype=torch.long))
+            eps = eps.float().clone() if compile else eps.float()   # float32 update; a CUDA graph reuses its output buffer
             if not checked:
                 if eps.shape != x.shape:
                     raise RepkitError(f"eps_model must return a tensor of x's shape {tuple(x.shape)}, got {tuple(eps.shape)}")
@@ -355,12 +357,15 @@ def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, 
 def bench_sampler(quick: bool = False, seed: int = 0, as_json: bool = False, progress: bool = False,
                   model='digits',                  # a shipped model's name, or a `DiffusionModel`
                   n_steps: int | None = None, batch_size: int | None = None, repeats: int | None = None,
-                  device=None, diffusers: bool = False) -> str:
+                  device=None, diffusers: bool = False,
+                  compile: bool = False) -> str:   # also time the DDIM loop with the network compiled (CUDA only)
     "DDIM wall time against the same number of bare network evaluations (the floor), and their ratio."
     n_steps = n_steps or (20 if quick else 50)
     batch_size = batch_size or (16 if quick else 64)
     repeats = repeats or (2 if quick else 5)
     dev = default_device(device)
+    if compile and dev.type != 'cuda':
+        raise RepkitError(f"compile applies to CUDA devices only, got {dev}")
     m = (load_pretrained(model) if isinstance(model, str) else model).to(dev).eval()
     c = m.net.config
     shape = (batch_size, c['in_channels'], c['image_size'], c['image_size'])
@@ -382,6 +387,12 @@ def bench_sampler(quick: bool = False, seed: int = 0, as_json: bool = False, pro
     res = dict(model=model if isinstance(model, str) else type(model).__name__, device=str(dev),
                batch_size=batch_size, n_steps=n_steps, bare_network_seconds=min(tb), ddim_seconds=min(td),
                overhead_ratio=min(td) / min(tb), threads=torch.get_num_threads())
+    if compile:
+        def ddim_compiled():
+            ddim_sample(m, m.schedule, shape, n_steps, device=dev, generator=seed, compile=True)
+        ddim_compiled()                                                       # compiles and records the graphs
+        tc = [timed(ddim_compiled) for _ in range(repeats)]
+        res.update(ddim_compiled_seconds=min(tc), compiled_over_eager=min(tc) / min(td))
     if diffusers:
         res['diffusers'] = _bench_vs_diffusers(m.net.config, n_steps, batch_size, repeats, dev, seed)
     if as_json:
