@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_inr.ipynb #33de7172
 from __future__ import annotations
-import math, os, time
+import math, os, time, functools
 from pathlib import Path
 import numpy as np
 import torch
@@ -22,11 +22,12 @@ from .probes import kmeans_scores, linear_probe, bootstrap_interval, Estimate
 from .probes import format_table
 
 # %% auto #0
-__all__ = ['POSE_DEFAULTS', 'INR_DEFAULTS', 'SHIPPED_INR', 'EVAL_SIZES', 'PROBE_ITER', 'rotation_matrix', 'pixel_grid',
-           'pose_coords', 'transform_images', 'sample_poses', 'transformed_dataset', 'FourierFeatures', 'HyperINR',
-           'ink', 'centre_of_mass', 'rotation_anchor', 'anchor_angle', 'ConvTrunk', 'IRLINR', 'RotAE', 'build_model',
-           'consistency_loss', 'symmetry_breaking_loss', 'irl_inr_loss', 'ae_loss', 'train_inr', 'train_ae_rot',
-           'load_inr', 'plot_inr_training', 'encode_codes', 'invariance', 'inr_eval_data', 'evaluate_codes',
+__all__ = ['POSE_DEFAULTS', 'INR_DEFAULTS', 'CONSISTENCY', 'SHIPPED_INR', 'EVAL_SIZES', 'PROBE_ITER', 'INR_RUN_SIZES',
+           'rotation_matrix', 'pixel_grid', 'pose_coords', 'transform_images', 'sample_poses', 'transformed_dataset',
+           'FourierFeatures', 'HyperINR', 'ink', 'centre_of_mass', 'rotation_anchor', 'anchor_angle', 'ConvTrunk',
+           'IRLINR', 'RotAE', 'build_model', 'consistency_loss', 'consistency_schedule', 'symmetry_breaking_loss',
+           'irl_inr_loss', 'ae_loss', 'train_inr', 'train_ae_rot', 'load_inr', 'plot_inr_training', 'encode_codes',
+           'invariance', 'inr_eval_data', 'evaluate_codes', 'participation_ratio', 'code_report', 'inr_ablation',
            'canonical_figure', 'pose_report', 'plot_angles', 'tour_inr']
 
 # %% ../nbs/50_inr.ipynb #3f8e1ef2
@@ -163,8 +164,10 @@ class HyperINR(nn.Module):
     def __init__(self, z_dim: int = 32, channels: int = 1, n_freq: int = 32, sigma: float = 2.0,
                  inr_hidden: tuple = (32, 32),    # hidden widths of the INR
                  hyper_hidden: tuple = (96, 96),  # hidden widths of the hypernetwork
-                 rff_seed: int = 0):
+                 rff_seed: int = 0,
+                 scaled: bool = False):  # w = w0 + s * H(z) with s = 1/sqrt(fan_in), instead of the paper's w = H(z)
         super().__init__()
+        self.scaled = scaled
         self.rff = FourierFeatures(n_freq, sigma, rff_seed)
         dims = [self.rff.out_dim, *inr_hidden, channels]
         self.shapes = [(dims[k + 1], dims[k]) for k in range(len(dims) - 1)]     # (out, in) of each INR layer
@@ -174,20 +177,24 @@ class HyperINR(nn.Module):
             bound = i ** -0.5
             base += [torch.empty(o * i).uniform_(-bound, bound), torch.empty(o).uniform_(-bound, bound)]
             scale.append(torch.full((o * i + o,), bound))
-        self.base = nn.Parameter(torch.cat(base))
-        self.register_buffer('scale', torch.cat(scale))
         layers, d = [], z_dim
         for h in hyper_hidden:
             layers += [nn.Linear(d, h), nn.LeakyReLU(0.1)]
             d = h
         self.hyper = nn.Sequential(*layers, nn.Linear(d, sum(self.sizes)))
+        if scaled:
+            self.base = nn.Parameter(torch.cat(base))
+            self.register_buffer('scale', torch.cat(scale))
+        else:   # the last layer's bias starts at nn.Linear's initialisation of the INR (the shared base)
+            with torch.no_grad():
+                self.hyper[-1].bias.copy_(torch.cat(base))
     @property
     def n_inr_params(self) -> int:
         return sum(self.sizes)
 
     def weights(self, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        "Each INR layer's `(W, b)` for every code: `W (B, out, in)`, `b (B, out)`; `w = w0 + s * H(z)`."
-        flat = self.base + self.scale * self.hyper(z)
+        "Each INR layer's `(W, b)` for every code: `W (B, out, in)`, `b (B, out)`; `w = H(z)` (or `w0 + s H(z)`)."
+        flat = self.base + self.scale * self.hyper(z) if self.scaled else self.hyper(z)
         return [
             (c[:, : o * i].reshape(-1, o, i), c[:, o * i :])
             for (o, i), c in zip(self.shapes, flat.split(self.sizes, -1))
@@ -263,14 +270,14 @@ class IRLINR(nn.Module):
     object's frame."""
     method = 'irl-inr'
     def __init__(self, size: int = 24, channels: int = 1, z_dim: int = 32, enc_channels: tuple = (16, 32, 64),
-                 enc_hidden: int = 128, n_freq: int = 32, sigma: float = 2.0, inr_hidden: tuple = (32, 32),
-                 hyper_hidden: tuple = (96, 96), rff_seed: int = 0):
+                 enc_hidden: int = 128, n_freq: int = 64, sigma: float = 2.0, inr_hidden: tuple = (64, 64),
+                 hyper_hidden: tuple = (256, 256), rff_seed: int = 0, scaled: bool = False):
         super().__init__()
         self.hparams = dict(size=size, channels=channels, z_dim=z_dim, enc_channels=list(enc_channels),
                             enc_hidden=enc_hidden, n_freq=n_freq, sigma=sigma, inr_hidden=list(inr_hidden),
-                            hyper_hidden=list(hyper_hidden), rff_seed=rff_seed)
+                            hyper_hidden=list(hyper_hidden), rff_seed=rff_seed, scaled=scaled)
         self.encoder = ConvTrunk(channels, size, enc_channels, enc_hidden, 4 + z_dim)
-        self.decoder = HyperINR(z_dim, channels, n_freq, sigma, inr_hidden, hyper_hidden, rff_seed)
+        self.decoder = HyperINR(z_dim, channels, n_freq, sigma, inr_hidden, hyper_hidden, rff_seed, scaled)
         self.register_buffer('grid', pixel_grid(size), persistent=False)
     @property
     def config(self) -> dict:
@@ -351,6 +358,17 @@ def consistency_loss(z: torch.Tensor, z2: torch.Tensor, # (B, D) codes of two vi
         z, z2 = z - z.mean(0), z2 - z2.mean(0)
     return (1 - F.cosine_similarity(z, z2, dim=-1)).mean()
 
+def consistency_schedule(step: int | None, # the training step; None (outside training) means the full weight
+                         delay: int = 0,   # steps with no consistency term
+                         ramp: int = 0     # steps over which it then rises linearly from 0 to 1
+                        ) -> float:
+    "The factor on lambda_c at `step`: 0 during the delay, then a linear ramp to 1, `clip((step - delay) / ramp, 0, 1)`."
+    if step is None:
+        return 1.0
+    if ramp == 0:
+        return float(step >= delay)
+    return min(1.0, max(0.0, (step - delay) / ramp))
+
 def symmetry_breaking_loss(tau: torch.Tensor, s: torch.Tensor, # (B, 2) predicted centre and anchor
                            x: torch.Tensor  # (B, C, H, W) the images they were predicted from
                           ) -> torch.Tensor:
@@ -363,18 +381,23 @@ def irl_inr_loss(model: nn.Module,           # an IRLINR (possibly wrapped by DD
                  generator: torch.Generator, # draws the second view's rotation and shift
                  consistency_weight: float = 1.0,  # lambda_c
                  symmetry_weight: float = 15.0,    # lambda_s
-                 view_shift: float = 0.1  # the second view's shift is uniform on [-view_shift, view_shift]^2
+                 view_shift: float = 0.1, # the second view's shift is uniform on [-view_shift, view_shift]^2
+                 centre: bool = True,     # the consistency cosine about the batch mean (False: the paper's)
+                 step: int | None = None, # the training step (from the training loop), for the schedule below
+                 consistency_delay: int = 0,  # lambda_c is 0 for this many steps ...
+                 consistency_ramp: int = 0    # ... then rises linearly to its value over this many
                 ) -> tuple[torch.Tensor, dict]:
     "IRL-INR's objective, reconstruction + consistency + symmetry breaking; returns (loss, logs)."
     x = batch[0]
+    lam_c = consistency_weight * consistency_schedule(step, consistency_delay, consistency_ramp)
     out = model(x)
     rec = F.mse_loss((out['recon'] + 1) / 2, (x + 1) / 2)
     beta, t = sample_poses(len(x), generator, view_shift, x.device)
     z2 = model(transform_images(x, beta, t), decode=False)['z']
-    con = consistency_loss(out['z'], z2)
+    con = consistency_loss(out['z'], z2, centre)
     sym = symmetry_breaking_loss(out['tau'], out['s'], x)
-    return rec + consistency_weight * con + symmetry_weight * sym, dict(
-        recon=rec.item(), consistency=con.item(), symmetry=sym.item()
+    return rec + lam_c * con + symmetry_weight * sym, dict(
+        recon=rec.item(), consistency=con.item(), symmetry=sym.item(), consistency_weight=lam_c
     )
 
 def ae_loss(model: nn.Module, batch: tuple, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
@@ -384,7 +407,8 @@ def ae_loss(model: nn.Module, batch: tuple, generator: torch.Generator) -> tuple
     return rec, dict(recon=rec.item())
 
 # %% ../nbs/50_inr.ipynb #d0538ff8
-INR_DEFAULTS = dict(steps=3000, batch_size=64, lr=1e-3, n_train=20_000)
+INR_DEFAULTS = dict(steps=6000, batch_size=64, lr=1e-3, n_train=20_000)
+CONSISTENCY = dict(consistency_weight=0.1, consistency_delay=800, consistency_ramp=600)   # see the runs below
 
 def _train_method(method, loss_fn, data, steps, batch_size, lr, out, seed, device, progress, command, n_train,
                   stop_after, model_kwargs):
@@ -413,9 +437,12 @@ def train_inr(data: str = 'digits',          # 'digits' or 'sprites'
               seed: int = 0, device=None, progress: bool = True,
               command: str | None = None,      # how the run was started, for the model card
               n_train: int = INR_DEFAULTS['n_train'], # posed training images
-              stop_after: int | None = None, **model_kwargs):
+              stop_after: int | None = None,
+              consistency: dict | None = None,  # lambda_c and its schedule (default `CONSISTENCY`), `centre`
+              **model_kwargs):
     "Train IRL-INR on rotated and shifted digits or sprites with repkit's training loop."
-    return _train_method('irl-inr', irl_inr_loss, data, steps, batch_size, lr, out, seed, device, progress,
+    loss = functools.partial(irl_inr_loss, **(CONSISTENCY if consistency is None else consistency))
+    return _train_method('irl-inr', loss, data, steps, batch_size, lr, out, seed, device, progress,
                          command, n_train, stop_after, model_kwargs)
 
 @trainer('ae-rot')
@@ -532,6 +559,44 @@ def evaluate_codes(model: nn.Module | None, # a trained model, or `None` for the
                            interval=interval)
     return dict(invariance=invariance(zo.reshape(-1, K, zo.shape[1]), interval=interval), kmeans_acc=km['acc'],
                 kmeans_nmi=km['nmi'], linear_acc=lin)
+
+# %% ../nbs/50_inr.ipynb #f7b8d476
+INR_RUN_SIZES = dict(n_train=1000, n_test=1000, n_orbit=50, poses=16, probe_iter=300)   # how each run is scored
+
+def participation_ratio(z: torch.Tensor # (N, D) codes
+                       ) -> float:
+    "The effective dimension `(sum lambda)^2 / sum lambda^2` of the codes' covariance eigenvalues (1 to D)."
+    check_shape(z, (None, None), 'codes')
+    lam = torch.linalg.eigvalsh(torch.cov(z.double().T)).clamp_min(0)   # symmetric: real eigenvalues, no sign issue
+    return float(lam.sum() ** 2 / (lam ** 2).sum())
+
+@torch.no_grad()
+def code_report(model: IRLINR, images: torch.Tensor) -> dict:
+    "Reconstruction MSE in the predicted pose ([0, 1] scale) and the codes' `participation_ratio`."
+    out = model.eval()(images)
+    recon = float(((out['recon'] + 1) / 2 - (images + 1) / 2).pow(2).mean())
+    return dict(recon=recon, eff_dims=participation_ratio(out['z']))
+
+def inr_ablation(name: str,                   # a label for the run
+                 out_dir: str | Path,         # where its checkpoint goes (resumed from if it exists)
+                 data: str = 'digits', steps: int = 1500, lr: float = INR_DEFAULTS['lr'],
+                 consistency: dict | None = None,  # arguments of `irl_inr_loss` (default `CONSISTENCY`)
+                 model: dict | None = None,        # arguments of `IRLINR`
+                 sizes: dict | None = None,        # evaluation sizes (default `INR_RUN_SIZES`)
+                 seed: int = 0, device=None, progress: bool = False, **info) -> dict:
+    "Train IRL-INR with one setting of the decoder and the consistency term, and score it: one row of the runs table."
+    sizes = dict(INR_RUN_SIZES, **(sizes or {}))
+    consistency = dict(CONSISTENCY if consistency is None else consistency)
+    out = Path(out_dir) / f'{name}.pt'
+    t0 = time.perf_counter()
+    train_inr(data, steps, INR_DEFAULTS['batch_size'], lr, out, seed, device, progress, consistency=consistency,
+              **(model or {}))
+    minutes = (time.perf_counter() - t0) / 60
+    m = load_inr(out)
+    ev = inr_eval_data(data, **{k: v for k, v in sizes.items() if k != 'probe_iter'}, seed=seed)
+    scores = evaluate_codes(m, ev, seed=seed, probe_iter=sizes['probe_iter'])
+    return dict(info, name=name, data=data, steps=steps, lr=lr, model=model or {}, consistency=consistency,
+                minutes=round(minutes, 2), **code_report(m, ev['test'].images), **scores)
 
 # %% ../nbs/50_inr.ipynb #f529ce6b
 @torch.no_grad()

@@ -441,7 +441,8 @@ def kmeans_clusters(feats,                    # (N, D) features
 def kmeans_scores(feats, labels,               # (N, D) features, (N,) classes
                   n_clusters: int | None = None, # default: the number of classes in `labels`
                   n_init: int = 10, seed: int = 0, n_threads: int | None = 1,
-                  interval: bool = False   # 'acc' as an `Estimate`: bootstrap over items, clusters and matching fixed
+                  interval: bool = False,  # 'acc' as an `Estimate`: bootstrap over items, clusters and matching fixed
+                  standardize: bool = True # each feature to mean 0 and standard deviation 1 over the items first
                  ) -> dict:
     """Cluster with k-means and compare with the classes: `{'acc': Hungarian accuracy, 'nmi': normalised
     mutual information}`."""
@@ -450,6 +451,8 @@ def kmeans_scores(feats, labels,               # (N, D) features, (N,) classes
     k = len(np.unique(y))
     if k < 2:
         raise RepkitError(f"labels must contain at least 2 classes, got {k}")
+    if standardize:
+        X = StandardScaler().fit_transform(X)   # a constant feature keeps scale 1
     c = kmeans_clusters(X, n_clusters or k, n_init, seed, n_threads)
     return dict(acc=_mean_score(clustering_items(y, c), interval), nmi=float(normalized_mutual_info_score(y, c)))
 

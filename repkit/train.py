@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_train.ipynb #161d178b
 from __future__ import annotations
-import os, io, copy, math, time, json, socket, platform, dataclasses
+import os, io, copy, math, time, json, socket, platform, dataclasses, inspect
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from typing import Callable
@@ -162,7 +162,7 @@ def _resume(ckpt_path: Path, kind: str, cfg: TrainConfig, model: nn.Module, ema:
     return meta['step'], list(meta['losses']), dict(meta.get('logs', {})), meta.get('seconds', 0.0)
 
 def train(model: nn.Module,             # the model to train (moved to `device`)
-          loss_fn: Callable,            # loss_fn(model, batch, generator) -> loss or (loss, logs)
+          loss_fn: Callable,            # loss_fn(model, batch, generator[, step]) -> loss or (loss, logs)
           data: tuple,                  # tensors with a common first dimension
           cfg: TrainConfig,
           ckpt_path: str | Path | None = None, # where to checkpoint (atomically); resumed from if it exists
@@ -198,6 +198,7 @@ def train(model: nn.Module,             # the model to train (moved to `device`)
     if cfg.compile and device.type == 'cuda':
         fwd = torch.compile(fwd)
     batches = Batches(n, cfg.batch_size, cfg.seed)
+    takes_step = 'step' in inspect.signature(loss_fn).parameters   # a loss with schedules of its own gets the step
 
     def save():
         if rank != 0 or ckpt_path is None:
@@ -220,7 +221,7 @@ def train(model: nn.Module,             # the model to train (moved to `device`)
             for group in opt.param_groups:
                 group['lr'] = lr_at(step, cfg)
             with autocast(device, cfg.precision):
-                out = loss_fn(fwd, batch, gen)
+                out = loss_fn(fwd, batch, gen, step=step) if takes_step else loss_fn(fwd, batch, gen)
             loss, extra = out if isinstance(out, tuple) else (out, {})
             if not torch.isfinite(loss):
                 raise RepkitError(f"the loss became {loss.item()} at step {step}; lower the learning rate or check the data")
