@@ -28,7 +28,7 @@ __all__ = ['POSE_DEFAULTS', 'INR_DEFAULTS', 'CONSISTENCY', 'SHIPPED_INR', 'EVAL_
            'IRLINR', 'RotAE', 'build_model', 'consistency_loss', 'consistency_schedule', 'symmetry_breaking_loss',
            'irl_inr_loss', 'ae_loss', 'train_inr', 'train_ae_rot', 'load_inr', 'plot_inr_training', 'encode_codes',
            'invariance', 'inr_eval_data', 'evaluate_codes', 'participation_ratio', 'code_report', 'inr_ablation',
-           'canonical_figure', 'pose_report', 'plot_angles', 'tour_inr']
+           'canonicalise', 'code_free_recon', 'canonical_figure', 'pose_report', 'plot_angles', 'tour_inr']
 
 # %% ../nbs/50_inr.ipynb #3f8e1ef2
 from .report import save_figure, tour_section, trainer
@@ -597,6 +597,22 @@ def inr_ablation(name: str,                   # a label for the run
     scores = evaluate_codes(m, ev, seed=seed, probe_iter=sizes['probe_iter'])
     return dict(info, name=name, data=data, steps=steps, lr=lr, model=model or {}, consistency=consistency,
                 minutes=round(minutes, 2), **code_report(m, ev['test'].images), **scores)
+
+# %% ../nbs/50_inr.ipynb #9d01f95e
+def canonicalise(x: torch.Tensor # (B, C, H, W) images in [-1, 1]
+                ) -> torch.Tensor:
+    "Each image moved into its canonical frame by its own targets: `T_{-theta, -R_{-theta} tau}`, theta the anchor's angle, tau the centre of mass."
+    theta, tau = anchor_angle(rotation_anchor(x)), centre_of_mass(x)
+    back = -(rotation_matrix(-theta) @ tau[..., None])[..., 0]
+    return transform_images(x, -theta, back)
+
+@torch.no_grad()
+def code_free_recon(train: ImageData, test: ImageData) -> float:
+    "MSE ([0, 1] scale) of drawing the mean canonical training image in each test image's target pose."
+    mean = canonicalise(train.images).mean(0, keepdim=True)
+    x = test.images
+    pred = transform_images(mean.expand(len(x), -1, -1, -1), anchor_angle(rotation_anchor(x)), centre_of_mass(x))
+    return float(((pred + 1) / 2 - (x + 1) / 2).pow(2).mean())
 
 # %% ../nbs/50_inr.ipynb #f529ce6b
 @torch.no_grad()
