@@ -560,9 +560,10 @@ def evaluate_drl(ev: dict,                    # from `drl_eval_data`
         for i, t in enumerate(levels):
             rows[f'{name} t={t}'] = _probe(ev, ftr[i], fte[i], interval)
         if len(levels) > 1:
-            rows[f'{name} all t'] = _probe(
-                ev, ftr.transpose(0, 1).flatten(1), fte.transpose(0, 1).flatten(1), interval
-            )  # the family, concatenated
+            ctr, cte = ftr.transpose(0, 1).flatten(1), fte.transpose(0, 1).flatten(1)   # the family, concatenated
+            rows[f'{name} all t'] = _probe(ev, ctr, cte, interval)
+            mean, V = pca_basis(ctr, ftr.shape[-1])        # the same family, cut to one code's size (the AE's too)
+            rows[f'{name} all t, PCA {ftr.shape[-1]}'] = _probe(ev, (ctr - mean) @ V, (cte - mean) @ V, interval)
     if ae is not None:
         rows['AE'] = _probe(ev, ae_features(ae, ev['train'].images, device=device),
                             ae_features(ae, ev['test'].images, device=device), interval)

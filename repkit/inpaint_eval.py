@@ -23,14 +23,15 @@ import repkit.copaint   # registers 'copaint' and 'copaint-tt' in METHODS
 # %% auto #0
 __all__ = ['ANALYTIC_WORLDS', 'OBSERVATION_SEEDS', 'ANALYTIC_METHODS', 'SCORES', 'FLOOR_KEYS', 'SUMMARY_SCORES',
            'ANALYTIC_COLUMNS', 'ANALYTIC_FORMATS', 'TRAINED_METHODS', 'QUICK', 'FULL', 'CPU_TOUR', 'TRAINED_COLUMNS',
-           'TRAINED_FORMATS', 'PER_IMAGE', 'PROTOCOL', 'SPOT_CHECK', 'PROTOCOL_RUNS', 'UNIT_KEYS', 'SETTING_KEYS',
-           'INTERVAL_FORMATS', 'analytic_world', 'posterior_scores', 'analytic_study', 'observation_summary',
-           'summary_table', 'analytic_table', 'plot_analytic', 'psnr', 'ssim', 'evaluate_inpainting', 'trained_study',
-           'summary_rows', 'trained_table', 'model_fingerprint', 'load_protocol', 'save_protocol', 'protocol_runs',
-           'protocol_units', 'run_protocol', 'complete_masks', 'interval_rows', 'interval_table', 'paired_difference',
-           'copaint_claims', 'per_mask_table', 'protocol_coverage', 'plot_quality_time', 'check_inpaint_input',
-           'inpaint_image', 'record_trajectory', 'explorer_frame', 'inpaint_explorer', 'explorer_strip',
-           'plot_completions', 'tour_inpaint', 'repaint_vs_diffusers', 'bench_inpaint']
+           'TRAINED_FORMATS', 'PER_IMAGE', 'PROTOCOL', 'SPOT_CHECK', 'FP32_TIME', 'PROTOCOL_RUNS', 'UNIT_KEYS',
+           'SETTING_KEYS', 'INTERVAL_FORMATS', 'analytic_world', 'posterior_scores', 'analytic_study',
+           'observation_summary', 'summary_table', 'analytic_table', 'plot_analytic', 'psnr', 'ssim',
+           'evaluate_inpainting', 'trained_study', 'summary_rows', 'trained_table', 'model_fingerprint',
+           'load_protocol', 'save_protocol', 'protocol_runs', 'protocol_units', 'run_protocol', 'complete_masks',
+           'interval_rows', 'interval_table', 'paired_difference', 'copaint_claims', 'per_mask_table',
+           'protocol_coverage', 'plot_quality_time', 'check_inpaint_input', 'inpaint_image', 'record_trajectory',
+           'explorer_frame', 'inpaint_explorer', 'explorer_strip', 'plot_completions', 'tour_inpaint',
+           'repaint_vs_diffusers', 'bench_inpaint']
 
 # %% ../nbs/22_inpaint_eval.ipynb #cd5f3554
 import hashlib, json, platform
@@ -410,7 +411,8 @@ PER_IMAGE = ('psnr', 'ssim', 'known_rmse', 'class_consistency')   # the scores e
 PROTOCOL = dict(masks=MASKS, n_images=100, n_samples=2, n_steps=50, methods=TRAINED_METHODS)
 SPOT_CHECK = dict(masks=('half', 'narrow'), n_images=20, n_samples=2, n_steps=250,
                   methods=('repaint', 'copaint', 'copaint-tt'))   # at 250 steps the defaults are the papers' J, r, G
-PROTOCOL_RUNS = {'protocol': PROTOCOL, 'spot': SPOT_CHECK}
+FP32_TIME = dict(PROTOCOL, masks=('half',), n_images=20, methods=('repaint', 'copaint'))   # CoPaint's time without bf16
+PROTOCOL_RUNS = {'protocol': PROTOCOL, 'spot': SPOT_CHECK, 'fp32-time': FP32_TIME}
 UNIT_KEYS = ('run', 'dataset', 'mask', 'method')                          # what a unit is
 SETTING_KEYS = ('model', 'seed', 'steps', 'n_images', 'n_samples', 'precision')  # what must match for reuse
 
