@@ -571,8 +571,8 @@ def participation_ratio(z: torch.Tensor # (N, D) codes
     return float(lam.sum() ** 2 / (lam ** 2).sum())
 
 @torch.no_grad()
-def code_report(model: IRLINR, images: torch.Tensor) -> dict:
-    "Reconstruction MSE in the predicted pose ([0, 1] scale) and the codes' `participation_ratio`."
+def code_report(model: nn.Module, images: torch.Tensor) -> dict:
+    "Reconstruction MSE ([0, 1] scale; IRL-INR's in the predicted pose) and the codes' `participation_ratio`, for an `IRLINR` or a `RotAE`."
     out = model.eval()(images)
     recon = float(((out['recon'] + 1) / 2 - (images + 1) / 2).pow(2).mean())
     return dict(recon=recon, eff_dims=participation_ratio(out['z']))
