@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks, prepared for a lent device (about 5 minutes on one GPU): repkit against diffusers on the
-# same network (DDIM and RePaint), DDIM with the network compiled into CUDA graphs against eager, bf16 against
+# same network (DDIM and RePaint), DDIM with the network compiled (CUDA graphs) against eager, bf16 against
 # fp32 in training and sampling, and the `#| cuda` cells.
 #   bash .ci/gpu_check.sh              on a machine with CUDA (fails at once without one)
 #   DEVICE=cpu bash .ci/gpu_check.sh   the dry run on a CPU: the same commands, quick sizes

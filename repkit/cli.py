@@ -145,7 +145,8 @@ def _bench_parser(sub):
     b.add_argument('--analytic', action='store_true',
                    help='inpaint: the exact-world study instead of the trained models')
     b.add_argument('--compile', action='store_true',
-                   help='sampler: also time DDIM with the network compiled into CUDA graphs (CUDA only)')
+                   help='sampler, inpaint --diffusers: also time with the network compiled (torch.compile: CUDA '
+                        'graphs on CUDA, C++ kernels on a CPU; the first call compiles, about a minute on a CPU)')
     b.add_argument('--device', default=None)
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #32c98b88
 from __future__ import annotations
-import os, io, math, random, tempfile, contextlib
+import os, io, math, random, shutil, tempfile, contextlib
 from pathlib import Path
 from typing import Any, Iterable
 import numpy as np
@@ -12,9 +12,9 @@ import torch
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'RepkitError', 'default_device', 'cpu_has_bf16',
-           'autocast_dtype', 'autocast', 'compiled', 'make_generator', 'seed_everything', 'randn', 'rand',
-           'check_shape', 'check_finite', 'check_positive_int', 'atomic_write', 'save_checkpoint', 'load_checkpoint',
-           'load_state', 'weights_dir', 'image_grid', 'show_images', 'save_images']
+           'autocast_dtype', 'autocast', 'cxx_compiler', 'Compiled', 'compiled', 'make_generator', 'seed_everything',
+           'randn', 'rand', 'check_shape', 'check_finite', 'check_positive_int', 'atomic_write', 'save_checkpoint',
+           'load_checkpoint', 'load_state', 'weights_dir', 'image_grid', 'show_images', 'save_images']
 
 # %% ../nbs/00_core.ipynb #fe177b9c
 if os.environ.get('IN_TEST'):
@@ -69,14 +69,36 @@ def autocast(device: str | torch.device, precision: str = 'fp32'):
     return torch.autocast(default_device(device).type, dtype=dtype)
 
 # %% ../nbs/00_core.ipynb #7e9b74f4
+def cxx_compiler() -> str | None:
+    "The C++ compiler inductor would use on a CPU (`$CXX`, else g++, else clang++), or `None` if there is none."
+    names = [os.environ['CXX']] if os.environ.get('CXX') else ['g++', 'clang++']
+    found = [shutil.which(n) for n in names]
+    return next((p for p in found if p), None)
+
+class Compiled:
+    "A network compiled by `compiled`: each call returns a fresh tensor (a CUDA graph reuses its output buffer)."
+    def __init__(self, net, device: torch.device, mode: str):
+        self.net = net
+        self.device = device
+        self.mode = mode
+    def __call__(self, *args, **kwargs):
+        return self.net(*args, **kwargs).clone()
+    def __repr__(self):
+        inner = getattr(self.net, '_orig_mod', self.net)      # torch.compile keeps a module as `_orig_mod`
+        return f"Compiled({type(inner).__name__}, device={self.device}, mode={self.mode!r})"
+
 def compiled(model,                            # a network (or any callable of tensors)
              device: str | torch.device,       # where it runs
-             mode: str = 'reduce-overhead'     # torch.compile's mode; 'reduce-overhead' uses CUDA graphs
+             mode: str | None = None           # torch.compile's mode; None: 'reduce-overhead' (CUDA graphs) on CUDA, 'default' on a CPU
             ):
-    "`torch.compile(model, mode=mode)` on a CUDA device; `model` itself on any other device."
-    if default_device(device).type != 'cuda':
+    "`torch.compile(model)` for a CUDA device or a CPU (a `Compiled`); `model` itself on any other device."
+    dev = default_device(device)
+    if dev.type not in ('cuda', 'cpu'):
         return model
-    return torch.compile(model, mode=mode)
+    if dev.type == 'cpu' and cxx_compiler() is None:
+        raise RepkitError("compiling for the CPU needs a C++ compiler: install g++ or set $CXX (found neither g++ nor clang++)")
+    mode = mode or ('reduce-overhead' if dev.type == 'cuda' else 'default')
+    return Compiled(torch.compile(model, mode=mode), dev, mode)
 
 # %% ../nbs/00_core.ipynb #d1d1972a
 def make_generator(seed: int | torch.Generator | None = None, # a seed, a generator (returned as is), or `None` for a random seed

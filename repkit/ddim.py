@@ -22,7 +22,7 @@ from .train import TrainConfig, train
 # %% auto #0
 __all__ = ['DIFFUSION_PRESETS', 'DiscreteSchedule', 'diffusion_loss', 'respace', 'ddim_step', 'renoise_step', 'ddim_sample',
            'ddpm_sample', 'DiffusionModel', 'train_diffusion', 'pretrained_path', 'load_pretrained', 'train_throughput',
-           'bench_train', 'DiffusersEps', 'model_shape', 'diffusers_unet', 'bench_sampler']
+           'bench_train', 'DiffusersEps', 'model_shape', 'diffusers_unet', 'time_side_by_side', 'bench_sampler']
 
 # %% ../nbs/14_ddim.ipynb #d9354c15
 import json, time
@@ -120,7 +120,7 @@ def ddim_sample(eps_model: Callable,          # eps_model(x, t) -> predicted noi
                 clip_x0: bool = False,        # clamp the estimate of x0 to [-1, 1] (images)
                 progress: bool = False,
                 precision: str = 'fp32',      # network evaluations in 'fp32', 'bf16' or 'auto' (`core.autocast_dtype`)
-                compile: bool = False         # torch.compile the network with CUDA graphs (CUDA only, `core.compiled`)
+                compile: bool = False         # torch.compile the network (`core.compiled`: CUDA graphs on CUDA, C++ kernels on a CPU)
                ) -> torch.Tensor:
     "Sample with DDIM (any eta, any respacing) or DDPM, with RePaint-style jumps when the levels go up."
     if eta < 0:
@@ -145,7 +145,7 @@ def ddim_sample(eps_model: Callable,          # eps_model(x, t) -> predicted noi
             x = hook.before(x, t, i)
             with autocast(device, precision):
                 eps = net(x, torch.full((shape[0],), t, device=device, dtype=torch.long))
-            eps = eps.float().clone() if compile else eps.float()   # float32 update; a CUDA graph reuses its output buffer
+            eps = eps.float()                             # the update in float32
             if not checked:
                 if eps.shape != x.shape:
                     raise RepkitError(f"eps_model must return a tensor of x's shape {tuple(x.shape)}, got {tuple(eps.shape)}")
@@ -326,31 +326,55 @@ def _timer(dev: torch.device):
         return time.perf_counter() - t0
     return timed
 
-def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, dev, seed: int) -> dict:
+def time_side_by_side(runs: dict,        # name -> a function of no arguments
+                      repeats: int,      # timed calls of each
+                      device,            # where the runs compute (CUDA is synchronised around each call)
+                      warm_up: bool = True) -> dict:
+    "The best of `repeats` wall times of each run (seconds), interleaved so that a change in load hits all alike."
+    timed = _timer(default_device(device))
+    if warm_up:
+        for f in runs.values():
+            f()
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, f in runs.items():
+            times[name].append(timed(f))
+    return {name: min(t) for name, t in times.items()}
+
+def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, dev, seed: int,
+                        compile: bool = False) -> dict:
     "Time diffusers' DDIMPipeline and repkit's DDIM loop on one random UNet2DModel, same batch and steps."
     unet = diffusers_unet(cfg, seed, dev)               # raises a RepkitError if diffusers is missing
     from diffusers import DDIMPipeline, DDIMScheduler   # optional dependency
-    sched = DDIMScheduler(num_train_timesteps=1000, beta_schedule='linear', clip_sample=True)
-    pipe = DDIMPipeline(unet=unet, scheduler=sched)
-    pipe.set_progress_bar_config(disable=True)
     shape = (batch_size, cfg['in_channels'], cfg['image_size'], cfg['image_size'])
-    def theirs():
-        with torch.no_grad():
-            pipe(batch_size=batch_size, num_inference_steps=n_steps, eta=0.0, output_type='np',
-                 generator=torch.Generator().manual_seed(seed))
-    def ours():
-        ddim_sample(DiffusersEps(unet), DiscreteSchedule(), shape, n_steps, device=dev, generator=seed,
-                    clip_x0=True)
-    timed = _timer(dev)
-    theirs()
-    ours()
-    a, b = [], []
-    for _ in range(repeats):
-        a.append(timed(theirs))
-        b.append(timed(ours))
-    return dict(unet2dmodel_parameters=sum(p.numel() for p in unet.parameters()),
-                diffusers_ddim_pipeline_seconds=min(a), repkit_ddim_seconds=min(b),
-                repkit_over_diffusers=min(b) / min(a))
+    eps = DiffusersEps(unet)
+    def theirs(net, precision='fp32'):
+        pipe = DDIMPipeline(unet=net, scheduler=DDIMScheduler(num_train_timesteps=1000, beta_schedule='linear',
+                                                              clip_sample=True))
+        pipe.set_progress_bar_config(disable=True)
+        def run():
+            with torch.no_grad(), autocast(dev, precision):
+                pipe(batch_size=batch_size, num_inference_steps=n_steps, eta=0.0, output_type='np',
+                     generator=torch.Generator().manual_seed(seed))
+        return run
+    def ours(precision='fp32', compile=False):
+        return lambda: ddim_sample(eps, DiscreteSchedule(), shape, n_steps, device=dev, generator=seed, clip_x0=True,
+                                   precision=precision, compile=compile)
+    runs = dict(diffusers=theirs(unet), repkit=ours(), diffusers_auto=theirs(unet, 'auto'), repkit_auto=ours('auto'))
+    if compile:                                         # the same torch.compile mode for both (`core.compiled`)
+        runs.update(diffusers_compiled=theirs(compiled(unet, dev).net), repkit_compiled=ours(compile=True),
+                    repkit_compiled_auto=ours('auto', True))
+    best = time_side_by_side(runs, repeats, dev)
+    res = dict(unet2dmodel_parameters=sum(p.numel() for p in unet.parameters()),
+               diffusers_ddim_pipeline_seconds=best['diffusers'], repkit_ddim_seconds=best['repkit'],
+               repkit_over_diffusers=best['repkit'] / best['diffusers'],
+               repkit_auto_over_diffusers=best['repkit_auto'] / best['diffusers'],
+               repkit_auto_over_diffusers_auto=best['repkit_auto'] / best['diffusers_auto'])
+    if compile:
+        res.update(repkit_compiled_over_diffusers=best['repkit_compiled'] / best['diffusers'],
+                   repkit_compiled_over_diffusers_compiled=best['repkit_compiled'] / best['diffusers_compiled'],
+                   repkit_compiled_auto_over_diffusers=best['repkit_compiled_auto'] / best['diffusers'])
+    return res
 
 # %% ../nbs/14_ddim.ipynb #0ddb5338
 @bench('sampler')
@@ -358,14 +382,14 @@ def bench_sampler(quick: bool = False, seed: int = 0, as_json: bool = False, pro
                   model='digits',                  # a shipped model's name, or a `DiffusionModel`
                   n_steps: int | None = None, batch_size: int | None = None, repeats: int | None = None,
                   device=None, diffusers: bool = False,
-                  compile: bool = False) -> str:   # also time the DDIM loop with the network compiled (CUDA only)
+                  compile: bool = False) -> str:   # also time the DDIM loop with the network compiled (`core.compiled`)
     "DDIM wall time against the same number of bare network evaluations (the floor), and their ratio."
     n_steps = n_steps or (20 if quick else 50)
     batch_size = batch_size or (16 if quick else 64)
     repeats = repeats or (2 if quick else 5)
     dev = default_device(device)
-    if compile and dev.type != 'cuda':
-        raise RepkitError(f"compile applies to CUDA devices only, got {dev}")
+    if compile and dev.type not in ('cuda', 'cpu'):
+        raise RepkitError(f"compile applies to CUDA devices and the CPU, got {dev}")
     m = (load_pretrained(model) if isinstance(model, str) else model).to(dev).eval()
     c = m.net.config
     shape = (batch_size, c['in_channels'], c['image_size'], c['image_size'])
@@ -377,24 +401,18 @@ def bench_sampler(quick: bool = False, seed: int = 0, as_json: bool = False, pro
                 m(x, torch.full((batch_size,), t, device=dev, dtype=torch.long))
     def ddim():
         ddim_sample(m, m.schedule, shape, n_steps, device=dev, generator=seed)
-    timed = _timer(dev)
-    bare()                                                                    # warm-up
-    ddim()
-    tb, td = [], []
-    for _ in range(repeats):
-        tb.append(timed(bare))
-        td.append(timed(ddim))
+    runs = dict(bare=bare, ddim=ddim)
+    if compile:                                                               # the warm-up compiles
+        runs['ddim_compiled'] = lambda: ddim_sample(m, m.schedule, shape, n_steps, device=dev, generator=seed,
+                                                    compile=True)
+    best = time_side_by_side(runs, repeats, dev)
     res = dict(model=model if isinstance(model, str) else type(model).__name__, device=str(dev),
-               batch_size=batch_size, n_steps=n_steps, bare_network_seconds=min(tb), ddim_seconds=min(td),
-               overhead_ratio=min(td) / min(tb), threads=torch.get_num_threads())
+               batch_size=batch_size, n_steps=n_steps, bare_network_seconds=best['bare'], ddim_seconds=best['ddim'],
+               overhead_ratio=best['ddim'] / best['bare'], threads=torch.get_num_threads())
     if compile:
-        def ddim_compiled():
-            ddim_sample(m, m.schedule, shape, n_steps, device=dev, generator=seed, compile=True)
-        ddim_compiled()                                                       # compiles and records the graphs
-        tc = [timed(ddim_compiled) for _ in range(repeats)]
-        res.update(ddim_compiled_seconds=min(tc), compiled_over_eager=min(tc) / min(td))
+        res.update(ddim_compiled_seconds=best['ddim_compiled'], compiled_over_eager=best['ddim_compiled'] / best['ddim'])
     if diffusers:
-        res['diffusers'] = _bench_vs_diffusers(m.net.config, n_steps, batch_size, repeats, dev, seed)
+        res['diffusers'] = _bench_vs_diffusers(m.net.config, n_steps, batch_size, repeats, dev, seed, compile)
     if as_json:
         return json.dumps(res, indent=1)
     flat = {**{k: v for k, v in res.items() if k != 'diffusers'}, **res.get('diffusers', {})}

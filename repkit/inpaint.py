@@ -8,7 +8,7 @@ import math
 import time
 from typing import Callable
 import torch
-from .core import RepkitError, autocast, default_device, make_generator, randn
+from .core import RepkitError, autocast, compiled, default_device, make_generator, randn
 from .core import check_shape, check_finite, check_positive_int
 from .sde import SamplerHook, CombinedHook, get_sde, sample as sde_sample
 from .ddim import DiscreteSchedule, ddim_sample, respace
@@ -164,13 +164,14 @@ def inpaint(method: str,                  # a name in `METHODS`
             progress: bool = False,
             return_stats: bool = False,   # also return a dict with network calls and wall time
             precision: str = 'fp32',      # every network call (the method's own too) in 'fp32', 'bf16' or 'auto'
+            compile: bool = False,        # torch.compile the network first (`core.compiled`)
             **method_kwargs):             # the method's own knobs (see its builder in `METHODS`)
     "Inpaint with any method on the shared DDIM loop; samples `(B, ...)` (and stats if asked)."
     build = METHODS[method]                 # an unknown name: a RepkitError listing the registered ones
     device = default_device(device)
     g = make_generator(generator)
     yb, m = prepare_observation(y, mask, n_samples, device)
-    counter = CountingEps(eps_model)
+    counter = CountingEps(compiled(eps_model, device) if compile else eps_model)
     n_steps = check_positive_int(n_steps, 'n_steps')
     hook, loop_kw = build(counter, schedule, yb, m, n_steps, g, **method_kwargs)
     if hasattr(hook, 'clip_x0'):

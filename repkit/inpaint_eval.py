@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
-from .core import RepkitError, autocast, autocast_dtype, default_device, make_generator, randn, check_finite, check_positive_int
+from .core import RepkitError, autocast, autocast_dtype, compiled, default_device, make_generator, randn, check_finite, check_positive_int
 from .ddim import DiscreteSchedule, ddim_sample, load_pretrained, DIFFUSION_PRESETS
-from .ddim import DiffusersEps, diffusers_unet, _timer
+from .ddim import DiffusersEps, diffusers_unet, time_side_by_side
 from .quality import TOUR_PRECISION, load_classifier
 from .gaussian import MixtureWorld, image_gaussian, image_mixture, gaussian_fit, bures_w2, sliced_w2
 from .data import MASKS, make_mask, make_masks, get_dataset
@@ -893,7 +893,9 @@ import warnings
 def repaint_vs_diffusers(model: str = 'digits',        # the preset whose network size is timed
                          batch_sizes=(16, 64), n_steps: int = 50,
                          jump_length: int | None = None,  # None: `scaled_jump_length(n_steps)`
-                         jump_n_sample: int = 10, repeats: int = 3, device=None, seed: int = 0) -> list[dict]:
+                         jump_n_sample: int = 10, repeats: int = 3, device=None, seed: int = 0,
+                         compile: bool = False            # also time both with the network compiled (`core.compiled`)
+                        ) -> list[dict]:
     "RePaint in repkit and in diffusers' `RePaintPipeline` on one random `UNet2DModel`: same batch, steps, J and r."
     _check_names([model], list(DIFFUSION_PRESETS), 'model')
     cfg = DIFFUSION_PRESETS[model]['net']
@@ -901,46 +903,55 @@ def repaint_vs_diffusers(model: str = 'digits',        # the preset whose networ
     unet = diffusers_unet(cfg, seed, dev)                # a RepkitError if diffusers is missing
     from diffusers import RePaintPipeline, RePaintScheduler
     J = scaled_jump_length(n_steps) if jump_length is None else check_positive_int(jump_length, 'jump_length')
-    pipe = RePaintPipeline(unet=unet, scheduler=RePaintScheduler(num_train_timesteps=1000, beta_schedule='linear'))
-    pipe.set_progress_bar_config(disable=True)
-    calls = []
-    unet.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape[0]))   # network evaluations
+    def pipeline(net):
+        pipe = RePaintPipeline(unet=net, scheduler=RePaintScheduler(num_train_timesteps=1000, beta_schedule='linear'))
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+    pipes = dict(eager=pipeline(unet), compiled=pipeline(compiled(unet, dev).net) if compile else None)
     eps = DiffusersEps(unet)
-    timed = _timer(dev)
     rows = []
     for B in batch_sizes:
         C, H = cfg['in_channels'], cfg['image_size']
         y = randn((B, C, H, H), seed, dev).clamp(-1, 1)
         m = make_masks('half', B, H, seed, device=dev)
-        def theirs():
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter('ignore', FutureWarning)   # the deprecated pipeline's preprocess notice
-                pipe(image=y, mask_image=m.expand(B, 1, H, H), num_inference_steps=n_steps, eta=1.0, jump_length=J,
-                     jump_n_sample=jump_n_sample, generator=torch.Generator(device=dev).manual_seed(seed), output_type='np')
-        def ours(precision):
+        def theirs(pipe, precision='fp32'):
+            def run():
+                with torch.no_grad(), autocast(dev, precision), warnings.catch_warnings():
+                    warnings.simplefilter('ignore', FutureWarning)   # the deprecated pipeline's preprocess notice
+                    pipe(image=y, mask_image=m.expand(B, 1, H, H), num_inference_steps=n_steps, eta=1.0,
+                         jump_length=J, jump_n_sample=jump_n_sample,
+                         generator=torch.Generator(device=dev).manual_seed(seed), output_type='np')
+            return run
+        def ours(precision='fp32', compile=False):
             return lambda: inpaint('repaint', eps, DiscreteSchedule(), y, m, n_steps=n_steps, device=dev, generator=seed,
-                                   jump_length=J, jump_n_sample=jump_n_sample, precision=precision)
-        def theirs_bf16():
-            with autocast(dev, 'auto'):
-                theirs()
-        runs = dict(diffusers=theirs, repkit=ours('fp32'), repkit_auto=ours('auto'), diffusers_auto=theirs_bf16)
+                                   jump_length=J, jump_n_sample=jump_n_sample, precision=precision, compile=compile)
+        runs = dict(diffusers=theirs(pipes['eager']), repkit=ours(), repkit_auto=ours('auto'),
+                    diffusers_auto=theirs(pipes['eager'], 'auto'))
         nfe = {}
+        calls = []
+        hook = unet.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape[0]))   # network evaluations
         for name, f in runs.items():                     # warm-up, and the network evaluations of each
             calls.clear()
             f()
             nfe[name] = len(calls)
-        times = {name: [] for name in runs}
-        for _ in range(repeats):                         # interleaved, so that load changes hit all alike
-            for name, f in runs.items():
-                times[name].append(timed(f))
-        best = {name: min(t) for name, t in times.items()}
-        rows.append(dict(model=model, batch_size=B, n_steps=n_steps, jump_length=J, jump_n_sample=jump_n_sample,
-                         nfe_repkit=nfe['repkit'], nfe_diffusers=nfe['diffusers'],
-                         diffusers_seconds=best['diffusers'], repkit_seconds=best['repkit'],
-                         repkit_over_diffusers=best['repkit'] / best['diffusers'],
-                         repkit_auto_over_diffusers=best['repkit_auto'] / best['diffusers'],
-                         repkit_auto_over_diffusers_auto=best['repkit_auto'] / best['diffusers_auto'],
-                         auto_dtype=str(autocast_dtype(dev, 'auto') or torch.float32).removeprefix('torch.'),
+        hook.remove()                                    # no Python hook inside the compiled graphs
+        if compile:                                      # the warm-up compiles (a minute per batch size on a CPU)
+            runs.update(diffusers_compiled=theirs(pipes['compiled']), repkit_compiled=ours(compile=True),
+                        repkit_compiled_auto=ours('auto', True))
+            for name in ('diffusers_compiled', 'repkit_compiled', 'repkit_compiled_auto'):
+                runs[name]()
+        best = time_side_by_side(runs, repeats, dev, warm_up=False)
+        row = dict(model=model, batch_size=B, n_steps=n_steps, jump_length=J, jump_n_sample=jump_n_sample,
+                   nfe_repkit=nfe['repkit'], nfe_diffusers=nfe['diffusers'],
+                   diffusers_seconds=best['diffusers'], repkit_seconds=best['repkit'],
+                   repkit_over_diffusers=best['repkit'] / best['diffusers'],
+                   repkit_auto_over_diffusers=best['repkit_auto'] / best['diffusers'],
+                   repkit_auto_over_diffusers_auto=best['repkit_auto'] / best['diffusers_auto'])
+        if compile:
+            row.update(repkit_compiled_over_diffusers=best['repkit_compiled'] / best['diffusers'],
+                       repkit_compiled_over_diffusers_compiled=best['repkit_compiled'] / best['diffusers_compiled'],
+                       repkit_compiled_auto_over_diffusers=best['repkit_compiled_auto'] / best['diffusers'])
+        rows.append(dict(row, auto_dtype=str(autocast_dtype(dev, 'auto') or torch.float32).removeprefix('torch.'),
                          threads=torch.get_num_threads(), device=str(dev)))
     return rows
 
@@ -949,11 +960,14 @@ def repaint_vs_diffusers(model: str = 'digits',        # the preset whose networ
 def bench_inpaint(quick: bool = False, seed: int = 0, as_json: bool = False, progress: bool = False,
                   analytic: bool = False,   # the exact-world study (five observations per world) instead
                   diffusers: bool = False,  # RePaint against diffusers' RePaintPipeline on the same network instead
+                  compile: bool = False,    # with `diffusers`: also time both with the network compiled
                   device=None) -> str:
     "Inpainting tables: exact worlds (`analytic`), RePaint against diffusers (`diffusers`), or the shipped models."
+    if compile and not diffusers:
+        raise RepkitError("compile applies to 'repkit bench inpaint --diffusers' only")
     if diffusers:
         rows = repaint_vs_diffusers(batch_sizes=(16,) if quick else (16, 64), n_steps=20 if quick else 50,
-                                    repeats=1 if quick else 3, device=device, seed=seed)
+                                    repeats=1 if quick else 3, device=device, seed=seed, compile=compile)
         return json.dumps(rows, indent=1) if as_json else markdown_table(rows)
     if analytic:
         rows = analytic_study(quick=quick, seed=seed, progress=progress)
