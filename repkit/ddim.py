@@ -20,9 +20,10 @@ from .data import get_dataset
 from .train import TrainConfig, train
 
 # %% auto #0
-__all__ = ['DIFFUSION_PRESETS', 'DiscreteSchedule', 'diffusion_loss', 'respace', 'ddim_step', 'renoise_step', 'ddim_sample',
-           'ddpm_sample', 'DiffusionModel', 'train_diffusion', 'pretrained_path', 'load_pretrained', 'train_throughput',
-           'bench_train', 'DiffusersEps', 'model_shape', 'diffusers_unet', 'time_side_by_side', 'bench_sampler']
+__all__ = ['DIFFUSION_PRESETS', 'RACE_RATIOS', 'DiscreteSchedule', 'diffusion_loss', 'respace', 'ddim_step', 'renoise_step',
+           'ddim_sample', 'ddpm_sample', 'DiffusionModel', 'train_diffusion', 'pretrained_path', 'load_pretrained',
+           'train_throughput', 'bench_train', 'DiffusersEps', 'model_shape', 'diffusers_unet', 'time_side_by_side',
+           'race_ratios', 'bench_sampler']
 
 # %% ../nbs/14_ddim.ipynb #d9354c15
 import json, time
@@ -341,6 +342,17 @@ def time_side_by_side(runs: dict,        # name -> a function of no arguments
             times[name].append(timed(f))
     return {name: min(t) for name, t in times.items()}
 
+RACE_RATIOS = dict(repkit_over_diffusers=('repkit', 'diffusers'),        # ratio name -> (numerator, denominator) run
+                   repkit_auto_over_diffusers=('repkit_auto', 'diffusers'),
+                   repkit_auto_over_diffusers_auto=('repkit_auto', 'diffusers_auto'),
+                   repkit_compiled_over_diffusers=('repkit_compiled', 'diffusers'),
+                   repkit_compiled_over_diffusers_compiled=('repkit_compiled', 'diffusers_compiled'),
+                   repkit_compiled_auto_over_diffusers=('repkit_compiled_auto', 'diffusers'))
+
+def race_ratios(best: dict) -> dict:
+    "The `RACE_RATIOS` of repkit's and diffusers' runs among `time_side_by_side`'s best times (those that were timed)."
+    return {name: best[a] / best[b] for name, (a, b) in RACE_RATIOS.items() if a in best and b in best}
+
 def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, dev, seed: int,
                         compile: bool = False) -> dict:
     "Time diffusers' DDIMPipeline and repkit's DDIM loop on one random UNet2DModel, same batch and steps."
@@ -365,16 +377,8 @@ def _bench_vs_diffusers(cfg: dict, n_steps: int, batch_size: int, repeats: int, 
         runs.update(diffusers_compiled=theirs(compiled(unet, dev).net), repkit_compiled=ours(compile=True),
                     repkit_compiled_auto=ours('auto', True))
     best = time_side_by_side(runs, repeats, dev)
-    res = dict(unet2dmodel_parameters=sum(p.numel() for p in unet.parameters()),
-               diffusers_ddim_pipeline_seconds=best['diffusers'], repkit_ddim_seconds=best['repkit'],
-               repkit_over_diffusers=best['repkit'] / best['diffusers'],
-               repkit_auto_over_diffusers=best['repkit_auto'] / best['diffusers'],
-               repkit_auto_over_diffusers_auto=best['repkit_auto'] / best['diffusers_auto'])
-    if compile:
-        res.update(repkit_compiled_over_diffusers=best['repkit_compiled'] / best['diffusers'],
-                   repkit_compiled_over_diffusers_compiled=best['repkit_compiled'] / best['diffusers_compiled'],
-                   repkit_compiled_auto_over_diffusers=best['repkit_compiled_auto'] / best['diffusers'])
-    return res
+    return dict(unet2dmodel_parameters=sum(p.numel() for p in unet.parameters()),
+                diffusers_ddim_pipeline_seconds=best['diffusers'], repkit_ddim_seconds=best['repkit'], **race_ratios(best))
 
 # %% ../nbs/14_ddim.ipynb #0ddb5338
 @bench('sampler')

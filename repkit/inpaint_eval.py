@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 from .core import RepkitError, autocast, autocast_dtype, compiled, default_device, make_generator, randn, check_finite, check_positive_int
 from .ddim import DiscreteSchedule, ddim_sample, load_pretrained, DIFFUSION_PRESETS
-from .ddim import DiffusersEps, diffusers_unet, time_side_by_side
+from .ddim import DiffusersEps, diffusers_unet, time_side_by_side, race_ratios
 from .quality import TOUR_PRECISION, load_classifier
 from .gaussian import MixtureWorld, image_gaussian, image_mixture, gaussian_fit, bures_w2, sliced_w2
 from .data import MASKS, make_mask, make_masks, get_dataset
@@ -943,14 +943,7 @@ def repaint_vs_diffusers(model: str = 'digits',        # the preset whose networ
         best = time_side_by_side(runs, repeats, dev, warm_up=False)
         row = dict(model=model, batch_size=B, n_steps=n_steps, jump_length=J, jump_n_sample=jump_n_sample,
                    nfe_repkit=nfe['repkit'], nfe_diffusers=nfe['diffusers'],
-                   diffusers_seconds=best['diffusers'], repkit_seconds=best['repkit'],
-                   repkit_over_diffusers=best['repkit'] / best['diffusers'],
-                   repkit_auto_over_diffusers=best['repkit_auto'] / best['diffusers'],
-                   repkit_auto_over_diffusers_auto=best['repkit_auto'] / best['diffusers_auto'])
-        if compile:
-            row.update(repkit_compiled_over_diffusers=best['repkit_compiled'] / best['diffusers'],
-                       repkit_compiled_over_diffusers_compiled=best['repkit_compiled'] / best['diffusers_compiled'],
-                       repkit_compiled_auto_over_diffusers=best['repkit_compiled_auto'] / best['diffusers'])
+                   diffusers_seconds=best['diffusers'], repkit_seconds=best['repkit'], **race_ratios(best))
         rows.append(dict(row, auto_dtype=str(autocast_dtype(dev, 'auto') or torch.float32).removeprefix('torch.'),
                          threads=torch.get_num_threads(), device=str(dev)))
     return rows

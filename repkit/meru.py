@@ -18,6 +18,7 @@ from .core import (RepkitError, default_device, make_generator, check_positive_i
 from .data import SPRITE_SHAPES, SPRITE_COLOURS, get_dataset
 from .train import TrainConfig, train, load_trained
 from .probes import retrieval_from_similarity
+from .nets import conv_stem
 from .lorentz import (exp_map0, log_map0, pairwise_dist, pairwise_inner, half_aperture, oxy_angle, dist0,
                             geodesic, to_poincare, plot_disk)
 
@@ -211,17 +212,9 @@ class ImageEncoder(nn.Module):
         self, out_dim: int = 64, channels: tuple = (16, 32, 64, 128), groups: int = 8, proj_bias: bool = False
     ):
         super().__init__()
-        layers, c_in = [], 3
-        for i, c in enumerate(channels):
-            layers += [
-                nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1),
-                nn.GroupNorm(groups, c),
-                nn.SiLU(),
-            ]
-            c_in = c
-        self.net = nn.Sequential(*layers)
-        self.norm = nn.LayerNorm(c_in)
-        self.proj = _projection(c_in, out_dim, proj_bias)
+        self.net = conv_stem(channels, groups)
+        self.norm = nn.LayerNorm(channels[-1])
+        self.proj = _projection(channels[-1], out_dim, proj_bias)
 
     def forward(self, x):
         return self.proj(self.norm(self.net(x).mean((2, 3))))

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from .core import RepkitError, check_shape
 
 # %% auto #0
-__all__ = ['timestep_embedding', 'ResBlock', 'AttnBlock', 'UNet', 'MLPScore']
+__all__ = ['timestep_embedding', 'ResBlock', 'AttnBlock', 'UNet', 'MLPScore', 'conv_stem']
 
 # %% ../nbs/12_nets.ipynb #4099b725
 def timestep_embedding(t: torch.Tensor,     # (B,) times, integer steps or continuous
@@ -197,3 +197,16 @@ class MLPScore(nn.Module):
         for b in self.blocks:
             h = h + b(h)
         return self.out(h)
+
+# %% ../nbs/12_nets.ipynb #7f15d96e
+def conv_stem(channels: tuple = (16, 32, 64, 128), # output channels of each stage
+              groups: int = 8,                     # GroupNorm groups in every stage
+              in_channels: int = 3) -> nn.Sequential:
+    "Conv 3x3 -> GroupNorm -> SiLU per stage; stride 1 in the first stage, 2 in the others."
+    layers, c_in = [], in_channels
+    for i, c in enumerate(channels):
+        if c % groups:
+            raise RepkitError(f"each stage's channels must divide into {groups} groups, got {c}")
+        layers += [nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1), nn.GroupNorm(groups, c), nn.SiLU()]
+        c_in = c
+    return nn.Sequential(*layers)

@@ -49,6 +49,7 @@ from repkit.probes import (
     mlp_r2,
 )
 from .probes import format_table
+from .nets import conv_stem
 
 # %% auto #0
 __all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'SHIPPED', 'Hypernetwork', 'invariance_loss', 'variance_loss',
@@ -155,15 +156,8 @@ class ConvEncoder(nn.Module):
     "A small CNN: `(N, 3, H, W)` images in [-1, 1] -> `(N, repr_dim)` representations."
     def __init__(self, repr_dim: int = 64, channels: tuple = (16, 32, 64, 128), groups: int = 8):
         super().__init__()
-        layers, c_in = [], 3
-        for i, c in enumerate(channels):
-            layers += [
-                nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1),
-                nn.GroupNorm(groups, c),
-                nn.SiLU(),
-            ]
-            c_in = c
-        self.net, self.head = nn.Sequential(*layers), nn.Linear(c_in, repr_dim)
+        self.net = conv_stem(channels, groups)
+        self.head = nn.Linear(channels[-1], repr_dim)
     def forward(self, x):
         return self.head(self.net(x).mean((2, 3)))
 
