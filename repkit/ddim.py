@@ -135,7 +135,7 @@ def ddim_sample(eps_model: Callable,          # eps_model(x, t) -> predicted noi
     shape = tuple(shape)
     x = randn(shape, g, device) if x_T is None else check_shape(x_T, shape, 'x_T').to(device)
     ab, checked = _abar_list(schedule), False
-    with torch.no_grad():
+    with torch.no_grad(), autocast(device, precision):   # one autocast region: the weights are cast once, not per step
         x = hook.start(x, ts[0])
         for i in tqdm(range(len(ts) - 1), disable=not progress, desc='ddim', leave=False):
             t, s = ts[i], ts[i + 1]
@@ -144,9 +144,7 @@ def ddim_sample(eps_model: Callable,          # eps_model(x, t) -> predicted noi
                 x, _ = hook.update(x, None, s, i, 'renoise')
                 continue
             x = hook.before(x, t, i)
-            with autocast(device, precision):
-                eps = net(x, torch.full((shape[0],), t, device=device, dtype=torch.long))
-            eps = eps.float()                             # the update in float32
+            eps = net(x, torch.full((shape[0],), t, device=device, dtype=torch.long)).float()   # the update in float32
             if not checked:
                 if eps.shape != x.shape:
                     raise RepkitError(f"eps_model must return a tensor of x's shape {tuple(x.shape)}, got {tuple(eps.shape)}")
