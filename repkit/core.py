@@ -98,7 +98,7 @@ def compiled(model,                            # a network (or any callable of t
     if dev.type == 'cpu' and cxx_compiler() is None:
         raise RepkitError("compiling for the CPU needs a C++ compiler: install g++ or set $CXX (found neither g++ nor clang++)")
     mode = mode or ('reduce-overhead' if dev.type == 'cuda' else 'default')
-    return Compiled(torch.compile(model, mode=mode), dev, mode)
+    return Compiled(torch.compile(model, mode=mode, dynamic=False), dev, mode)   # static shapes: see below
 
 # %% ../nbs/00_core.ipynb #d1d1972a
 def make_generator(seed: int | torch.Generator | None = None, # a seed, a generator (returned as is), or `None` for a random seed
