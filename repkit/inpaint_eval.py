@@ -514,7 +514,7 @@ def _groups(rows, run, by_mask):
     for r in rows:
         if r.get('run', run) == run and 'per_image' in r and (by_mask or r['mask'] in complete[r['dataset']]):
             out.setdefault((r['dataset'], r['mask'] if by_mask else 'all', r['method'], r['steps']), []).append(r)
-    return out
+    return {k: sorted(rs, key=lambda r: r['mask']) for k, rs in out.items()}   # averages in mask order, not file order
 
 def _per_image(rs: list[dict], key: str) -> np.ndarray:
     "Each image's score averaged over the rows (mask families) of one method: the items the bootstrap resamples."
@@ -562,9 +562,9 @@ def paired_difference(rows: list[dict], dataset: str, a: str, b: str, key: str, 
                       masks=None, seed: int = 0) -> tuple[float, float, float]:
     "Method `a`'s score minus `b`'s per image (averaged over `masks`, default the complete ones), mean and 95 % interval."
     masks = complete_masks(rows, dataset, run) if masks is None else masks
-    pick = lambda m: [r for r in rows if r.get('run', run) == run and r['dataset'] == dataset and r['method'] == m
-                      and r['mask'] in masks]
-    ra, rb = pick(a), pick(b)
+    pick = lambda m: sorted((r for r in rows if r.get('run', run) == run and r['dataset'] == dataset
+                             and r['method'] == m and r['mask'] in masks), key=lambda r: r['mask'])
+    ra, rb = pick(a), pick(b)            # in mask order, whatever order the file stores them in
     if not ra or [r['mask'] for r in ra] != [r['mask'] for r in rb]:
         raise RepkitError(f"{a} and {b} need rows on the same masks of {dataset} (run {run!r}), "
                           f"got {[r['mask'] for r in ra]} and {[r['mask'] for r in rb]}")
