@@ -665,7 +665,7 @@ def plot_code_samples(x0: torch.Tensor, samples: torch.Tensor, levels, axs=None)
 # %% ../nbs/30_drl.ipynb #66b82734
 DIGIT_METRICS, SPRITE_METRICS = ['linear_acc', 'knn_acc'], list(SPRITE_PROBES)
 
-@tour_section('drl', order=30, seconds=(15, 120))
+@tour_section('drl', order=30, seconds=(3, 10))
 def tour_drl(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     """Tour section: DRL codes probed against level t, next to an autoencoder, pixels and plain diffusion
     features; samples from codes."""

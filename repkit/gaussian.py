@@ -593,7 +593,7 @@ def _exact_posterior(world, quick: bool, seed: int, path: Path) -> dict:
     return dict(n=n, w2=d_post, floor=floor[0], floor_std=floor[1], figure=save_figure(fig, path))
 
 # %% ../nbs/11_gaussian.ipynb #f27e7f9f
-@tour_section('sde', order=11, seconds=(25, 150))
+@tour_section('sde', order=11, seconds=(6, 35))
 def tour_sde(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: marginals, trajectories, sampler accuracy against the noise floor, exact posterior sampling."
     w2d = two_d_mixture()

@@ -856,7 +856,7 @@ def _tour_trained(out: Path, cfg: dict, seed: int, device, progress: bool):
         f_c[ds] = save_figure(plot_completions(samples, images, masks, 0, ds), out / f'inpaint_{ds}.png')
     return rows, f_qt, f_c
 
-@tour_section('inpaint', order=22, seconds=(110, 1800))
+@tour_section('inpaint', order=22, seconds=(30, 230))
 def tour_inpaint(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: exact-world study, trained-model study, quality-time plot and completions."
     out = Path(out)

@@ -1078,7 +1078,7 @@ TOUR_COLUMNS = ['zs_shape', 'zs_colour', 'zs_composite', 'i2t_r1', 'i2t_r5', 't2
                 'trav_distinct', 'trav_first_level', 'trav_last_level', 'trav_root', 'trav_monotone', 'curvature',
                 'train_steps', 'train_minutes']
 
-@tour_section('meru', order=61, seconds=(3, 30))
+@tour_section('meru', order=61, seconds=(2, 3))
 def tour_meru(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: MERU, MERU-TT and CLIP on zero-shot classification, retrieval, hierarchy and traversal."
     import matplotlib.pyplot as plt
