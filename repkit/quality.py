@@ -144,7 +144,7 @@ def _ddim_step_sweep(n: int, device, seed: int) -> list[dict]:
     return sweep
 
 # %% ../nbs/15_quality.ipynb #ed08ee04
-@tour_section('diffusion', order=15, seconds=(12, 80))
+@tour_section('diffusion', order=15, seconds=(12, 95))
 def tour_diffusion(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     "Tour section: sample grids and Fréchet quality of the shipped diffusion models."
     metrics, figs, rows = {}, {}, []
