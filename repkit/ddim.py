@@ -22,7 +22,7 @@ from .train import TrainConfig, train
 # %% auto #0
 __all__ = ['DIFFUSION_PRESETS', 'RACE_RATIOS', 'DiscreteSchedule', 'diffusion_loss', 'respace', 'ddim_step', 'renoise_step',
            'ddim_sample', 'ddpm_sample', 'DiffusionModel', 'train_diffusion', 'pretrained_path', 'load_pretrained',
-           'train_throughput', 'bench_train', 'DiffusersEps', 'model_shape', 'diffusers_unet', 'time_side_by_side',
+           'time_side_by_side', 'train_throughput', 'bench_train', 'DiffusersEps', 'model_shape', 'diffusers_unet',
            'race_ratios', 'bench_sampler']
 
 # %% ../nbs/14_ddim.ipynb #d9354c15
@@ -234,6 +234,32 @@ def load_pretrained(name: str, map_location='cpu') -> DiffusionModel:
     return DiffusionModel.load(pretrained_path(name), map_location=map_location)
 
 # %% ../nbs/14_ddim.ipynb #b748b4b0
+def _timer(dev: torch.device):
+    "A function timing `f()` in seconds, synchronising CUDA before and after."
+    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+    def timed(f):
+        sync()
+        t0 = time.perf_counter()
+        f()
+        sync()
+        return time.perf_counter() - t0
+    return timed
+
+def time_side_by_side(runs: dict,        # name -> a function of no arguments
+                      repeats: int,      # timed calls of each
+                      device,            # where the runs compute (CUDA is synchronised around each call)
+                      warm_up: bool = True) -> dict:
+    "The best of `repeats` wall times of each run (seconds), interleaved so that a change in load hits all alike."
+    timed = _timer(default_device(device))
+    if warm_up:
+        for f in runs.values():
+            f()
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, f in runs.items():
+            times[name].append(timed(f))
+    return {name: min(t) for name, t in times.items()}
+
 def train_throughput(names: tuple = ('digits', 'sprites'),   # presets of `DIFFUSION_PRESETS`
                      precisions: tuple = ('fp32', 'bf16'),
                      steps: int = 10,             # timed steps per run (after one untimed warm-up run)
@@ -248,21 +274,18 @@ def train_throughput(names: tuple = ('digits', 'sprites'),   # presets of `DIFFU
             raise RepkitError(f"unknown preset {name!r}: expected one of {sorted(DIFFUSION_PRESETS)}")
         preset = DIFFUSION_PRESETS[name]
         images = get_dataset(name, 'train', size=preset['size']).images[:4 * batch_size]
-        best = {}
-        for r in range(repeats + 1):                          # run 0 warms up kernels and caches
-            for prec in precisions:
+        def run(prec):
+            def go():
                 torch.manual_seed(seed)
                 model = DiffusionModel(UNet(**preset['net']))
                 cfg = TrainConfig(steps=steps, batch_size=batch_size, warmup=0, ckpt_every=10 ** 9, seed=seed,
                                   precision=prec)
-                t0 = time.perf_counter()
                 train(model, diffusion_loss(model.schedule), (images,), cfg, device=device, progress=False)
-                rate = steps / (time.perf_counter() - t0)
-                if r > 0:
-                    best[prec] = max(best.get(prec, 0.0), rate)
+            return go
+        best = time_side_by_side({prec: run(prec) for prec in precisions}, repeats, device)   # the warm-up run first
         for prec in precisions:
-            rows.append(dict(model=name, precision=prec, batch_size=batch_size, steps_per_second=best[prec],
-                             speedup_over_fp32=best[prec] / best[precisions[0]], threads=torch.get_num_threads(),
+            rows.append(dict(model=name, precision=prec, batch_size=batch_size, steps_per_second=steps / best[prec],
+                             speedup_over_fp32=best[precisions[0]] / best[prec], threads=torch.get_num_threads(),
                              device=str(device)))
     return rows
 
@@ -314,32 +337,6 @@ def diffusers_unet(cfg: dict,      # a repkit `UNet` config (`DIFFUSION_PRESETS[
     return unet.to(default_device(device)).eval()
 
 # %% ../nbs/14_ddim.ipynb #84d3fa22
-def _timer(dev: torch.device):
-    "A function timing `f()` in seconds, synchronising CUDA before and after."
-    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
-    def timed(f):
-        sync()
-        t0 = time.perf_counter()
-        f()
-        sync()
-        return time.perf_counter() - t0
-    return timed
-
-def time_side_by_side(runs: dict,        # name -> a function of no arguments
-                      repeats: int,      # timed calls of each
-                      device,            # where the runs compute (CUDA is synchronised around each call)
-                      warm_up: bool = True) -> dict:
-    "The best of `repeats` wall times of each run (seconds), interleaved so that a change in load hits all alike."
-    timed = _timer(default_device(device))
-    if warm_up:
-        for f in runs.values():
-            f()
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, f in runs.items():
-            times[name].append(timed(f))
-    return {name: min(t) for name, t in times.items()}
-
 RACE_RATIOS = dict(repkit_over_diffusers=('repkit', 'diffusers'),        # ratio name -> (numerator, denominator) run
                    repkit_auto_over_diffusers=('repkit_auto', 'diffusers'),
                    repkit_auto_over_diffusers_auto=('repkit_auto', 'diffusers_auto'),
