@@ -21,8 +21,8 @@ from repkit.core import (
 from .data import ImageData, pixel_centres
 
 # %% auto #0
-__all__ = ['SHAPES', 'CLASSES', 'AXIAL', 'DEFAULT_LIGHT_DIR', 'DEFAULT_LIGHT_COLOUR', 'DEFAULT_BACKGROUND', 'quat_normalize',
-           'quat_canonical', 'quat_mul', 'quat_conj', 'quat_inv', 'quat_to_matrix', 'matrix_to_quat',
+__all__ = ['SHAPES', 'CLASSES', 'AXIAL', 'EQUI_CLASSES', 'DEFAULT_LIGHT_DIR', 'DEFAULT_LIGHT_COLOUR', 'DEFAULT_BACKGROUND',
+           'quat_normalize', 'quat_canonical', 'quat_mul', 'quat_conj', 'quat_inv', 'quat_to_matrix', 'matrix_to_quat',
            'quat_from_axis_angle', 'quat_rotate', 'quat_angle', 'random_quaternions', 'relative_rotation', 'sd_box',
            'sd_ellipsoid', 'sd_cylinder', 'sd_torus', 'sd_capsule', 'sd_cone', 'sd_pyramid', 'sd_octahedron',
            'class_ids', 'sphere_trace', 'sdf_normals', 'shade', 'render', 'hsv_to_rgb', 'sample_instances',
@@ -231,9 +231,9 @@ def _sizes(u, *ranges):
     return [_lerp(lo, hi, u[:, i]) for i, (lo, hi) in enumerate(ranges)]
 
 def _box(p, u):
-    return sd_box(*p, *_sizes(u, (.25, .5), (.25, .5), (.25, .5)))
+    return sd_box(*p, *_sizes(u, (.2, .3), (.35, .45), (.5, .6)))
 def _ellipsoid(p, u):
-    return sd_ellipsoid(*p, *_sizes(u, (.35, .85), (.35, .85), (.35, .85)))
+    return sd_ellipsoid(*p, *_sizes(u, (.25, .4), (.5, .62), (.72, .85)))
 def _cylinder(p, u):
     return sd_cylinder(*p, *_sizes(u, (.3, .6), (.3, .65)))
 def _cone(p, u):
@@ -243,15 +243,15 @@ def _torus(p, u):
 def _capsule(p, u):
     return sd_capsule(*p, *_sizes(u, (.2, .5), (.2, .4)))
 def _octahedron(p, u):
-    return sd_octahedron(*p, *_sizes(u, (.45, .9), (.45, .9), (.45, .9)))
+    return sd_octahedron(*p, *_sizes(u, (.45, .6), (.65, .75), (.8, .9)))
 def _pyramid(p, u):
-    return sd_pyramid(*p, *_sizes(u, (.3, .5), (.3, .5), (.35, .6)))
+    return sd_pyramid(*p, *_sizes(u, (.3, .38), (.43, .5), (.35, .6)))
 
 def _ell(p, u):
     """Two bars of half-thickness t at a right angle: a foot along x at the bottom, a post along z at the left
     end."""
     x, y, z = p
-    L, H, t = _sizes(u, (.4, .6), (.4, .6), (.1, .18))
+    L, H, t = _sizes(u, (.4, .48), (.53, .6), (.1, .18))
     foot = sd_box(x, y, z + H - t, L, 1.5 * t, t)
     post = sd_box(x + L - t, y, z, t, 1.5 * t, H)
     return torch.minimum(foot, post)
@@ -259,7 +259,7 @@ def _ell(p, u):
 def _table(p, u):
     "A top of half-size (w, d) and thickness 0.16 ending at z = H, on four legs down to z = -H."
     x, y, z = p
-    w, d, H = _sizes(u, (.4, .6), (.3, .5), (.3, .5))
+    w, d, H = _sizes(u, (.5, .6), (.3, .45), (.3, .5))
     t, l = 0.08, 0.06
     top = sd_box(x, y, z - H + t, w, d, t)
     legs = sd_box(x.abs() - w + l, y.abs() - d + l, z + t, l, l, H - t)  # folding |x|, |y| makes one leg four
@@ -267,7 +267,7 @@ def _table(p, u):
 
 def _cross(p, u):
     "Three bars of half-thickness 0.12 along x, y and z, with different half-lengths."
-    a, b, c = _sizes(u, (.5, .9), (.5, .9), (.5, .9))
+    a, b, c = _sizes(u, (.5, .62), (.67, .78), (.83, .9))
     t = 0.12
     return torch.minimum(torch.minimum(sd_box(*p, a, t, t), sd_box(*p, t, b, t)), sd_box(*p, t, t, c))
 
@@ -293,6 +293,7 @@ SHAPES: dict[str, Callable] = dict(
 )
 CLASSES: tuple = tuple(SHAPES)                                          # class id -> name
 AXIAL: tuple = ('cylinder', 'cone', 'torus', 'capsule', 'dumbbell')     # classes symmetric about their z axis
+EQUI_CLASSES: tuple = tuple(c for c in CLASSES if c not in AXIAL)  # pose determined by the pixels
 
 # %% ../nbs/40_shapes3d.ipynb #1012e798
 def class_ids(classes: Sequence[str | int] | None = None # class names or ids; `None` for all classes
