@@ -28,6 +28,8 @@ from repkit.shapes3d import (
     random_quaternions,
     quat_to_matrix,
     CLASSES,
+    EQUI_CLASSES,
+    class_ids,
 )
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
@@ -55,8 +57,8 @@ from .nets import conv_stem
 __all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'SHIPPED', 'Hypernetwork', 'invariance_loss', 'variance_loss',
            'covariance_loss', 'sie_loss', 'ConvEncoder', 'SIEModel', 'colour_jitter', 'limited_quaternions',
            'limit_poses', 'pair_loss', 'variant_weights', 'train_sie', 'load_sie', 'sie_eval_data', 'embed_views',
-           'all_view_pairs', 'predicted_retrieval', 'evaluate_sie', 'invariance_ratio', 'plot_invariance',
-           'plot_neighbours', 'plot_training_terms', 'tour_sie']
+           'all_view_pairs', 'predicted_retrieval', 'evaluate_sie', 'invariance_ratio', 'sie_diagnostics',
+           'plot_invariance', 'plot_neighbours', 'plot_training_terms', 'tour_sie']
 
 # %% ../nbs/41_sie.ipynb #d72e54de
 from .report import save_figure, tour_section, trainer
@@ -515,6 +517,63 @@ def invariance_ratio(h: torch.Tensor,        # (N, D) representations
     mean = torch.zeros(len(n), h.shape[1], dtype=torch.float64).index_add_(0, inv, h.double()) / n
     within = (h.double() - mean[inv]).pow(2).mean(0)
     return (1 - within / h.double().var(0, unbiased=False).clamp_min(1e-12)).float()
+
+# %% ../nbs/41_sie.ipynb #8e9cc5e8
+def _effective_rank(x: torch.Tensor) -> tuple[float, int]:
+    "exp(entropy) of the normalised covariance eigenvalues of `x` (N, D), and how many exceed 1% of the largest."
+    xc = x.double() - x.double().mean(0)
+    ev = torch.linalg.eigvalsh(xc.T @ xc / max(len(x) - 1, 1)).clamp_min(0)
+    p = ev / ev.sum().clamp_min(1e-300)
+    ent = -(p[p > 0] * p[p > 0].log()).sum()
+    return float(ent.exp()), int((ev > 0.01 * ev.max()).sum())
+
+def _pooled_invariance(h: torch.Tensor, objects: torch.Tensor) -> float:
+    "1 - sum of within-object variances / sum of total variances over the columns of `h`; nan without columns."
+    if h.shape[1] == 0:
+        return float('nan')
+    _, inv = objects.unique(return_inverse=True)
+    n = torch.bincount(inv).double()[:, None]
+    mean = torch.zeros(len(n), h.shape[1], dtype=torch.float64).index_add_(0, inv, h.double()) / n
+    within = (h.double() - mean[inv]).pow(2).mean(0).sum()
+    return float(1 - within / h.double().var(0, unbiased=False).sum().clamp_min(1e-12))
+
+@torch.no_grad()
+def sie_diagnostics(model: SIEModel, ds: Shapes3D,  # a model; held-out objects (`sie_eval_data`)
+                    classes: tuple = EQUI_CLASSES,  # only objects of these classes (default: pose determined)
+                    seed: int = 0, device=None) -> dict:
+    """Single-view pose R^2 of each part of h, pooled invariance ratio of each half, predictor vs identity MSE,
+    effective rank of z and h."""
+    keep_cls = class_ids(classes)
+    h, z = embed_views(model, ds.images, device=device)
+    model = model.cpu()
+    V, quat = ds.n_views, ds.factors['quat'].cpu()
+    cls = ds.factors['class_id'].cpu()[::V]                                   # class of each object
+    objs = torch.isin(cls, keep_cls).nonzero().squeeze(1)
+    if len(objs) < 4:
+        raise RepkitError(f"diagnostics need at least 4 objects of the classes {classes}, got {len(objs)}")
+    perm = objs[torch.randperm(len(objs), generator=make_generator(seed))]
+    fit, test = perm[:len(perm) // 2].sort().values, perm[len(perm) // 2:].sort().values
+    views = lambda o: (o[:, None] * V + torch.arange(V)).reshape(-1)
+    vf, vt = views(fit), views(test)
+    pose = quat_to_matrix(quat).reshape(-1, 9)
+    parts = dict(inv=h[:, :model.n_inv], eq=h[:, model.n_inv:], all=h)
+    out = {f'pose_r2_{p}': (regression_r2(x[vf], pose[vf], x[vt], pose[vt], average=True) if x.shape[1]
+                            else float('nan')) for p, x in parts.items()}
+    obj = ds.factors['instance_id'].cpu()
+    vall = views(objs)
+    out.update(inv_ratio_inv=_pooled_invariance(parts['inv'][vall], obj[vall]),
+               inv_ratio_eq=_pooled_invariance(parts['eq'][vall], obj[vall]))
+    if model.predictor is not None:
+        i, j = all_view_pairs(test, V)
+        zq = z[:, model.emb_inv:]
+        pred = model.predict(z[i], relative_rotation(quat[i], quat[j]))
+        out.update(pred_mse=float((pred - zq[j]).pow(2).mean()), ident_mse=float((zq[i] - zq[j]).pow(2).mean()),
+                   target_var=float(zq[vt].var(0).mean()))
+    else:
+        out.update(pred_mse=float('nan'), ident_mse=float('nan'), target_var=float('nan'))
+    (out['rank_z'], out['n_sig_z']), (out['rank_h'], _) = _effective_rank(z[vall]), _effective_rank(h[vall])
+    out['dim_z'] = z.shape[1]
+    return out
 
 # %% ../nbs/41_sie.ipynb #6484a797
 def plot_invariance(models: dict, ds: Shapes3D, ax=None, device=None):
