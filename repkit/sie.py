@@ -128,7 +128,9 @@ def sie_loss(z1: torch.Tensor,            # (B, D) embeddings of view 1, invaria
              z2: torch.Tensor,            # (B, D) embeddings of view 2
              pred: torch.Tensor | None,  # (B, D - n_inv) predictions W(g) z1_eq of z2_eq, or None
              n_inv: int,  # leading invariant dimensions d_inv (D: VICReg, 0: equivariant only)
-             weights: dict | None = None  # the lambdas of the five terms; default SIE_WEIGHTS
+             weights: dict | None = None, # the lambdas of the five terms; default SIE_WEIGHTS
+             equi_target: torch.Tensor | None = None, # (B, D) view 2 as the equivariance target (default: z2)
+             equi_rows: torch.Tensor | None = None    # (B,) bool: pairs in the equivariance terms (default: all)
             ) -> tuple[torch.Tensor, dict]:
     "The SIE loss and its terms `{'inv', 'equi', 'var', 'pred_var', 'cov'}` (unweighted)."
     w = dict(SIE_WEIGHTS, **(weights or {}))
@@ -140,11 +142,17 @@ def sie_loss(z1: torch.Tensor,            # (B, D) embeddings of view 1, invaria
         raise RepkitError(f"n_inv must be an int in [0, {D}], got {n_inv!r}")
     if pred is not None:
         check_shape(pred, (len(z1), D - n_inv), 'pred')
+    zt = z2 if equi_target is None else equi_target
+    if zt.shape != z1.shape:
+        raise RepkitError(f"equi_target must have the shape of z1 {tuple(z1.shape)}, got {tuple(zt.shape)}")
+    rows = torch.ones(len(z1), dtype=torch.bool, device=z1.device) if equi_rows is None else equi_rows.to(z1.device)
+    check_shape(rows, (len(z1),), 'equi_rows')
     zero = z1.new_zeros(())
+    use_eq = pred is not None and n_inv < D and int(rows.sum()) >= 2   # the hinge needs two rows
     terms = dict(inv=invariance_loss(z1[:, :n_inv], z2[:, :n_inv]) if n_inv > 0 else zero,
-                 equi=invariance_loss(pred, z2[:, n_inv:]) if pred is not None and n_inv < D else zero,
+                 equi=invariance_loss(pred[rows], zt[rows, n_inv:]) if use_eq else zero,
                  var=(variance_loss(z1) + variance_loss(z2)) / 2,
-                 pred_var=variance_loss(pred) / 2 if pred is not None and n_inv < D else zero,
+                 pred_var=variance_loss(pred[rows]) / 2 if use_eq else zero,
                  cov=covariance_loss(z1) + covariance_loss(z2))
     loss = sum(w[k] * v for k, v in terms.items())
     return loss, {k: v.detach() for k, v in terms.items()}
@@ -211,11 +219,13 @@ class SIEModel(nn.Module):
         if self.predictor is None:
             raise RepkitError(f"the {self.variant} model has no predictor")
         return self.predictor(z[:, self.emb_inv:], g)
-    def forward(self, x1, x2, g):
+    def forward(self, x1, x2, g, x2_equi=None):
         """Embeddings of both views and the prediction of the second view's equivariant part (None without a
-        predictor)."""
-        z1, z2 = self.embed(self.encode(torch.cat([x1, x2]))).chunk(2)
-        return z1, z2, (self.predict(z1, g) if self.predictor is not None else None)
+        predictor); with `x2_equi` (view 2 as seen under view 1's appearance), also its embedding, fourth."""
+        xs = [x1, x2] if x2_equi is None else [x1, x2, x2_equi]
+        zs = self.embed(self.encode(torch.cat(xs))).chunk(len(xs))
+        pred = self.predict(zs[0], g) if self.predictor is not None else None
+        return (zs[0], zs[1], pred) if x2_equi is None else (zs[0], zs[1], pred, zs[2])
 
 # %% ../nbs/41_sie.ipynb #32cda06c
 def colour_jitter(x: torch.Tensor,               # (B, 3, H, W) images in [-1, 1]
@@ -268,18 +278,33 @@ def limit_poses(ds: Shapes3D, max_angle: float | None = 90.0, seed: int = 0) -> 
 # %% ../nbs/41_sie.ipynb #c85db364
 def pair_loss(images: torch.Tensor,       # (N, 3, H, W) the rendered views
               weights: dict | None = None, # loss weights, default SIE_WEIGHTS
-              augment: bool = True         # `colour_jitter` each view independently
+              augment: bool = True,        # `colour_jitter` each view independently
+              equi_mask: torch.Tensor | None = None, # (N,) bool: views whose pairs enter the equivariance terms
+              shared_equi_jitter: bool = True  # equivariance target: view 2 under view 1's jitter (rotation only)
              ):
     "A `loss_fn(model, batch, generator)` for `repkit.train.train` on batches `(i, j, g)` of view pairs."
+    if equi_mask is not None:
+        check_shape(equi_mask, (len(images),), 'equi_mask')
     def loss_fn(model, batch, generator=None):
         i, j, g = batch
         x1, x2 = images[i.to(images.device)].to(g.device), images[j.to(images.device)].to(g.device)
+        x2e = None
         if augment:
             gen = make_generator(generator if generator is not None else 0)
-            x1, x2 = colour_jitter(x1, gen), colour_jitter(x2, gen)
-        z1, z2, pred = model(x1, x2, g)
+            state = gen.get_state()                          # the draw of view 1's jitter, to replay on view 2
+            x1, x2_raw = colour_jitter(x1, gen), x2
+            x2 = colour_jitter(x2_raw, gen)
+            if shared_equi_jitter:
+                replay = torch.Generator(device=gen.device)
+                replay.set_state(state)
+                x2e = colour_jitter(x2_raw, replay)          # view 2 with view 1's hue, saturation, brightness
         m = model.module if hasattr(model, 'module') else model
-        return sie_loss(z1, z2, pred, m.emb_inv, weights)
+        rows = None if equi_mask is None else equi_mask[i.to(equi_mask.device)].to(g.device)
+        if x2e is None or m.predictor is None:
+            z1, z2, pred = model(x1, x2, g)
+            return sie_loss(z1, z2, pred, m.emb_inv, weights, equi_rows=rows)
+        z1, z2, pred, z2e = model(x1, x2, g, x2e)
+        return sie_loss(z1, z2, pred, m.emb_inv, weights, equi_target=z2e, equi_rows=rows)
     return loss_fn
 
 # %% ../nbs/41_sie.ipynb #8439430d
@@ -308,16 +333,20 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
               n_pairs: int = SIE_DEFAULTS['n_pairs'],
               augment: bool = True,          # colour jitter on each view
               max_angle: float | None = 90.0,  # poses within this many degrees of the canonical one (None: any)
+              vary_light: bool = False,      # light and background per view (else the defaults: rotation only)
+              equi_classes: tuple | None = EQUI_CLASSES,  # classes in the equivariance terms (None: all)
               stop_after: int | None = None, **model_kwargs):
     "Render Shapes3D view pairs from `seed` and train SIE or a baseline on them with repkit's training loop."
     if data != 'shapes3d':
         raise RepkitError(f"unknown data {data!r}: SIE trains on 'shapes3d' view pairs")
     weights = variant_weights(variant)
     t0 = time.perf_counter()
-    ds = limit_poses(Shapes3D(n_objects, n_views, size=size, seed=seed, device='cpu'), max_angle, seed + 2)
+    ds = limit_poses(Shapes3D(n_objects, n_views, size=size, seed=seed, device='cpu', vary_light=vary_light,
+                              vary_background=vary_light), max_angle, seed + 2)
     images = ds.images
     i, j, g = view_pairs(ds, n_pairs, seed=seed + 1)
     render_s = time.perf_counter() - t0
+    equi_mask = None if equi_classes is None else torch.isin(ds.factors['class_id'], class_ids(equi_classes))
     torch.manual_seed(seed)
     model = SIEModel(variant, **model_kwargs)
     cfg = TrainConfig(
@@ -332,11 +361,11 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
     )
     cmd = command or (
         f"train_sie(variant={variant!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, "
-        f"n_objects={n_objects}, n_views={n_views}, size={size}, n_pairs={n_pairs}, augment={augment}, max_angle={max_angle})"
+        f"n_objects={n_objects}, n_views={n_views}, size={size}, n_pairs={n_pairs}, augment={augment}, max_angle={max_angle}, vary_light={vary_light}, equi_classes={equi_classes})"
     )
     return train(
         model,
-        pair_loss(images.to(default_device(device)), weights, augment),
+        pair_loss(images.to(default_device(device)), weights, augment, equi_mask),
         (i, j, g),
         cfg,
         out,
@@ -349,7 +378,7 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
             command=cmd,
             render_seconds=render_s,
             weights=weights,
-            data=f"shapes3d: {n_objects} objects x {n_views} views (seed {seed}), {size}x{size}, {n_pairs} random view pairs (seed {seed + 1}), colour jitter: {augment}, poses within {max_angle} degrees (seed {seed + 2})",
+            data=f"shapes3d: {n_objects} objects x {n_views} views (seed {seed}), {size}x{size}, {n_pairs} random view pairs (seed {seed + 1}), colour jitter: {augment}, poses within {max_angle} degrees (seed {seed + 2}), light and background per view: {vary_light}, equivariance terms on {equi_classes or 'all classes'} (view 2 under view 1's jitter)",
         ),
     )
 
@@ -378,10 +407,13 @@ def sie_eval_data(
     seed: int = 12345,
     max_angle: float | None = 90.0,
     device='cpu',
+    vary_light: bool = False,
 ) -> Shapes3D:
     """Held-out objects for evaluation: a `Shapes3D` from a seed other than the training one (default 12345),
-    poses as in training."""
-    return limit_poses(Shapes3D(n_objects, n_views, size=size, seed=seed, device=device), max_angle, seed + 2)
+    poses and light as in training."""
+    ds = Shapes3D(n_objects, n_views, size=size, seed=seed, device=device, vary_light=vary_light,
+                  vary_background=vary_light)
+    return limit_poses(ds, max_angle, seed + 2)
 
 @torch.no_grad()
 def embed_views(
@@ -462,7 +494,8 @@ def evaluate_sie(model: SIEModel, ds: Shapes3D,      # a trained model; held-out
                  mlp_parts: bool | None = None,  # MLP regressors on each part too (default: for SIE only)
                  n_fit_pairs: int = 5000, n_test_pairs: int = 4000, # view pairs for the rotation readers
                  seed: int = 0, device=None,
-                 interval: bool = False  # scores as `Estimate`s with bootstrap intervals over test views / pairs / queries
+                 interval: bool = False,  # scores as `Estimate`s with bootstrap intervals over test views / pairs / queries
+                 rot_classes: tuple | None = EQUI_CLASSES  # objects scored on rotation and retrieval (None: all)
                 ) -> dict:
     """Classification accuracy on h_inv / h_eq / h, rotation R^2 (linear and MLP), retrieval of predicted
     embeddings."""
@@ -482,6 +515,9 @@ def evaluate_sie(model: SIEModel, ds: Shapes3D,      # a trained model; held-out
         )
         for p, x in parts.items()
     }
+    if rot_classes is not None:                       # rotation readers: only classes whose pose the pixels fix
+        keep = torch.isin(y[::V], class_ids(rot_classes))
+        fit, test = fit[keep[fit]], test[keep[test]]
     (i_f, j_f), (i_t, j_t) = _subsample(*all_view_pairs(fit, V), n_fit_pairs, seed), _subsample(
         *all_view_pairs(test, V), n_test_pairs, seed + 1
     )
