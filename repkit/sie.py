@@ -54,11 +54,11 @@ from .probes import format_table
 from .nets import conv_stem
 
 # %% auto #0
-__all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'SHIPPED', 'Hypernetwork', 'invariance_loss', 'variance_loss',
-           'covariance_loss', 'sie_loss', 'ConvEncoder', 'SIEModel', 'colour_jitter', 'limited_quaternions',
-           'limit_poses', 'pair_loss', 'variant_weights', 'train_sie', 'load_sie', 'sie_eval_data', 'embed_views',
-           'all_view_pairs', 'predicted_retrieval', 'evaluate_sie', 'invariance_ratio', 'sie_diagnostics',
-           'plot_invariance', 'plot_neighbours', 'plot_training_terms', 'tour_sie']
+__all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'TRAIN_WEIGHTS', 'SHIPPED', 'Hypernetwork', 'invariance_loss',
+           'variance_loss', 'covariance_loss', 'sie_loss', 'ConvEncoder', 'SIEModel', 'colour_jitter',
+           'limited_quaternions', 'limit_poses', 'pair_loss', 'variant_weights', 'train_sie', 'load_sie',
+           'sie_eval_data', 'embed_views', 'all_view_pairs', 'predicted_retrieval', 'evaluate_sie', 'invariance_ratio',
+           'sie_diagnostics', 'plot_invariance', 'plot_neighbours', 'plot_training_terms', 'tour_sie']
 
 # %% ../nbs/41_sie.ipynb #d72e54de
 from .report import save_figure, tour_section, trainer
@@ -310,11 +310,14 @@ def pair_loss(images: torch.Tensor,       # (N, 3, H, W) the rendered views
 # %% ../nbs/41_sie.ipynb #8439430d
 SIE_DEFAULTS = dict(steps=4500, batch_size=128, lr=1e-3, n_objects=2000, n_views=8, size=32, n_pairs=100_000)
 
+TRAIN_WEIGHTS = dict(SIE_WEIGHTS, pred_var=0.0)   # repkit's departure: no hinge on the predictions (see the runs below)
+
 def variant_weights(variant: str) -> dict:
-    "The loss weights of a variant: SIE's, with lambda_eq = 10 when there is no invariant part."
+    """The loss weights repkit trains a variant with: `TRAIN_WEIGHTS`, with lambda_eq = 10 when there is no
+    invariant part."""
     if variant not in VARIANTS:
         raise RepkitError(f"unknown variant {variant!r}: expected one of {VARIANTS}")
-    return dict(SIE_WEIGHTS, equi=SIE_WEIGHTS['inv']) if variant == 'equi' else dict(SIE_WEIGHTS)
+    return dict(TRAIN_WEIGHTS, equi=TRAIN_WEIGHTS['inv']) if variant == 'equi' else dict(TRAIN_WEIGHTS)
 
 @trainer('sie-equi', variant='equi')
 @trainer('vicreg', variant='vicreg')
@@ -335,6 +338,7 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
               max_angle: float | None = 90.0,  # poses within this many degrees of the canonical one (None: any)
               vary_light: bool = False,      # light and background per view (else the defaults: rotation only)
               equi_classes: tuple | None = EQUI_CLASSES,  # classes in the equivariance terms (None: all)
+              precision: str = 'fp32',       # autocast of each step: 'fp32', 'bf16' or 'auto' (`repkit.core.autocast_dtype`)
               stop_after: int | None = None, **model_kwargs):
     "Render Shapes3D view pairs from `seed` and train SIE or a baseline on them with repkit's training loop."
     if data != 'shapes3d':
@@ -358,10 +362,11 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
         ema_decay=0.998,
         ckpt_every=250,
         seed=seed,
+        precision=precision,
     )
     cmd = command or (
         f"train_sie(variant={variant!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, "
-        f"n_objects={n_objects}, n_views={n_views}, size={size}, n_pairs={n_pairs}, augment={augment}, max_angle={max_angle}, vary_light={vary_light}, equi_classes={equi_classes})"
+        f"n_objects={n_objects}, n_views={n_views}, size={size}, n_pairs={n_pairs}, augment={augment}, max_angle={max_angle}, vary_light={vary_light}, equi_classes={equi_classes}, precision={precision!r})"
     )
     return train(
         model,
