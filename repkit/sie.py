@@ -56,9 +56,10 @@ from .nets import conv_stem
 # %% auto #0
 __all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'TRAIN_WEIGHTS', 'SHIPPED', 'Hypernetwork', 'invariance_loss',
            'variance_loss', 'covariance_loss', 'sie_loss', 'ConvEncoder', 'SIEModel', 'colour_jitter',
-           'limited_quaternions', 'limit_poses', 'pair_loss', 'variant_weights', 'train_sie', 'load_sie',
-           'sie_eval_data', 'embed_views', 'all_view_pairs', 'predicted_retrieval', 'evaluate_sie', 'invariance_ratio',
-           'sie_diagnostics', 'plot_invariance', 'plot_neighbours', 'plot_training_terms', 'tour_sie']
+           'limited_quaternions', 'limit_poses', 'pair_loss', 'variant_weights', 'sie_train_data', 'train_sie',
+           'load_sie', 'sie_eval_data', 'embed_views', 'all_view_pairs', 'predicted_retrieval', 'evaluate_sie',
+           'invariance_ratio', 'sie_diagnostics', 'supervised_pose', 'plot_invariance', 'plot_neighbours',
+           'plot_training_terms', 'tour_sie']
 
 # %% ../nbs/41_sie.ipynb #d72e54de
 from .report import save_figure, tour_section, trainer
@@ -319,6 +320,16 @@ def variant_weights(variant: str) -> dict:
         raise RepkitError(f"unknown variant {variant!r}: expected one of {VARIANTS}")
     return dict(TRAIN_WEIGHTS, equi=TRAIN_WEIGHTS['inv']) if variant == 'equi' else dict(TRAIN_WEIGHTS)
 
+def sie_train_data(n_objects: int = SIE_DEFAULTS['n_objects'], n_views: int = SIE_DEFAULTS['n_views'],
+                   size: int = SIE_DEFAULTS['size'], seed: int = 0,
+                   max_angle: float | None = 90.0,  # poses within this many degrees of the canonical one
+                   vary_light: bool = False         # light and background per view
+                  ) -> Shapes3D:
+    "The rendered objects x views `train_sie` trains on (not yet rendered: images are drawn on first use)."
+    ds = Shapes3D(n_objects, n_views, size=size, seed=seed, device='cpu', vary_light=vary_light,
+                  vary_background=vary_light)
+    return limit_poses(ds, max_angle, seed + 2)
+
 @trainer('sie-equi', variant='equi')
 @trainer('vicreg', variant='vicreg')
 @trainer('sie', variant='sie')
@@ -345,8 +356,7 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
         raise RepkitError(f"unknown data {data!r}: SIE trains on 'shapes3d' view pairs")
     weights = variant_weights(variant)
     t0 = time.perf_counter()
-    ds = limit_poses(Shapes3D(n_objects, n_views, size=size, seed=seed, device='cpu', vary_light=vary_light,
-                              vary_background=vary_light), max_angle, seed + 2)
+    ds = sie_train_data(n_objects, n_views, size, seed, max_angle, vary_light)
     images = ds.images
     i, j, g = view_pairs(ds, n_pairs, seed=seed + 1)
     render_s = time.perf_counter() - t0
@@ -615,6 +625,39 @@ def sie_diagnostics(model: SIEModel, ds: Shapes3D,  # a model; held-out objects 
     (out['rank_z'], out['n_sig_z']), (out['rank_h'], _) = _effective_rank(z[vall]), _effective_rank(h[vall])
     out['dim_z'] = z.shape[1]
     return out
+
+# %% ../nbs/41_sie.ipynb #b7433498
+def _pose_rows(ds: Shapes3D, classes: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    "The views of `classes` and their poses as 9 rotation-matrix entries."
+    keep = torch.isin(ds.factors['class_id'].cpu(), class_ids(classes))
+    return ds.images[keep], quat_to_matrix(ds.factors['quat'].cpu()[keep]).reshape(-1, 9)
+
+def supervised_pose(train_ds: Shapes3D,            # training objects (`sie_train_data`)
+                    test_ds: Shapes3D,             # held-out objects (`sie_eval_data`)
+                    steps: int = SIE_DEFAULTS['steps'], batch_size: int = SIE_DEFAULTS['batch_size'],
+                    lr: float = SIE_DEFAULTS['lr'],
+                    classes: tuple = EQUI_CLASSES,  # objects whose pose the pixels determine
+                    seed: int = 0, device=None, precision: str = 'fp32', progress: bool = False) -> dict:
+    """SIE's encoder and a linear head trained with labels to regress each view's pose (the 9 entries of R):
+    R^2 on the training views and on the held-out objects, with the training time."""
+    x, y = _pose_rows(train_ds, classes)
+    xt, yt = _pose_rows(test_ds, classes)
+    if len(x) < 2 or len(xt) < 2:
+        raise RepkitError(f"supervised_pose needs at least 2 views of {classes} in each set, got {len(x)} and {len(xt)}")
+    torch.manual_seed(seed)
+    enc = ConvEncoder()
+    model = nn.Sequential(enc, nn.Linear(enc.head.out_features, 9))
+    cfg = TrainConfig(steps=steps, batch_size=min(batch_size, len(x)), lr=lr, weight_decay=1e-4,
+                      warmup=min(200, steps // 5), ema_decay=0.998, ckpt_every=max(steps, 1), seed=seed,
+                      precision=precision)
+    loss = lambda m, batch, gen: F.mse_loss(m(batch[0]), batch[1])
+    run = train(model, loss, (x, y), cfg, None, kind='pose', device=device, progress=progress)
+    head = run.ema.eval().cpu()
+    with torch.no_grad():
+        p, pt = torch.cat([head(b) for b in x.split(512)]), torch.cat([head(b) for b in xt.split(512)])
+    r2 = lambda t, q: float(np.mean(r2_score(t.double().numpy(), q.double().numpy())))
+    return dict(fit_r2=r2(y, p), test_r2=r2(yt, pt), fit_views=len(x), test_views=len(xt), steps=steps,
+                minutes=run.seconds / 60)
 
 # %% ../nbs/41_sie.ipynb #6484a797
 def plot_invariance(models: dict, ds: Shapes3D, ax=None, device=None):
