@@ -350,11 +350,12 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
               vary_light: bool = False,      # light and background per view (else the defaults: rotation only)
               equi_classes: tuple | None = EQUI_CLASSES,  # classes in the equivariance terms (None: all)
               precision: str = 'fp32',       # autocast of each step: 'fp32', 'bf16' or 'auto' (`repkit.core.autocast_dtype`)
+              weights: dict | None = None,   # loss weights that replace the variant's (`variant_weights`)
               stop_after: int | None = None, **model_kwargs):
     "Render Shapes3D view pairs from `seed` and train SIE or a baseline on them with repkit's training loop."
     if data != 'shapes3d':
         raise RepkitError(f"unknown data {data!r}: SIE trains on 'shapes3d' view pairs")
-    weights = variant_weights(variant)
+    weights = dict(variant_weights(variant), **(weights or {}))
     t0 = time.perf_counter()
     ds = sie_train_data(n_objects, n_views, size, seed, max_angle, vary_light)
     images = ds.images
