@@ -470,7 +470,8 @@ def predicted_retrieval(
     interval: bool = False,
 ) -> dict:
     """MRR and Hit@k of `W(g_st) z_eq(s)` (or `z_eq(s)` with `identity=True`) retrieving view t among the
-    views of its object."""
+    views of its object, and `ties`: how many queries give their target exactly the similarity of another
+    candidate (counted against the query)."""
     i, j = all_view_pairs(objects, n_views)
     use_pred = model.predictor is not None and not identity
     zq = z if model.predictor is None else z[:, model.emb_inv :]  # VICReg: its whole embedding
@@ -488,10 +489,12 @@ def predicted_retrieval(
     )  # (Q, V): the object's own views only
     sim[torch.arange(len(i)), i % n_views] = -math.inf  # the source view is not a candidate
     ranks = retrieval_ranks(sim, j % n_views)
+    target = sim[torch.arange(len(i)), j % n_views]
+    ties = int(((sim == target[:, None]).sum(1) > 1).sum())
     if not interval:
-        return metrics_from_ranks(ranks, ks)
+        return dict(metrics_from_ranks(ranks, ks), ties=ties)
     r = ranks.double().numpy()
-    return dict(mrr=Estimate(*bootstrap_interval(1 / r)), **{f'hit@{k}': Estimate(*bootstrap_interval((r <= k).astype(float))) for k in ks})
+    return dict(mrr=Estimate(*bootstrap_interval(1 / r)), **{f'hit@{k}': Estimate(*bootstrap_interval((r <= k).astype(float))) for k in ks}, ties=ties)
 
 # %% ../nbs/41_sie.ipynb #a6d67ff6
 def _objects_split(n_objects: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -550,7 +553,7 @@ def evaluate_sie(model: SIEModel, ds: Shapes3D,      # a trained model; held-out
             mlp_r2(pair(x, i_f, j_f), g_f, pair(x, i_t, j_t), g_t, groups=i_f // V, seed=seed, interval=interval)
             if run else float('nan')
         )
-    nan = dict(mrr=float('nan'), **{'hit@1': float('nan'), 'hit@5': float('nan')})
+    nan = dict(mrr=float('nan'), **{'hit@1': float('nan'), 'hit@5': float('nan')}, ties=float('nan'))
     pred = predicted_retrieval(model, z, quat, test, V, interval=interval) if model.predictor is not None else nan
     ident = predicted_retrieval(model, z, quat, test, V, identity=True)
     out.update({k: v for k, v in pred.items()}, **{f'{k}_identity': v for k, v in ident.items()})
