@@ -407,7 +407,7 @@ def ae_loss(model: nn.Module, batch: tuple, generator: torch.Generator) -> tuple
     return rec, dict(recon=rec.item())
 
 # %% ../nbs/50_inr.ipynb #d0538ff8
-INR_DEFAULTS = dict(steps=6000, batch_size=64, lr=1e-3, n_train=20_000)
+INR_DEFAULTS = dict(steps=6000, batch_size=64, lr=1e-3, n_train=20_000)   # longer: runs L18-d, L18-s below
 CONSISTENCY = dict(consistency_weight=0.1, consistency_delay=800, consistency_ramp=600)   # see the runs below
 
 def _train_method(method, loss_fn, data, steps, batch_size, lr, out, seed, device, progress, command, n_train,
@@ -583,20 +583,30 @@ def inr_ablation(name: str,                   # a label for the run
                  consistency: dict | None = None,  # arguments of `irl_inr_loss` (default `CONSISTENCY`)
                  model: dict | None = None,        # arguments of `IRLINR`
                  sizes: dict | None = None,        # evaluation sizes (default `INR_RUN_SIZES`)
-                 seed: int = 0, device=None, progress: bool = False, **info) -> dict:
-    "Train IRL-INR with one setting of the decoder and the consistency term, and score it: one row of the runs table."
+                 seed: int = 0, device=None, progress: bool = False,
+                 method: str = 'irl-inr',          # or 'ae-rot': the autoencoder baseline (no consistency)
+                 **info) -> dict:
+    "Train IRL-INR (or the autoencoder) with one setting of the decoder and the consistency term, and score it: one row of the runs table."
     sizes = dict(INR_RUN_SIZES, **(sizes or {}))
     consistency = dict(CONSISTENCY if consistency is None else consistency)
     out = Path(out_dir) / f'{name}.pt'
     t0 = time.perf_counter()
-    train_inr(data, steps, INR_DEFAULTS['batch_size'], lr, out, seed, device, progress, consistency=consistency,
-              **(model or {}))
+    if method not in ('irl-inr', 'ae-rot'):
+        raise RepkitError(f"method must be 'irl-inr' or 'ae-rot', got {method!r}")
+    if method == 'irl-inr':
+        train_inr(data, steps, INR_DEFAULTS['batch_size'], lr, out, seed, device, progress, consistency=consistency,
+                  **(model or {}))
+    else:
+        train_ae_rot(data, steps, INR_DEFAULTS['batch_size'], lr, out, seed, device, progress, **(model or {}))
     minutes = (time.perf_counter() - t0) / 60
     m = load_inr(out)
     ev = inr_eval_data(data, **{k: v for k, v in sizes.items() if k != 'probe_iter'}, seed=seed)
     scores = evaluate_codes(m, ev, seed=seed, probe_iter=sizes['probe_iter'])
-    return dict(info, name=name, data=data, steps=steps, lr=lr, model=model or {}, consistency=consistency,
-                minutes=round(minutes, 2), **code_report(m, ev['test'].images), **scores)
+    tail = m.meta['logs']['recon'][-200:]                     # the training batches' recon, last 200 steps
+    return dict(info, name=name, data=data, method=method, steps=steps, lr=lr, model=model or {},
+                consistency=consistency if method == 'irl-inr' else None,
+                minutes=round(minutes, 2), train_recon=sum(tail) / len(tail), **code_report(m, ev['test'].images),
+                **scores)
 
 # %% ../nbs/50_inr.ipynb #9d01f95e
 def canonicalise(x: torch.Tensor # (B, C, H, W) images in [-1, 1]
