@@ -58,8 +58,8 @@ __all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'TRAIN_WEIGHTS', 'SHIPPED'
            'variance_loss', 'covariance_loss', 'sie_loss', 'ConvEncoder', 'SIEModel', 'colour_jitter',
            'limited_quaternions', 'limit_poses', 'pair_loss', 'variant_weights', 'sie_train_data', 'train_sie',
            'load_sie', 'sie_eval_data', 'embed_views', 'all_view_pairs', 'predicted_retrieval', 'evaluate_sie',
-           'invariance_ratio', 'sie_diagnostics', 'supervised_pose', 'plot_invariance', 'plot_neighbours',
-           'plot_training_terms', 'tour_sie']
+           'invariance_ratio', 'sie_diagnostics', 'supervised_pose', 'sie_run_row', 'plot_invariance',
+           'plot_neighbours', 'plot_training_terms', 'tour_sie']
 
 # %% ../nbs/41_sie.ipynb #d72e54de
 from .report import save_figure, tour_section, trainer
@@ -323,10 +323,11 @@ def variant_weights(variant: str) -> dict:
 def sie_train_data(n_objects: int = SIE_DEFAULTS['n_objects'], n_views: int = SIE_DEFAULTS['n_views'],
                    size: int = SIE_DEFAULTS['size'], seed: int = 0,
                    max_angle: float | None = 90.0,  # poses within this many degrees of the canonical one
-                   vary_light: bool = False         # light and background per view
+                   vary_light: bool = False,        # light and background per view
+                   device='cpu'
                   ) -> Shapes3D:
     "The rendered objects x views `train_sie` trains on (not yet rendered: images are drawn on first use)."
-    ds = Shapes3D(n_objects, n_views, size=size, seed=seed, device='cpu', vary_light=vary_light,
+    ds = Shapes3D(n_objects, n_views, size=size, seed=seed, device=device, vary_light=vary_light,
                   vary_background=vary_light)
     return limit_poses(ds, max_angle, seed + 2)
 
@@ -427,9 +428,7 @@ def sie_eval_data(
 ) -> Shapes3D:
     """Held-out objects for evaluation: a `Shapes3D` from a seed other than the training one (default 12345),
     poses and light as in training."""
-    ds = Shapes3D(n_objects, n_views, size=size, seed=seed, device=device, vary_light=vary_light,
-                  vary_background=vary_light)
-    return limit_poses(ds, max_angle, seed + 2)
+    return sie_train_data(n_objects, n_views, size, seed, max_angle, vary_light, device)
 
 @torch.no_grad()
 def embed_views(
@@ -662,6 +661,24 @@ def supervised_pose(train_ds: Shapes3D,            # training objects (`sie_trai
     r2 = lambda t, q: float(np.mean(r2_score(t.double().numpy(), q.double().numpy())))
     return dict(fit_r2=r2(y, p), test_r2=r2(yt, pt), fit_views=len(x), test_views=len(xt), steps=steps,
                 minutes=run.seconds / 60)
+
+# %% ../nbs/41_sie.ipynb #8e2f2324
+def sie_run_row(steps: int = 600, n_objects: int = 300, n_pairs: int = 20_000, seed: int = 0, device='cpu',
+                **train_kwargs) -> dict:
+    """One short SIE run (`train_sie('sie', ...)` on 300 objects x 8 views, one thread), scored by `sie_diagnostics`
+    and a linear class probe on the invariant half (`cls_inv`), on `sie_eval_data(120, 8)`: one row of the runs table."""
+    run = train_sie('sie', steps=steps, n_objects=n_objects, n_views=8, n_pairs=n_pairs, seed=seed, device=device,
+                    progress=False, **train_kwargs)
+    ds = sie_eval_data(120, 8)
+    m = run.ema.eval()
+    row = sie_diagnostics(m, ds)
+    h, _ = embed_views(m, ds.images)
+    y, V = ds.factors['class_id'].cpu(), ds.n_views
+    fit, test = _objects_split(ds.n_objects, seed)
+    views = lambda o: (o[:, None] * V + torch.arange(V)).reshape(-1)
+    row['cls_inv'] = linear_probe(h[views(fit), :m.n_inv], y[views(fit)], h[views(test), :m.n_inv], y[views(test)],
+                                  seed=seed)
+    return row
 
 # %% ../nbs/41_sie.ipynb #6484a797
 def plot_invariance(models: dict, ds: Shapes3D, ax=None, device=None):
