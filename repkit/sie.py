@@ -762,7 +762,7 @@ def plot_training_terms(models: dict, axs=None, smooth: int = 50):
     return axs
 
 # %% ../nbs/41_sie.ipynb #3d763d02
-@tour_section('sie', order=41, seconds=(3, 35))
+@tour_section('sie', order=41, seconds=(3, 45))
 def tour_sie(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     """Tour section: SIE against VICReg and the unsplit equivariant model on classification, rotation
     regression and retrieval."""
