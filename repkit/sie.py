@@ -56,9 +56,9 @@ from .nets import conv_stem
 # %% auto #0
 __all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'TRAIN_WEIGHTS', 'SHIPPED', 'Hypernetwork', 'invariance_loss',
            'variance_loss', 'covariance_loss', 'sie_loss', 'ConvEncoder', 'SIEModel', 'colour_jitter',
-           'limited_quaternions', 'limit_poses', 'pair_loss', 'variant_weights', 'sie_train_data', 'train_sie',
-           'load_sie', 'sie_eval_data', 'embed_views', 'all_view_pairs', 'predicted_retrieval', 'evaluate_sie',
-           'invariance_ratio', 'sie_diagnostics', 'supervised_pose', 'sie_run_row', 'plot_invariance',
+           'limited_quaternions', 'limit_poses', 'pair_loss', 'variant_weights', 'sie_train_data', 'sie_train_config',
+           'train_sie', 'load_sie', 'sie_eval_data', 'embed_views', 'all_view_pairs', 'predicted_retrieval',
+           'evaluate_sie', 'invariance_ratio', 'sie_diagnostics', 'supervised_pose', 'sie_run_row', 'plot_invariance',
            'plot_neighbours', 'plot_training_terms', 'tour_sie']
 
 # %% ../nbs/41_sie.ipynb #d72e54de
@@ -331,6 +331,11 @@ def sie_train_data(n_objects: int = SIE_DEFAULTS['n_objects'], n_views: int = SI
                   vary_background=vary_light)
     return limit_poses(ds, max_angle, seed + 2)
 
+def sie_train_config(steps: int, batch_size: int, lr: float, seed: int = 0, precision: str = 'fp32') -> TrainConfig:
+    "The optimiser and schedule of `train_sie` (and of the supervised ceiling): AdamW, weight decay 1e-4, warm-up, EMA."
+    return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=1e-4, warmup=min(200, steps // 5),
+                       ema_decay=0.998, ckpt_every=250, seed=seed, precision=precision)
+
 @trainer('sie-equi', variant='equi')
 @trainer('vicreg', variant='vicreg')
 @trainer('sie', variant='sie')
@@ -365,17 +370,7 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
     equi_mask = None if equi_classes is None else torch.isin(ds.factors['class_id'], class_ids(equi_classes))
     torch.manual_seed(seed)
     model = SIEModel(variant, **model_kwargs)
-    cfg = TrainConfig(
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=1e-4,
-        warmup=min(200, steps // 5),
-        ema_decay=0.998,
-        ckpt_every=250,
-        seed=seed,
-        precision=precision,
-    )
+    cfg = sie_train_config(steps, batch_size, lr, seed, precision)
     cmd = command or (
         f"train_sie(variant={variant!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, "
         f"n_objects={n_objects}, n_views={n_views}, size={size}, n_pairs={n_pairs}, augment={augment}, max_angle={max_angle}, vary_light={vary_light}, equi_classes={equi_classes}, precision={precision!r})"
@@ -650,9 +645,7 @@ def supervised_pose(train_ds: Shapes3D,            # training objects (`sie_trai
     torch.manual_seed(seed)
     enc = ConvEncoder()
     model = nn.Sequential(enc, nn.Linear(enc.head.out_features, 9))
-    cfg = TrainConfig(steps=steps, batch_size=min(batch_size, len(x)), lr=lr, weight_decay=1e-4,
-                      warmup=min(200, steps // 5), ema_decay=0.998, ckpt_every=max(steps, 1), seed=seed,
-                      precision=precision)
+    cfg = sie_train_config(steps, min(batch_size, len(x)), lr, seed, precision)   # train_sie's optimiser
     loss = lambda m, batch, gen: F.mse_loss(m(batch[0]), batch[1])
     run = train(model, loss, (x, y), cfg, None, kind='pose', device=device, progress=progress)
     head = run.ema.eval().cpu()
