@@ -98,7 +98,7 @@ def _tour_parser(sub):
 def _train_parser(sub):
     tr = sub.add_parser('train', help="train with repkit's training loop (resumes if the checkpoint exists)")
     tr.add_argument('method', choices=list(TRAINERS), help='what to train')
-    tr.add_argument('--data', default=None, help="digits or sprites (default: the method's own)")
+    tr.add_argument('--data', default=None, help="digits or sprites; DRL also sprites32 (default: the method's own)")
     tr.add_argument('--steps', type=count, default=None, help="default: the method's own")
     tr.add_argument('--batch-size', type=count, default=None, help="default: the method's own")
     tr.add_argument('--lr', type=positive, default=None, help="default: the method's own")

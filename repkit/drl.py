@@ -28,13 +28,14 @@ from .probes import format_table
 from .ddim import load_pretrained
 
 # %% auto #0
-__all__ = ['DRL_NET', 'DRL_DATA', 'REGULARISERS', 'DRL_DEFAULTS', 'DRL_MODELS', 'DRL_LEVELS', 'SPRITE_PROBES', 'DIGIT_METRICS',
-           'SPRITE_METRICS', 'TimeEncoder', 'l1_penalty', 'kl_penalty', 'reparameterise', 'DRL', 'build_drl',
-           'drl_loss', 'ConvDecoder', 'AutoEncoder', 'build_ae', 'ae_loss', 'train_drl', 'train_ae', 'load_drl',
-           'load_ae', 'drl_features', 'ae_features', 'pixel_features', 'sign_canonical', 'eigenspace_basis',
-           'canonical_eigh', 'pca_basis', 'diffusion_features', 'symmetry_angle', 'ridge_r2', 'probe_digits',
-           'probe_sprites', 'drl_eval_data', 'evaluate_drl', 'plot_probe_curves', 'code_samples', 'plot_code_samples',
-           'tour_drl', 'code_gap']
+__all__ = ['DRL_NET', 'DRL_DATA', 'REGULARISERS', 'PAPER_REG_WEIGHT', 'DRL_DEFAULTS', 'SPRITES32_RECIPE', 'DRL_MODELS',
+           'DRL_LEVELS', 'SPRITE_PROBES', 'DIGIT_METRICS', 'SPRITE_METRICS', 'TimeEncoder', 'l1_penalty', 'kl_penalty',
+           'reparameterise', 'paper_reg_weight', 'DRL', 'build_drl', 'drl_loss', 'ConvDecoder', 'AutoEncoder',
+           'build_ae', 'ae_loss', 'drl_train_config', 'train_drl', 'train_ae', 'load_drl', 'load_ae', 'drl_features',
+           'ae_features', 'pixel_features', 'sign_canonical', 'eigenspace_basis', 'canonical_eigh', 'pca_basis',
+           'diffusion_features', 'symmetry_angle', 'ridge_r2', 'probe_digits', 'probe_sprites', 'drl_eval_data',
+           'evaluate_drl', 'plot_probe_curves', 'code_samples', 'plot_code_samples', 'tour_drl', 'code_gap',
+           'drl_scale_row']
 
 # %% ../nbs/30_drl.ipynb #84e2f939
 from .report import save_figure, tour_section, trainer
@@ -105,17 +106,29 @@ def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, generator=None) -> to
 DRL_NET = dict(
     base_channels=16, channel_mults=(1, 2, 2), num_res_blocks=1, attn_resolutions=()
 )  # small: trains on a CPU core
-DRL_DATA = {'digits': dict(size=16, channels=1), 'sprites': dict(size=16, channels=3)}
+DRL_DATA = {   # the data sets DRL is trained and read on: the source data set, its side and channels
+    'digits': dict(source='digits', size=16, channels=1),
+    'sprites': dict(source='sprites', size=16, channels=3),
+    'sprites32': dict(source='sprites', size=32, channels=3),   # the same sprites at 32 x 32, where shape is visible
+}
 REGULARISERS = ('l1', 'kl')
+PAPER_REG_WEIGHT = 1e-5   # the paper's lambda_1 (and beta) on the loss summed over the D pixels of an image
+
+def paper_reg_weight(encoder: dict) -> float:
+    """The paper's regulariser weight on repkit's per-pixel-mean loss: `PAPER_REG_WEIGHT / D`, with D = channels
+    x side^2 of the encoder's input (the mean loss is the summed one divided by D)."""
+    return PAPER_REG_WEIGHT / (encoder['in_channels'] * encoder['image_size'] ** 2)
 
 class DRL(nn.Module):
     "Encoder `E_phi(x0, t)` + conditional noise network `eps_theta(x_t, t, z)` + discrete schedule."
     def __init__(self, encoder: dict, net: dict, schedule: dict | None = None,
                  reg: str = 'l1',            # 'l1' or 'kl'
-                 reg_weight: float = 1e-4):  # lambda_1 or beta, per image, on the per-pixel-mean loss scale
+                 reg_weight: float | None = None):  # lambda_1 or beta on the per-pixel-mean loss; None: the paper's
         super().__init__()
         if reg not in REGULARISERS:
             raise RepkitError(f"unknown regulariser {reg!r}: expected one of {REGULARISERS}")
+        if reg_weight is None:
+            reg_weight = paper_reg_weight(encoder)
         if not reg_weight >= 0:
             raise RepkitError(f"reg_weight must be >= 0, got {reg_weight}")
         enc = dict(encoder, probabilistic=(reg == 'kl'))
@@ -145,9 +158,9 @@ class DRL(nn.Module):
 
 # %% ../nbs/30_drl.ipynb #a22e6284
 def build_drl(
-    data: str = 'digits', reg: str = 'l1', z_dim: int = 32, reg_weight: float = 1e-4, width: int = 32, **net
+    data: str = 'digits', reg: str = 'l1', z_dim: int = 32, reg_weight: float | None = None, width: int = 32, **net
 ) -> DRL:
-    "A `DRL` model for `data` ('digits' or 'sprites', 16 x 16) with the chapter's small encoder and UNet."
+    "A `DRL` model for `data` (a key of `DRL_DATA`) with the chapter's small encoder and UNet."
     if data not in DRL_DATA:
         raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
     d = DRL_DATA[data]
@@ -209,18 +222,24 @@ def ae_loss(model: AutoEncoder, batch: tuple, generator=None) -> torch.Tensor:
     return (model(batch[0]) - batch[0]).pow(2).mean()
 
 # %% ../nbs/30_drl.ipynb #cd6d1b54
-DRL_DEFAULTS = dict(steps=2500, batch_size=64, lr=1e-3)   # what the shipped models used
+DRL_DEFAULTS = dict(steps=2500, batch_size=64, lr=1e-3)   # what the shipped 16 x 16 models used
+
+def drl_train_config(steps: int, batch_size: int, lr: float, seed: int = 0, precision: str = 'fp32') -> TrainConfig:
+    "The optimiser and schedule of `train_drl` and `train_ae`: AdamW, warm-up, cosine decay, EMA 0.999."
+    return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(200, steps // 10), ema_decay=0.999,
+                       ckpt_every=250, seed=seed, precision=precision)
+
 
 def _train_images(data: str) -> tuple:
     "The training images and a description, for `train_drl` and `train_ae`."
     if data not in DRL_DATA:
         raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
-    ds = get_dataset(data, 'train', size=DRL_DATA[data]['size'], device='cpu')
+    ds = get_dataset(DRL_DATA[data]['source'], 'train', size=DRL_DATA[data]['size'], device='cpu')
     return ds.images, f"{data}: {len(ds)} training images of shape {tuple(ds.images.shape[1:])}"
 
 @trainer('drl-kl', reg='kl')
 @trainer('drl', reg='l1')
-def train_drl(data: str = 'digits',       # 'digits' or 'sprites' (both 16 x 16)
+def train_drl(data: str = 'digits',       # a key of `DRL_DATA`: 'digits', 'sprites' (16 x 16) or 'sprites32'
               reg: str = 'l1',            # 'l1' or 'kl'
               steps: int = DRL_DEFAULTS['steps'],
               batch_size: int = DRL_DEFAULTS['batch_size'],
@@ -229,16 +248,17 @@ def train_drl(data: str = 'digits',       # 'digits' or 'sprites' (both 16 x 16)
               seed: int = 0, device=None, progress: bool = True,
               command: str | None = None, # how the run was started, for the model card
               stop_after: int | None = None,
-              z_dim: int = 32, reg_weight: float = 1e-4):
+              z_dim: int = 32,
+              reg_weight: float | None = None,   # per-pixel-mean scale; None: the paper's (`paper_reg_weight`)
+              precision: str = 'fp32'):   # autocast of each step: 'fp32', 'bf16' or 'auto' (`repkit.core.autocast_dtype`)
     "Train DRL (encoder + conditional noise network) on `data` with repkit's training loop."
     images, desc = _train_images(data)
     torch.manual_seed(seed)
     model = build_drl(data, reg, z_dim, reg_weight)
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(200, steps // 10),
-                      ema_decay=0.999, ckpt_every=250, seed=seed)
+    cfg = drl_train_config(steps, batch_size, lr, seed, precision)
     cmd = (
         command
-        or f"train_drl(data={data!r}, reg={reg!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, z_dim={z_dim}, reg_weight={reg_weight})"
+        or f"train_drl(data={data!r}, reg={reg!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, z_dim={z_dim}, reg_weight={reg_weight}, precision={precision!r})"
     )
     return train(model, drl_loss, (images,), cfg, out, kind='drl', model_config=model.config, device=device,
                  progress=progress, stop_after=stop_after, meta=dict(command=cmd, data=desc))
@@ -247,27 +267,31 @@ def train_drl(data: str = 'digits',       # 'digits' or 'sprites' (both 16 x 16)
 def train_ae(data: str = 'digits', steps: int = DRL_DEFAULTS['steps'],
              batch_size: int = DRL_DEFAULTS['batch_size'], lr: float = DRL_DEFAULTS['lr'],
              out: str | Path | None = None, seed: int = 0, device=None, progress: bool = True,
-             command: str | None = None, stop_after: int | None = None, z_dim: int = 32):
+             command: str | None = None, stop_after: int | None = None, z_dim: int = 32,
+             precision: str = 'fp32'):   # as for `train_drl`
     "Train the autoencoder baseline (DRL's encoder + a conv decoder) on `data` with the same loop and budget."
     images, desc = _train_images(data)
     torch.manual_seed(seed)
     model = build_ae(data, z_dim)
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(200, steps // 10),
-                      ema_decay=0.999, ckpt_every=250, seed=seed)
+    cfg = drl_train_config(steps, batch_size, lr, seed, precision)
     cmd = (
         command
-        or f"train_ae(data={data!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, z_dim={z_dim})"
+        or f"train_ae(data={data!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, z_dim={z_dim}, precision={precision!r})"
     )
     return train(model, ae_loss, (images,), cfg, out, kind='drl-ae', model_config=model.config, device=device,
                  progress=progress, stop_after=stop_after, meta=dict(command=cmd, data=desc))
 
 # %% ../nbs/30_drl.ipynb #ad889f71
+SPRITES32_RECIPE = '--steps 10000 --precision bf16'   # the 32 x 32 models' budget (planned from measured steps/s)
 DRL_MODELS = {
     'drl_digits': 'drl',
     'drl_sprites': 'drl',
     'drl_digits_kl': 'drl',
     'ae_digits': 'drl-ae',
     'ae_sprites': 'drl-ae',
+    'drl_sprites32': 'drl',
+    'drl_sprites32_kl': 'drl',
+    'ae_sprites32': 'drl-ae',
 }
 _TRAIN_CMD = {
     'drl_digits': 'drl --data digits',
@@ -275,6 +299,9 @@ _TRAIN_CMD = {
     'drl_digits_kl': 'drl-kl --data digits',
     'ae_digits': 'drl-ae --data digits',
     'ae_sprites': 'drl-ae --data sprites',
+    'drl_sprites32': f'drl --data sprites32 {SPRITES32_RECIPE}',
+    'drl_sprites32_kl': f'drl-kl --data sprites32 {SPRITES32_RECIPE}',
+    'ae_sprites32': f'drl-ae --data sprites32 {SPRITES32_RECIPE}',
 }
 
 def _build(ck) -> nn.Module:
@@ -513,7 +540,8 @@ def probe_sprites(
 def drl_eval_data(data: str = 'digits', n_train: int | None = None, n_test: int | None = None, seed: int = 0,
                   max_iter: int = 1000  # L-BFGS iterations of the logistic probes (fewer for quick runs)
                  ) -> dict:
-    "Train/test images (and 32 x 32 renders for sprites), labels and factors for the probes."
+    """Train/test images at the side of `DRL_DATA[data]`, labels and factors for the probes; for sprites also
+    32 x 32 renders of the same sprites (`train32`, `test32`), which the sprites diffusion model reads."""
     if data not in DRL_DATA:
         raise RepkitError(f"unknown data {data!r}: expected one of {sorted(DRL_DATA)}")
     if data == 'digits':
@@ -521,10 +549,12 @@ def drl_eval_data(data: str = 'digits', n_train: int | None = None, n_test: int 
             'digits', 'test', n=n_test, device='cpu'
         )
         return dict(data=data, train=tr, test=te, train32=None, test32=None, max_iter=max_iter)
-    tr = get_dataset('sprites', 'train', size=16, n=n_train or 4000, seed=seed, device='cpu')
-    te = get_dataset('sprites', 'test', size=16, n=n_test or 1000, seed=seed, device='cpu')
-    return dict(data=data, train=tr, test=te, train32=render_sprites(tr.factors, 32, device='cpu'),
-                test32=render_sprites(te.factors, 32, device='cpu'), max_iter=max_iter)
+    size = DRL_DATA[data]['size']
+    tr = get_dataset('sprites', 'train', size=size, n=n_train or 4000, seed=seed, device='cpu')
+    te = get_dataset('sprites', 'test', size=size, n=n_test or 1000, seed=seed, device='cpu')
+    tr32 = tr.images if size == 32 else render_sprites(tr.factors, 32, device='cpu')
+    te32 = te.images if size == 32 else render_sprites(te.factors, 32, device='cpu')
+    return dict(data=data, train=tr, test=te, train32=tr32, test32=te32, max_iter=max_iter)
 
 def _probe(ev: dict, ftr, fte, interval: bool = False) -> dict:
     with warnings.catch_warnings(), threadpool_limits(limits=1):  # one BLAS thread: the same bits anywhere
@@ -574,7 +604,7 @@ def evaluate_drl(ev: dict,                    # from `drl_eval_data`
     if ddpm is not None:
         tr, te = (
             (ev['train32'], ev['test32'])
-            if ev['data'] == 'sprites'
+            if ev['train32'] is not None
             else (ev['train'].images, ev['test'].images)
         )
         dl = list(levels if ddpm_levels is None else ddpm_levels)
@@ -673,7 +703,7 @@ def tour_drl(out: Path, quick: bool = False, device=None, seed: int = 0, progres
     out = Path(out)
     levels = (0, 300, 800) if quick else DRL_LEVELS
     metrics, figs, tables = {}, {}, []
-    for data, cols in (('digits', DIGIT_METRICS), ('sprites', SPRITE_METRICS)):
+    for data, cols in (('digits', DIGIT_METRICS), ('sprites', SPRITE_METRICS), ('sprites32', SPRITE_METRICS)):
         ev = drl_eval_data(
             data,
             *(
@@ -684,8 +714,8 @@ def tour_drl(out: Path, quick: bool = False, device=None, seed: int = 0, progres
             seed=seed
         )
         drl, ae = load_drl(f'drl_{data}'), load_ae(f'ae_{data}')
-        rows = evaluate_drl(ev, drl, ae, load_pretrained(data), levels,
-                            ddpm_levels=(100,) if quick else (0, 100, 800), device=device)
+        ddpm = None if data == 'sprites32' else load_pretrained(data)   # at 32 x 32 it would read the sprites' renders again
+        rows = evaluate_drl(ev, drl, ae, ddpm, levels, ddpm_levels=(100,) if quick else (0, 100, 800), device=device)
         names = ('DRL',)
         if data == 'digits' and (weights_dir() / 'drl_digits_kl.pt').exists():
             rows.update(
@@ -713,9 +743,10 @@ def tour_drl(out: Path, quick: bool = False, device=None, seed: int = 0, progres
         "DRL (Mittal et al.): a noise-prediction network conditioned on a code $E_\\phi(x_0, t)$ of the clean image from a time-conditioned encoder. "
         "Each row 'DRL t=...' probes the code taken at level t; 'DDPM t=...' probes the pooled bottleneck of the plain shipped diffusion model at x_t; "
         "AE is an autoencoder with the same encoder, data and steps; pixels the raw image. Digits: class accuracy (linear probe, 5-NN). "
-        "Sprites (16 x 16; the DDPM reads 32 x 32 renders of the same sprites): shape and colour accuracy, R^2 of x, y, scale, and the per-shape circular R^2 of the visible rotation.\n\n"
+        "Sprites (16 x 16; the DDPM reads 32 x 32 renders of the same sprites): shape and colour accuracy, R^2 of x, y, scale, and the per-shape circular R^2 of the visible rotation. "
+        "sprites32: the same sprites at 32 x 32, where shape is visible, read by DRL and the autoencoder trained at that size.\n\n"
         + '\n\n'.join(tables)
-        + f"\n\n![digits]({figs['digits']})\n\n![sprites]({figs['sprites']})\n\n"
+        + f"\n\n![digits]({figs['digits']})\n\n![sprites]({figs['sprites']})\n\n![sprites32]({figs['sprites32']})\n\n"
         f"DDIM samples from the digits model given the codes of each input (left) at the levels s >= t, for t = {', '.join(map(str, lv))}:\n\n![samples]({figs['samples']})\n"
     )
     return dict(title='DRL: diffusion-based representation learning', markdown=md, metrics=metrics)
@@ -737,3 +768,29 @@ def code_gap(model: DRL, x0: torch.Tensor, levels=DRL_LEVELS, seed: int = 0, dev
         z = model.encode(x0, tt)
         out[t] = tuple(float((model.eps(xt, tt, zz) - eps).pow(2).mean()) for zz in (z, z[perm]))
     return out
+
+# %% ../nbs/30_drl.ipynb #5fe896c9
+def drl_scale_row(model: DRL,          # a trained DRL model
+                  ev: dict,            # from `drl_eval_data` (the probe images)
+                  x0: torch.Tensor,    # images for `code_gap` and the penalty
+                  levels=DRL_LEVELS, seed: int = 0) -> dict:
+    """A model's regulariser weight (on the paper's summed scale), per-level probe accuracies, the PCA-cut
+    family's, the wrong-code ratio and the penalty per level; lists follow `levels`."""
+    enc = model.encoder.config
+    rows = evaluate_drl(ev, model, levels=levels, pixels=False)
+    gaps = code_gap(model, x0, levels, seed=seed)
+    family = rows[f"DRL all t, PCA {enc['z_dim']}"]
+    with torch.no_grad():
+        outs = [model.encoder(x0.to(next(model.parameters()).device), t) for t in levels]
+    penalty = [float(kl_penalty(*o)) if model.reg == 'kl' else float(l1_penalty(o)) for o in outs]
+    return dict(
+        reg=model.reg,
+        weight_summed=model.reg_weight * enc['in_channels'] * enc['image_size'] ** 2,
+        levels=list(levels),
+        linear=[float(rows[f'DRL t={t}']['linear_acc']) for t in levels],
+        knn=[float(rows[f'DRL t={t}']['knn_acc']) for t in levels],
+        family_linear=float(family['linear_acc']),
+        family_knn=float(family['knn_acc']),
+        ratio=[wrong / right for right, wrong in gaps.values()],
+        penalty=penalty,
+    )
