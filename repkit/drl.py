@@ -695,7 +695,7 @@ def plot_code_samples(x0: torch.Tensor, samples: torch.Tensor, levels, axs=None)
 # %% ../nbs/30_drl.ipynb #66b82734
 DIGIT_METRICS, SPRITE_METRICS = ['linear_acc', 'knn_acc'], list(SPRITE_PROBES)
 
-@tour_section('drl', order=30, seconds=(3, 10))
+@tour_section('drl', order=30, seconds=(5, 13))
 def tour_drl(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     """Tour section: DRL codes probed against level t, next to an autoencoder, pixels and plain diffusion
     features; samples from codes."""
@@ -714,8 +714,10 @@ def tour_drl(out: Path, quick: bool = False, device=None, seed: int = 0, progres
             seed=seed
         )
         drl, ae = load_drl(f'drl_{data}'), load_ae(f'ae_{data}')
-        ddpm = None if data == 'sprites32' else load_pretrained(data)   # at 32 x 32 it would read the sprites' renders again
-        rows = evaluate_drl(ev, drl, ae, ddpm, levels, ddpm_levels=(100,) if quick else (0, 100, 800), device=device)
+        big = data == 'sprites32'   # the DDPM and the pixels would read the renders the 16 x 16 entry's DDPM reads
+        ddpm = None if big else load_pretrained(data)
+        rows = evaluate_drl(ev, drl, ae, ddpm, levels, ddpm_levels=(100,) if quick else (0, 100, 800), pixels=not big,
+                            device=device)
         names = ('DRL',)
         if data == 'digits' and (weights_dir() / 'drl_digits_kl.pt').exists():
             rows.update(
