@@ -409,19 +409,24 @@ def eigenspace_basis(U: torch.Tensor  # (D, m) orthonormal columns spanning a su
             break
     return Q
 
-def canonical_eigh(S: torch.Tensor   # (D, D) symmetric matrix
+def canonical_eigh(S: torch.Tensor,   # (D, D) symmetric matrix
+                   top: int | None = None  # only the leading `top` eigenpairs are wanted (default: all D)
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Eigenvalues (decreasing) and eigenvectors of `S` that do not depend on LAPACK's sign and basis choices."
+    """The leading `top` eigenvalues (decreasing) and eigenvectors of `S`, independent of LAPACK's sign and basis
+    choices. Eigenspaces that start beyond `top` are never canonicalised (a large null space is most of the cost)."""
     evals, evecs = torch.linalg.eigh(S)
     evals, evecs = evals.flip(0), evecs.flip(1)
+    top = len(evals) if top is None else min(check_positive_int(top, 'top'), len(evals))
     gap = math.sqrt(torch.finfo(S.dtype).eps) * evals.abs().max()    # closer eigenvalues: one eigenspace
     start = 0
     for k in range(1, len(evals) + 1):
+        if start >= top:
+            break
         if k == len(evals) or evals[k - 1] - evals[k] > gap:
-            if k - start > 1:
+            if k - start > 1:                                        # the whole eigenspace, even if it runs past top
                 evecs[:, start:k] = eigenspace_basis(evecs[:, start:k])
             start = k
-    return evals, sign_canonical(evecs)
+    return evals[:top], sign_canonical(evecs[:, :top])
 
 # %% ../nbs/30_drl.ipynb #1cc395d9
 def pca_basis(feats: torch.Tensor,  # (N, D) features
@@ -432,7 +437,7 @@ def pca_basis(feats: torch.Tensor,  # (N, D) features
     X = check_shape(feats, (None, None), 'feats').double()
     k = check_positive_int(k, 'k')
     mean = X.mean(0)
-    evals, V = canonical_eigh((X - mean).T @ (X - mean))  # (D, D) scatter matrix: cheaper than an SVD of X
+    evals, V = canonical_eigh((X - mean).T @ (X - mean), top=k)  # (D, D) scatter matrix: cheaper than an SVD of X
     floor = max(X.shape) * torch.finfo(X.dtype).eps * evals[0]        # rounding level of the scatter matrix
     rank = int((evals > floor).sum())
     return mean.float(), V[:, :min(k, rank)].float()
@@ -696,7 +701,7 @@ def plot_code_samples(x0: torch.Tensor, samples: torch.Tensor, levels, axs=None)
 # %% ../nbs/30_drl.ipynb #66b82734
 DIGIT_METRICS, SPRITE_METRICS = ['linear_acc', 'knn_acc'], list(SPRITE_PROBES)
 
-@tour_section('drl', order=30, seconds=(5, 13))
+@tour_section('drl', order=30, seconds=(8, 17))
 def tour_drl(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     """Tour section: DRL codes probed against level t, next to an autoencoder, pixels and plain diffusion
     features; samples from codes."""
@@ -715,10 +720,8 @@ def tour_drl(out: Path, quick: bool = False, device=None, seed: int = 0, progres
             seed=seed
         )
         drl, ae = load_drl(f'drl_{data}'), load_ae(f'ae_{data}')
-        big = data == 'sprites32'   # the DDPM and the pixels would read the renders the 16 x 16 entry's DDPM reads
-        ddpm = None if big else load_pretrained(data)
-        rows = evaluate_drl(ev, drl, ae, ddpm, levels, ddpm_levels=(100,) if quick else (0, 100, 800), pixels=not big,
-                            device=device)
+        ddpm = None if data == 'sprites32' else load_pretrained(data)   # at 32 x 32 it would read the 16 x 16 entry's renders again
+        rows = evaluate_drl(ev, drl, ae, ddpm, levels, ddpm_levels=(100,) if quick else (0, 100, 800), device=device)
         names = ('DRL',)
         if data == 'digits' and (weights_dir() / 'drl_digits_kl.pt').exists():
             rows.update(
