@@ -22,13 +22,14 @@ from .probes import kmeans_scores, linear_probe, bootstrap_interval, Estimate
 from .probes import format_table
 
 # %% auto #0
-__all__ = ['POSE_DEFAULTS', 'INR_DEFAULTS', 'CONSISTENCY', 'SHIPPED_INR', 'EVAL_SIZES', 'PROBE_ITER', 'INR_RUN_SIZES',
-           'rotation_matrix', 'pixel_grid', 'pose_coords', 'transform_images', 'sample_poses', 'transformed_dataset',
-           'FourierFeatures', 'HyperINR', 'ink', 'centre_of_mass', 'rotation_anchor', 'anchor_angle', 'ConvTrunk',
-           'IRLINR', 'RotAE', 'build_model', 'consistency_loss', 'consistency_schedule', 'symmetry_breaking_loss',
-           'irl_inr_loss', 'ae_loss', 'train_inr', 'train_ae_rot', 'load_inr', 'plot_inr_training', 'encode_codes',
-           'invariance', 'inr_eval_data', 'evaluate_codes', 'participation_ratio', 'code_report', 'inr_ablation',
-           'canonicalise', 'code_free_recon', 'canonical_figure', 'pose_report', 'plot_angles', 'tour_inr']
+__all__ = ['POSE_DEFAULTS', 'INR_DEFAULTS', 'INR_PRECISION', 'CONSISTENCY', 'SHIPPED_INR', 'EVAL_SIZES', 'PROBE_ITER',
+           'INR_RUN_SIZES', 'rotation_matrix', 'pixel_grid', 'pose_coords', 'transform_images', 'to_canonical',
+           'sample_poses', 'transformed_dataset', 'FourierFeatures', 'HyperINR', 'ink', 'centre_of_mass',
+           'rotation_anchor', 'anchor_angle', 'ConvTrunk', 'IRLINR', 'RotAE', 'build_model', 'consistency_loss',
+           'consistency_schedule', 'symmetry_breaking_loss', 'irl_inr_loss', 'ae_loss', 'train_inr', 'train_ae_rot',
+           'load_inr', 'plot_inr_training', 'encode_codes', 'invariance', 'inr_eval_data', 'evaluate_codes',
+           'participation_ratio', 'code_report', 'invariant_recon', 'inr_ablation', 'canonicalise', 'code_free_recon',
+           'canonical_figure', 'pose_report', 'plot_angles', 'tour_inr']
 
 # %% ../nbs/50_inr.ipynb #3f8e1ef2
 from .report import save_figure, tour_section, trainer
@@ -70,6 +71,15 @@ def transform_images(x: torch.Tensor,     # (B, C, H, W) images in [-1, 1], back
     u = pose_coords(pixel_grid(H, x.device), theta.to(x), tau.to(x))
     grid = torch.stack([u[..., 0], -u[..., 1]], -1).reshape(B, H, W, 2)   # grid_sample's y axis points down
     return F.grid_sample(x + 1, grid, mode='bilinear', padding_mode='zeros', align_corners=False) - 1
+
+def to_canonical(x: torch.Tensor,     # (B, C, H, W) images in [-1, 1], background -1
+                 theta: torch.Tensor, # (B,) their poses: rotations ...
+                 tau: torch.Tensor    # (B, 2) ... and shifts
+                ) -> torch.Tensor:
+    "Undo the pose: `out(u) = x(R_theta u + tau)`, which is `T_{-theta, -R_{-theta} tau}`, the inverse of `T_{theta, tau}`."
+    check_shape(tau, (None, 2), 'tau')
+    back = -(rotation_matrix(-theta) @ tau[..., None])[..., 0]
+    return transform_images(x, -theta, back)
 
 # %% ../nbs/50_inr.ipynb #bc5ee6e4
 def sample_poses(n: int,              # how many poses
@@ -267,16 +277,20 @@ class ConvTrunk(nn.Module):
 # %% ../nbs/50_inr.ipynb #cab6d23f
 class IRLINR(nn.Module):
     """IRL-INR: an encoder to (tau, s, z) and a hypernetwork INR evaluated on the pixel grid moved into the
-    object's frame."""
+    object's frame; with `canonical_code`, z is read from the image moved back into its predicted canonical pose."""
     method = 'irl-inr'
     def __init__(self, size: int = 24, channels: int = 1, z_dim: int = 32, enc_channels: tuple = (16, 32, 64),
                  enc_hidden: int = 128, n_freq: int = 64, sigma: float = 2.0, inr_hidden: tuple = (64, 64),
-                 hyper_hidden: tuple = (256, 256), rff_seed: int = 0, scaled: bool = False):
+                 hyper_hidden: tuple = (256, 256), rff_seed: int = 0, scaled: bool = False,
+                 canonical_code: bool = True):  # False: one trunk reads (tau, s, z) off the posed image (the paper)
         super().__init__()
         self.hparams = dict(size=size, channels=channels, z_dim=z_dim, enc_channels=list(enc_channels),
                             enc_hidden=enc_hidden, n_freq=n_freq, sigma=sigma, inr_hidden=list(inr_hidden),
-                            hyper_hidden=list(hyper_hidden), rff_seed=rff_seed, scaled=scaled)
-        self.encoder = ConvTrunk(channels, size, enc_channels, enc_hidden, 4 + z_dim)
+                            hyper_hidden=list(hyper_hidden), rff_seed=rff_seed, scaled=scaled,
+                            canonical_code=canonical_code)
+        self.encoder = ConvTrunk(channels, size, enc_channels, enc_hidden, 4 if canonical_code else 4 + z_dim)
+        if canonical_code:   # a second trunk of the same shape for the code
+            self.code_encoder = ConvTrunk(channels, size, enc_channels, enc_hidden, z_dim)
         self.decoder = HyperINR(z_dim, channels, n_freq, sigma, inr_hidden, hyper_hidden, rff_seed, scaled)
         self.register_buffer('grid', pixel_grid(size), persistent=False)
     @property
@@ -289,7 +303,11 @@ class IRLINR(nn.Module):
         S, C = self.hparams['size'], self.hparams['channels']
         check_shape(x, (None, C, S, S), 'images')
         h = self.encoder(x)
-        return dict(tau=h[:, :2], s=h[:, 2:4], theta=anchor_angle(h[:, 2:4]), z=h[:, 4:])
+        tau, s = h[:, :2], h[:, 2:4]
+        theta = anchor_angle(s)
+        if not self.hparams['canonical_code']:
+            return dict(tau=tau, s=s, theta=theta, z=h[:, 4:])
+        return dict(tau=tau, s=s, theta=theta, z=self.code_encoder(to_canonical(x, theta, tau)))
 
     def decode(
         self, z: torch.Tensor, theta: torch.Tensor | None = None, tau: torch.Tensor | None = None
@@ -302,11 +320,13 @@ class IRLINR(nn.Module):
         v = self.decoder(z, pose_coords(self.grid, theta, tau))                  # (B, P, C) in [0, 1]
         return 2 * v.transpose(1, 2).reshape(B, -1, S, S) - 1
 
-    def forward(self, x: torch.Tensor, decode: bool = True) -> dict:
+    def forward(self, x: torch.Tensor, decode: bool = True,
+                code: torch.Tensor | None = None  # decode this code instead of x's own (in x's predicted pose)
+               ) -> dict:
         "`encode(x)`, plus the reconstruction in the predicted pose as `recon`."
         enc = self.encode(x)
         if decode:
-            enc['recon'] = self.decode(enc['z'], enc['theta'], enc['tau'])
+            enc['recon'] = self.decode(enc['z'] if code is None else code, enc['theta'], enc['tau'])
         return enc
 
 # %% ../nbs/50_inr.ipynb #9ddfbe42
@@ -346,16 +366,20 @@ def build_model(method: str = 'irl-inr', **kwargs) -> nn.Module:
 
 # %% ../nbs/50_inr.ipynb #0077be8c
 def consistency_loss(z: torch.Tensor, z2: torch.Tensor, # (B, D) codes of two views of the same images
-                     centre: bool = True  # measure the cosine about the batch mean of the codes (see above)
+                     centre: bool = True,  # measure the cosine about the batch mean of the codes (see above)
+                     standardise: bool = False  # also divide each coordinate by its batch standard deviation
                     ) -> torch.Tensor:
     """Mean over the batch of `1 - cos(z - mean(z), z2 - mean(z2))`, each view centred on its batch mean (not
-    without `centre`)."""
+    without `centre`), and with `standardise` each coordinate in units of its batch standard deviation."""
     if z.shape != z2.shape:
         raise RepkitError(f"z and z2 must have the same shape, got {tuple(z.shape)} and {tuple(z2.shape)}")
-    if z.dim() != 2 or (centre and z.shape[0] < 2):
+    if z.dim() != 2 or ((centre or standardise) and z.shape[0] < 2):
         raise RepkitError(f"codes must have shape (B, D) with B >= 2 to be centred, got {tuple(z.shape)}")
-    if centre:
+    z, z2 = z.float(), z2.float()      # batch statistics in float32 also under bf16 autocast
+    if centre or standardise:
         z, z2 = z - z.mean(0), z2 - z2.mean(0)
+    if standardise:   # the eps keeps a constant coordinate finite (it then contributes nothing)
+        z, z2 = z / (z.std(0) + 1e-6), z2 / (z2.std(0) + 1e-6)
     return (1 - F.cosine_similarity(z, z2, dim=-1)).mean()
 
 def consistency_schedule(step: int | None, # the training step; None (outside training) means the full weight
@@ -383,18 +407,38 @@ def irl_inr_loss(model: nn.Module,           # an IRLINR (possibly wrapped by DD
                  symmetry_weight: float = 15.0,    # lambda_s
                  view_shift: float = 0.1, # the second view's shift is uniform on [-view_shift, view_shift]^2
                  centre: bool = True,     # the consistency cosine about the batch mean (False: the paper's)
+                 standardise: bool = False,  # ... and between batch-standardised codes
                  step: int | None = None, # the training step (from the training loop), for the schedule below
                  consistency_delay: int = 0,  # lambda_c is 0 for this many steps ...
-                 consistency_ramp: int = 0    # ... then rises linearly to its value over this many
+                 consistency_ramp: int = 0,   # ... then rises linearly to its value over this many
+                 cross: bool = False  # reconstruct each image from its second view's code (on the same schedule)
                 ) -> tuple[torch.Tensor, dict]:
     "IRL-INR's objective, reconstruction + consistency + symmetry breaking; returns (loss, logs)."
     x = batch[0]
-    lam_c = consistency_weight * consistency_schedule(step, consistency_delay, consistency_ramp)
+    c = consistency_schedule(step, consistency_delay, consistency_ramp)
+    lam_c = consistency_weight * c
+    if cross:
+        return _cross_loss(model, x, generator, c, lam_c, symmetry_weight, view_shift, centre, standardise)
     out = model(x)
     rec = F.mse_loss((out['recon'] + 1) / 2, (x + 1) / 2)
     beta, t = sample_poses(len(x), generator, view_shift, x.device)
     z2 = model(transform_images(x, beta, t), decode=False)['z']
-    con = consistency_loss(out['z'], z2, centre)
+    con = consistency_loss(out['z'], z2, centre, standardise)
+    sym = symmetry_breaking_loss(out['tau'], out['s'], x)
+    return rec + lam_c * con + symmetry_weight * sym, dict(
+        recon=rec.item(), consistency=con.item(), symmetry=sym.item(), consistency_weight=lam_c
+    )
+
+def _cross_loss(model, x, generator, c, lam_c, symmetry_weight, view_shift, centre, standardise):
+    "`irl_inr_loss` with `cross`: the reconstruction term is `(1 - c) MSE(I, g_{z(I)}) + c MSE(I, g_{z(I_2)})`, both in I's pose."
+    beta, t = sample_poses(len(x), generator, view_shift, x.device)
+    z2 = model(transform_images(x, beta, t), decode=False)['z']
+    out = model(x, code=z2) if c > 0 else model(x)               # recon from the other view's code once c > 0
+    rec = F.mse_loss((out['recon'] + 1) / 2, (x + 1) / 2)
+    if 0 < c < 1:                                                 # during the ramp, also from its own code
+        own = F.mse_loss((model(x)['recon'] + 1) / 2, (x + 1) / 2)
+        rec = (1 - c) * own + c * rec
+    con = consistency_loss(out['z'], z2, centre, standardise)
     sym = symmetry_breaking_loss(out['tau'], out['s'], x)
     return rec + lam_c * con + symmetry_weight * sym, dict(
         recon=rec.item(), consistency=con.item(), symmetry=sym.item(), consistency_weight=lam_c
@@ -408,21 +452,22 @@ def ae_loss(model: nn.Module, batch: tuple, generator: torch.Generator) -> tuple
 
 # %% ../nbs/50_inr.ipynb #d0538ff8
 INR_DEFAULTS = dict(steps=6000, batch_size=64, lr=1e-3, n_train=20_000)   # longer: runs L18-d, L18-s below
-CONSISTENCY = dict(consistency_weight=0.1, consistency_delay=800, consistency_ramp=600)   # see the runs below
+INR_PRECISION = 'bf16'   # the shipped IRL-INR models' autocast (`train_inr` itself defaults to float32)
+CONSISTENCY = dict(consistency_weight=0.1, consistency_delay=800, consistency_ramp=600, cross=True)   # see the runs below
 
 def _train_method(method, loss_fn, data, steps, batch_size, lr, out, seed, device, progress, command, n_train,
-                  stop_after, model_kwargs):
+                  stop_after, model_kwargs, precision='fp32'):
     if data not in ('digits', 'sprites'):
         raise RepkitError(f"unknown data {data!r}: expected 'digits' or 'sprites'")
     ds = transformed_dataset(data, 'train', n=check_positive_int(n_train, 'n_train'), seed=seed, device='cpu')
     torch.manual_seed(seed)
     model = build_model(method, size=ds.images.shape[-1], channels=ds.images.shape[1], **model_kwargs)
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(200, steps // 10),
-                      ema_decay=0.999, ckpt_every=250, seed=seed)
+                      ema_decay=0.999, ckpt_every=250, seed=seed, precision=precision)
     fn = 'train_inr' if method == 'irl-inr' else 'train_ae_rot'
     cmd = (
         command
-        or f"{fn}(data={data!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, n_train={n_train})"
+        or f"{fn}(data={data!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, n_train={n_train}, precision={precision!r})"
     )
     desc = f"{ds.name}: {len(ds)} images {tuple(ds.images.shape[1:])} (seed {seed}), angles uniform on [0, 2 pi), shifts uniform on [-{POSE_DEFAULTS['max_shift']}, {POSE_DEFAULTS['max_shift']}]^2"
     return train(model, loss_fn, (ds.images,), cfg, out, kind=method, model_config=model.config,
@@ -439,22 +484,23 @@ def train_inr(data: str = 'digits',          # 'digits' or 'sprites'
               n_train: int = INR_DEFAULTS['n_train'], # posed training images
               stop_after: int | None = None,
               consistency: dict | None = None,  # lambda_c and its schedule (default `CONSISTENCY`), `centre`
+              precision: str = 'fp32',          # autocast of each step: 'fp32', 'bf16' or 'auto' (`repkit.core.autocast_dtype`)
               **model_kwargs):
     "Train IRL-INR on rotated and shifted digits or sprites with repkit's training loop."
     loss = functools.partial(irl_inr_loss, **(CONSISTENCY if consistency is None else consistency))
     return _train_method('irl-inr', loss, data, steps, batch_size, lr, out, seed, device, progress,
-                         command, n_train, stop_after, model_kwargs)
+                         command, n_train, stop_after, model_kwargs, precision)
 
 @trainer('ae-rot')
 def train_ae_rot(data: str = 'digits', steps: int = INR_DEFAULTS['steps'],
                  batch_size: int = INR_DEFAULTS['batch_size'], lr: float = INR_DEFAULTS['lr'],
                  out: str | Path | None = None, seed: int = 0, device=None, progress: bool = True,
                  command: str | None = None, n_train: int = INR_DEFAULTS['n_train'],
-                 stop_after: int | None = None, **model_kwargs):
+                 stop_after: int | None = None, precision: str = 'fp32', **model_kwargs):
     """Train the autoencoder baseline (same encoder trunk, data and budget as `train_inr`) on the rotated
     images."""
     return _train_method('ae-rot', ae_loss, data, steps, batch_size, lr, out, seed, device, progress, command,
-                         n_train, stop_after, model_kwargs)
+                         n_train, stop_after, model_kwargs, precision)
 
 # %% ../nbs/50_inr.ipynb #7feda851
 SHIPPED_INR = {'inr_digits': ('inr', 'digits'), 'inr_sprites': ('inr', 'sprites'),
@@ -465,8 +511,14 @@ def load_inr(name_or_path: str | Path = 'inr_digits',  # a name in `SHIPPED_INR`
     """A trained IRL-INR or rotation autoencoder from a checkpoint (EMA weights by default), in eval mode,
     with its `meta`."""
     return load_trained(name_or_path, {k: f'{m} --data {d}' for k, (m, d) in SHIPPED_INR.items()},
-                        ('irl-inr', 'ae-rot'), lambda ck: build_model(**ck['config']['model']), use_ema,
-                        map_location)
+                        ('irl-inr', 'ae-rot'), lambda ck: build_model(**_stored_config(ck['config']['model'])),
+                        use_ema, map_location)
+
+def _stored_config(cfg: dict) -> dict:
+    "A checkpoint's model config; IRL-INR configs saved before `canonical_code` existed are the paper's layout."
+    if cfg.get('method') == 'irl-inr' and 'canonical_code' not in cfg:
+        return dict(cfg, canonical_code=False)
+    return cfg
 
 # %% ../nbs/50_inr.ipynb #e3b2dbd8
 def plot_inr_training(logs: dict, axs=None, smooth: int = 50, label: str = ''):
@@ -577,6 +629,16 @@ def code_report(model: nn.Module, images: torch.Tensor) -> dict:
     recon = float(((out['recon'] + 1) / 2 - (images + 1) / 2).pow(2).mean())
     return dict(recon=recon, eff_dims=participation_ratio(out['z']))
 
+@torch.no_grad()
+def invariant_recon(model: IRLINR, orbit: ImageData) -> float:
+    """Reconstruction MSE ([0, 1] scale) of every pose of a source from the source's *mean* code over its poses,
+    each in its own predicted pose: what the invariant part of the code can draw."""
+    K = int((orbit.factors['source'] == orbit.factors['source'][0]).sum())
+    enc = model.eval().encode(orbit.images)
+    zbar = enc['z'].reshape(-1, K, enc['z'].shape[1]).mean(1).repeat_interleave(K, 0)    # sources come K in a row
+    x = model.decode(zbar, enc['theta'], enc['tau'])
+    return float(((x + 1) / 2 - (orbit.images + 1) / 2).pow(2).mean())
+
 def inr_ablation(name: str,                   # a label for the run
                  out_dir: str | Path,         # where its checkpoint goes (resumed from if it exists)
                  data: str = 'digits', steps: int = 1500, lr: float = INR_DEFAULTS['lr'],
@@ -585,36 +647,36 @@ def inr_ablation(name: str,                   # a label for the run
                  sizes: dict | None = None,        # evaluation sizes (default `INR_RUN_SIZES`)
                  seed: int = 0, device=None, progress: bool = False,
                  method: str = 'irl-inr',          # or 'ae-rot': the autoencoder baseline (no consistency)
+                 precision: str = 'fp32',          # autocast of each training step
                  **info) -> dict:
     "Train IRL-INR (or the autoencoder) with one setting of the decoder and the consistency term, and score it: one row of the runs table."
     sizes = dict(INR_RUN_SIZES, **(sizes or {}))
     consistency = dict(CONSISTENCY if consistency is None else consistency)
     out = Path(out_dir) / f'{name}.pt'
-    t0 = time.perf_counter()
     if method not in ('irl-inr', 'ae-rot'):
         raise RepkitError(f"method must be 'irl-inr' or 'ae-rot', got {method!r}")
     if method == 'irl-inr':
         train_inr(data, steps, INR_DEFAULTS['batch_size'], lr, out, seed, device, progress, consistency=consistency,
-                  **(model or {}))
+                  precision=precision, **(model or {}))
     else:
-        train_ae_rot(data, steps, INR_DEFAULTS['batch_size'], lr, out, seed, device, progress, **(model or {}))
-    minutes = (time.perf_counter() - t0) / 60
+        train_ae_rot(data, steps, INR_DEFAULTS['batch_size'], lr, out, seed, device, progress, precision=precision,
+                     **(model or {}))
     m = load_inr(out)
+    minutes = m.meta['seconds'] / 60           # the training loop's own clock (summed over resumes)
     ev = inr_eval_data(data, **{k: v for k, v in sizes.items() if k != 'probe_iter'}, seed=seed)
     scores = evaluate_codes(m, ev, seed=seed, probe_iter=sizes['probe_iter'])
     tail = m.meta['logs']['recon'][-200:]                     # the training batches' recon, last 200 steps
-    return dict(info, name=name, data=data, method=method, steps=steps, lr=lr, model=model or {},
+    return dict(info, name=name, data=data, method=method, steps=steps, lr=lr, model=model or {}, precision=precision,
                 consistency=consistency if method == 'irl-inr' else None,
                 minutes=round(minutes, 2), train_recon=sum(tail) / len(tail), **code_report(m, ev['test'].images),
+                recon_inv=invariant_recon(m, ev['orbit']) if method == 'irl-inr' else None,
                 **scores)
 
 # %% ../nbs/50_inr.ipynb #9d01f95e
 def canonicalise(x: torch.Tensor # (B, C, H, W) images in [-1, 1]
                 ) -> torch.Tensor:
     "Each image moved into its canonical frame by its own targets: `T_{-theta, -R_{-theta} tau}`, theta the anchor's angle, tau the centre of mass."
-    theta, tau = anchor_angle(rotation_anchor(x)), centre_of_mass(x)
-    back = -(rotation_matrix(-theta) @ tau[..., None])[..., 0]
-    return transform_images(x, -theta, back)
+    return to_canonical(x, anchor_angle(rotation_anchor(x)), centre_of_mass(x))
 
 @torch.no_grad()
 def code_free_recon(train: ImageData, test: ImageData) -> float:
@@ -703,7 +765,7 @@ def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progres
     import matplotlib.pyplot as plt
     out = Path(out)
     sizes = EVAL_SIZES['quick' if quick else 'full']
-    metrics, pose, figs = {}, {}, {}
+    metrics, pose, figs, recon = {}, {}, {}, {}
     for data in ('digits', 'sprites'):
         ev = inr_eval_data(data, **sizes, seed=seed)
         inr, ae = load_inr(f'inr_{data}').to(default_device(device)), load_inr(f'ae_rot_{data}').to(
@@ -714,6 +776,10 @@ def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progres
             if m is not None:
                 r.update(train_steps=m.meta['step'], train_minutes=m.meta['seconds'] / 60)
             metrics[f'{label} ({data})'] = r
+        recon[data] = {'IRL-INR': code_report(inr, ev['test'].images)['recon'],
+                       'IRL-INR, mean code of each orbit': invariant_recon(inr, ev['orbit']),
+                       'autoencoder': code_report(ae, ev['test'].images)['recon'],
+                       'no code': code_free_recon(ev['train'], ev['test'])}
         pose[data] = pose_report(inr, ev['orbit'])
         figs[f'canon_{data}'] = save_figure(
             canonical_figure(inr, ev['orbit'], title=f'{data}: inputs / canonical decodings'),
@@ -730,6 +796,11 @@ def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progres
 
     {format_table(metrics, columns=['invariance', 'kmeans_acc', 'kmeans_nmi', 'linear_acc', 'train_steps', 'train_minutes'])}
 
+    Reconstruction MSE on the [0, 1] scale: of the {n_test} test images in their predicted pose; of every pose of the {n_orbit} orbit sources from the mean code of that source's {sizes['poses']} poses (what the invariant part of the code draws); of the autoencoder; and of the mean canonical training image drawn in each test image's pose (no code):
+
+    {format_table(recon, digits=5, first='data')}
+
+
     Predicted rotation per class (R1: consistency of the predicted angle within an orbit, 1 = equivariant, about 0.25 = unrelated; Rk: the same modulo the shape's k-fold symmetry; anchor: median length of the rotation target s(I); centre_err_px: error of the predicted centre):
 
     {format_table(pose['digits'], columns=pose_cols, first='digit')}
@@ -745,4 +816,4 @@ def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progres
     ![angles sprites]({figs['angles_sprites']})
     """
     return dict(title='IRL-INR: rotation and translation invariant codes', markdown=md,
-                metrics=dict(codes=metrics, pose=pose))
+                metrics=dict(codes=metrics, pose=pose, recon=recon))
