@@ -418,19 +418,21 @@ def irl_inr_loss(model: nn.Module,           # an IRLINR (possibly wrapped by DD
     c = consistency_schedule(step, consistency_delay, consistency_ramp)
     lam_c = consistency_weight * c
     if cross:
-        return _cross_loss(model, x, generator, c, lam_c, symmetry_weight, view_shift, centre, standardise)
-    out = model(x)
-    rec = F.mse_loss((out['recon'] + 1) / 2, (x + 1) / 2)
-    beta, t = sample_poses(len(x), generator, view_shift, x.device)
-    z2 = model(transform_images(x, beta, t), decode=False)['z']
+        out, rec, z2 = _cross_reconstruction(model, x, generator, c, view_shift)
+    else:
+        out = model(x)
+        rec = F.mse_loss((out['recon'] + 1) / 2, (x + 1) / 2)
+        beta, t = sample_poses(len(x), generator, view_shift, x.device)
+        z2 = model(transform_images(x, beta, t), decode=False)['z']
     con = consistency_loss(out['z'], z2, centre, standardise)
     sym = symmetry_breaking_loss(out['tau'], out['s'], x)
     return rec + lam_c * con + symmetry_weight * sym, dict(
         recon=rec.item(), consistency=con.item(), symmetry=sym.item(), consistency_weight=lam_c
     )
 
-def _cross_loss(model, x, generator, c, lam_c, symmetry_weight, view_shift, centre, standardise):
-    "`irl_inr_loss` with `cross`: the reconstruction term is `(1 - c) MSE(I, g_{z(I)}) + c MSE(I, g_{z(I_2)})`, both in I's pose."
+def _cross_reconstruction(model, x, generator, c, view_shift):
+    """`(out, reconstruction term, z2)` for `irl_inr_loss(cross=True)`: the term is
+    `(1 - c) MSE(I, g_{z(I)}) + c MSE(I, g_{z(I_2)})`, both drawn in I's predicted pose."""
     beta, t = sample_poses(len(x), generator, view_shift, x.device)
     z2 = model(transform_images(x, beta, t), decode=False)['z']
     out = model(x, code=z2) if c > 0 else model(x)               # recon from the other view's code once c > 0
@@ -438,11 +440,7 @@ def _cross_loss(model, x, generator, c, lam_c, symmetry_weight, view_shift, cent
     if 0 < c < 1:                                                 # during the ramp, also from its own code
         own = F.mse_loss((model(x)['recon'] + 1) / 2, (x + 1) / 2)
         rec = (1 - c) * own + c * rec
-    con = consistency_loss(out['z'], z2, centre, standardise)
-    sym = symmetry_breaking_loss(out['tau'], out['s'], x)
-    return rec + lam_c * con + symmetry_weight * sym, dict(
-        recon=rec.item(), consistency=con.item(), symmetry=sym.item(), consistency_weight=lam_c
-    )
+    return out, rec, z2
 
 def ae_loss(model: nn.Module, batch: tuple, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
     "The autoencoder's loss: reconstruction alone, on the same [0, 1] scale."
@@ -633,11 +631,17 @@ def code_report(model: nn.Module, images: torch.Tensor) -> dict:
 def invariant_recon(model: IRLINR, orbit: ImageData) -> float:
     """Reconstruction MSE ([0, 1] scale) of every pose of a source from the source's *mean* code over its poses,
     each in its own predicted pose: what the invariant part of the code can draw."""
-    K = int((orbit.factors['source'] == orbit.factors['source'][0]).sum())
-    enc = model.eval().encode(orbit.images)
-    zbar = enc['z'].reshape(-1, K, enc['z'].shape[1]).mean(1).repeat_interleave(K, 0)    # sources come K in a row
-    x = model.decode(zbar, enc['theta'], enc['tau'])
-    return float(((x + 1) / 2 - (orbit.images + 1) / 2).pow(2).mean())
+    src = orbit.factors['source']
+    K = int((src == src[0]).sum())
+    if len(src) % K or not (src.reshape(-1, K) == src.reshape(-1, K)[:, :1]).all():
+        raise RepkitError(f"orbit images must come source by source, {K} poses in a row (as transformed_dataset(poses={K}) makes them)")
+    err = 0.0
+    for i in range(0, len(src), K * (256 // K or 1)):            # whole sources, about 256 images at a time
+        xb = orbit.images[i : i + K * (256 // K or 1)]
+        enc = model.eval().encode(xb)
+        zbar = enc['z'].reshape(-1, K, enc['z'].shape[1]).mean(1).repeat_interleave(K, 0)
+        err += float(((model.decode(zbar, enc['theta'], enc['tau']) + 1) / 2 - (xb + 1) / 2).pow(2).sum())
+    return err / orbit.images.numel()
 
 def inr_ablation(name: str,                   # a label for the run
                  out_dir: str | Path,         # where its checkpoint goes (resumed from if it exists)
