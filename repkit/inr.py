@@ -28,7 +28,7 @@ __all__ = ['POSE_DEFAULTS', 'INR_DEFAULTS', 'INR_PRECISION', 'CONSISTENCY', 'SHI
            'rotation_anchor', 'anchor_angle', 'ConvTrunk', 'IRLINR', 'RotAE', 'build_model', 'consistency_loss',
            'consistency_schedule', 'symmetry_breaking_loss', 'irl_inr_loss', 'ae_loss', 'train_inr', 'train_ae_rot',
            'load_inr', 'plot_inr_training', 'encode_codes', 'invariance', 'inr_eval_data', 'evaluate_codes',
-           'participation_ratio', 'code_report', 'invariant_recon', 'inr_ablation', 'canonicalise', 'code_free_recon',
+           'participation_ratio', 'code_report', 'orbit_recon', 'inr_ablation', 'canonicalise', 'code_free_recon',
            'canonical_figure', 'pose_report', 'plot_angles', 'tour_inr']
 
 # %% ../nbs/50_inr.ipynb #3f8e1ef2
@@ -628,19 +628,29 @@ def code_report(model: nn.Module, images: torch.Tensor) -> dict:
     return dict(recon=recon, eff_dims=participation_ratio(out['z']))
 
 @torch.no_grad()
-def invariant_recon(model: IRLINR, orbit: ImageData) -> float:
-    """Reconstruction MSE ([0, 1] scale) of every pose of a source from the source's *mean* code over its poses,
-    each in its own predicted pose: what the invariant part of the code can draw."""
+def orbit_recon(model: IRLINR, orbit: ImageData,
+                code: str = 'other'  # 'other': the next pose's code (cyclically); 'mean': the mean of the source's codes; 'own'
+               ) -> float:
+    """Reconstruction MSE ([0, 1] scale) of every pose of every source drawn, in its own predicted pose, from another
+    code of the same source: a code that carries its own pose fails with 'other'; 'mean' also asks the codes to be one point."""
+    if code not in ('own', 'other', 'mean'):
+        raise RepkitError(f"code must be 'own', 'other' or 'mean', got {code!r}")
     src = orbit.factors['source']
     K = int((src == src[0]).sum())
     if len(src) % K or not (src.reshape(-1, K) == src.reshape(-1, K)[:, :1]).all():
         raise RepkitError(f"orbit images must come source by source, {K} poses in a row (as transformed_dataset(poses={K}) makes them)")
+    per = K * (256 // K or 1)                                     # whole sources, about 256 images at a time
     err = 0.0
-    for i in range(0, len(src), K * (256 // K or 1)):            # whole sources, about 256 images at a time
-        xb = orbit.images[i : i + K * (256 // K or 1)]
+    for i in range(0, len(src), per):
+        xb = orbit.images[i : i + per]
         enc = model.eval().encode(xb)
-        zbar = enc['z'].reshape(-1, K, enc['z'].shape[1]).mean(1).repeat_interleave(K, 0)
-        err += float(((model.decode(zbar, enc['theta'], enc['tau']) + 1) / 2 - (xb + 1) / 2).pow(2).sum())
+        z = enc['z'].reshape(-1, K, enc['z'].shape[1])
+        if code == 'other':
+            z = z.roll(1, 1)                                      # pose j gets the code of pose j - 1
+        elif code == 'mean':
+            z = z.mean(1, keepdim=True).expand_as(z)
+        z = z.reshape(-1, z.shape[-1])
+        err += float(((model.decode(z, enc['theta'], enc['tau']) + 1) / 2 - (xb + 1) / 2).pow(2).sum())
     return err / orbit.images.numel()
 
 def inr_ablation(name: str,                   # a label for the run
@@ -673,7 +683,8 @@ def inr_ablation(name: str,                   # a label for the run
     return dict(info, name=name, data=data, method=method, steps=steps, lr=lr, model=model or {}, precision=precision,
                 consistency=consistency if method == 'irl-inr' else None,
                 minutes=round(minutes, 2), train_recon=sum(tail) / len(tail), **code_report(m, ev['test'].images),
-                recon_inv=invariant_recon(m, ev['orbit']) if method == 'irl-inr' else None,
+                recon_other=orbit_recon(m, ev['orbit']) if method == 'irl-inr' else None,
+                recon_inv=orbit_recon(m, ev['orbit'], 'mean') if method == 'irl-inr' else None,
                 **scores)
 
 # %% ../nbs/50_inr.ipynb #9d01f95e
@@ -781,7 +792,8 @@ def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progres
                 r.update(train_steps=m.meta['step'], train_minutes=m.meta['seconds'] / 60)
             metrics[f'{label} ({data})'] = r
         recon[data] = {'IRL-INR': code_report(inr, ev['test'].images)['recon'],
-                       'IRL-INR, mean code of each orbit': invariant_recon(inr, ev['orbit']),
+                       "IRL-INR, another pose's code": orbit_recon(inr, ev['orbit']),
+                       'IRL-INR, mean code of each orbit': orbit_recon(inr, ev['orbit'], 'mean'),
                        'autoencoder': code_report(ae, ev['test'].images)['recon'],
                        'no code': code_free_recon(ev['train'], ev['test'])}
         pose[data] = pose_report(inr, ev['orbit'])
@@ -800,7 +812,7 @@ def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progres
 
     {format_table(metrics, columns=['invariance', 'kmeans_acc', 'kmeans_nmi', 'linear_acc', 'train_steps', 'train_minutes'])}
 
-    Reconstruction MSE on the [0, 1] scale: of the {n_test} test images in their predicted pose; of every pose of the {n_orbit} orbit sources from the mean code of that source's {sizes['poses']} poses (what the invariant part of the code draws); of the autoencoder; and of the mean canonical training image drawn in each test image's pose (no code):
+    Reconstruction MSE on the [0, 1] scale: of the {n_test} test images in their predicted pose; of every pose of the {n_orbit} orbit sources from the code of another of its {sizes['poses']} poses (a code that carries its own pose fails this), and from the mean of its codes; of the autoencoder; and of the mean canonical training image drawn in each test image's pose (no code):
 
     {format_table(recon, digits=5, first='data')}
 
