@@ -810,26 +810,26 @@ def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progres
     pose_cols = ['sources', 'R1', 'k', 'Rk', 'anchor', 'centre_err_px']
     md = f"""IRL-INR (encoder to pose and code, hypernetwork INR decoder on the transformed grid; reconstruction + consistency + symmetry-breaking losses) against an autoencoder with the same encoder trunk, data and budget, and against raw pixels. Grey 24 x 24 digits and sprites under rotations uniform on [0, 2 pi) and shifts up to 0.15 canvas units. invariance: mean centred cosine between the codes of {sizes['poses']} poses of one source ({n_orbit} sources); kmeans: k-means + Hungarian accuracy and NMI on {n_test} test images; linear: logistic-regression probe fitted on {sizes['n_train']} posed training images.
 
-    {format_table(metrics, columns=['invariance', 'kmeans_acc', 'kmeans_nmi', 'linear_acc', 'train_steps', 'train_minutes'])}
+{format_table(metrics, columns=['invariance', 'kmeans_acc', 'kmeans_nmi', 'linear_acc', 'train_steps', 'train_minutes'])}
 
-    Reconstruction MSE on the [0, 1] scale: of the {n_test} test images in their predicted pose; of every pose of the {n_orbit} orbit sources from the code of another of its {sizes['poses']} poses (a code that carries its own pose fails this), and from the mean of its codes; of the autoencoder; and of the mean canonical training image drawn in each test image's pose (no code):
+Reconstruction MSE on the [0, 1] scale: of the {n_test} test images in their predicted pose; of every pose of the {n_orbit} orbit sources from the code of another of its {sizes['poses']} poses (a code that carries its own pose fails this), and from the mean of its codes; of the autoencoder; and of the mean canonical training image drawn in each test image's pose (no code):
 
-    {format_table(recon, digits=5, first='data')}
+{format_table(recon, digits=5, first='data')}
 
 
-    Predicted rotation per class (R1: consistency of the predicted angle within an orbit, 1 = equivariant, about 0.25 = unrelated; Rk: the same modulo the shape's k-fold symmetry; anchor: median length of the rotation target s(I); centre_err_px: error of the predicted centre):
+Predicted rotation per class (R1: consistency of the predicted angle within an orbit, 1 = equivariant, about 0.25 = unrelated; Rk: the same modulo the shape's k-fold symmetry; anchor: median length of the rotation target s(I); centre_err_px: error of the predicted centre):
 
-    {format_table(pose['digits'], columns=pose_cols, first='digit')}
+{format_table(pose['digits'], columns=pose_cols, first='digit')}
 
-    {format_table(pose['sprites'], columns=pose_cols, first='shape')}
+{format_table(pose['sprites'], columns=pose_cols, first='shape')}
 
-    ![canonical digits]({figs['canon_digits']})
+![canonical digits]({figs['canon_digits']})
 
-    ![canonical sprites]({figs['canon_sprites']})
+![canonical sprites]({figs['canon_sprites']})
 
-    ![angles digits]({figs['angles_digits']})
+![angles digits]({figs['angles_digits']})
 
-    ![angles sprites]({figs['angles_sprites']})
-    """
+![angles sprites]({figs['angles_sprites']})
+"""
     return dict(title='IRL-INR: rotation and translation invariant codes', markdown=md,
                 metrics=dict(codes=metrics, pose=pose, recon=recon))

@@ -795,12 +795,12 @@ def tour_sie(out: Path, quick: bool = False, device=None, seed: int = 0, progres
     chance = sum(1 / r for r in range(1, V)) / (V - 1)
     md = f"""SIE (split representation, hypernetwork predictor) against VICReg (all invariant) and equi (the predictor on the whole embedding, no split), with one encoder, data and budget, on {ds.n_objects} held-out Shapes3D objects x {V} views (probes fitted on half of the objects, scored on the other half). cls: linear-probe class accuracy on the invariant part, the equivariant part and all of h (chance {1 / len(CLASSES):.3f}); rot_r2: R^2 of the relative rotation (the 9 entries of its matrix) from two views' representations, ridge reader (penalty by leave-one-out) and regularised MLP reader{' (MLP readers skipped in quick mode)' if quick else ''}; mrr/hit@k: the predictor's output retrieving the target view among the object's other {V - 1} views; _identity: the same with the unchanged embedding as query (VICReg's only number), which is exactly chance by construction (MRR {chance:.3f}, Hit@1 {1 / (V - 1):.3f}). Poses lie within 90 degrees of each object's canonical pose; training used colour jitter (see chapter 41).
 
-    {format_table(metrics, columns=cols)}
+{format_table(metrics, columns=cols)}
 
-    ![invariance]({inv})
+![invariance]({inv})
 
-    ![neighbours]({nn_fig})
+![neighbours]({nn_fig})
 
-    ![training]({curves})
-    """
+![training]({curves})
+"""
     return dict(title='SIE: split invariant-equivariant representations', markdown=md, metrics=metrics)
