@@ -27,9 +27,9 @@ __all__ = ['POSE_DEFAULTS', 'INR_DEFAULTS', 'INR_PRECISION', 'CONSISTENCY', 'SHI
            'sample_poses', 'transformed_dataset', 'FourierFeatures', 'HyperINR', 'ink', 'centre_of_mass',
            'rotation_anchor', 'anchor_angle', 'ConvTrunk', 'IRLINR', 'RotAE', 'build_model', 'consistency_loss',
            'consistency_schedule', 'symmetry_breaking_loss', 'irl_inr_loss', 'ae_loss', 'train_inr', 'train_ae_rot',
-           'load_inr', 'plot_inr_training', 'encode_codes', 'invariance', 'inr_eval_data', 'evaluate_codes',
-           'participation_ratio', 'code_report', 'orbit_recon', 'inr_ablation', 'canonicalise', 'code_free_recon',
-           'canonical_figure', 'pose_report', 'plot_angles', 'tour_inr']
+           'load_inr', 'plot_inr_training', 'encode_codes', 'invariance', 'inr_eval_data', 'poses_per_source',
+           'evaluate_codes', 'participation_ratio', 'code_report', 'orbit_recon', 'inr_ablation', 'canonicalise',
+           'code_free_recon', 'canonical_figure', 'pose_report', 'plot_angles', 'tour_inr']
 
 # %% ../nbs/50_inr.ipynb #3f8e1ef2
 from .report import save_figure, tour_section, trainer
@@ -417,30 +417,17 @@ def irl_inr_loss(model: nn.Module,           # an IRLINR (possibly wrapped by DD
     x = batch[0]
     c = consistency_schedule(step, consistency_delay, consistency_ramp)
     lam_c = consistency_weight * c
-    if cross:
-        out, rec, z2 = _cross_reconstruction(model, x, generator, c, view_shift)
-    else:
-        out = model(x)
-        rec = F.mse_loss((out['recon'] + 1) / 2, (x + 1) / 2)
-        beta, t = sample_poses(len(x), generator, view_shift, x.device)
-        z2 = model(transform_images(x, beta, t), decode=False)['z']
+    beta, t = sample_poses(len(x), generator, view_shift, x.device)
+    z2 = model(transform_images(x, beta, t), decode=False)['z']
+    out = model(x, code=z2) if cross and c > 0 else model(x)     # with `cross`: recon from the other view's code
+    rec = F.mse_loss((out['recon'] + 1) / 2, (x + 1) / 2)
+    if cross and 0 < c < 1:                                       # during the ramp, mixed with the own-code recon
+        rec = (1 - c) * F.mse_loss((model(x)['recon'] + 1) / 2, (x + 1) / 2) + c * rec
     con = consistency_loss(out['z'], z2, centre, standardise)
     sym = symmetry_breaking_loss(out['tau'], out['s'], x)
     return rec + lam_c * con + symmetry_weight * sym, dict(
         recon=rec.item(), consistency=con.item(), symmetry=sym.item(), consistency_weight=lam_c
     )
-
-def _cross_reconstruction(model, x, generator, c, view_shift):
-    """`(out, reconstruction term, z2)` for `irl_inr_loss(cross=True)`: the term is
-    `(1 - c) MSE(I, g_{z(I)}) + c MSE(I, g_{z(I_2)})`, both drawn in I's predicted pose."""
-    beta, t = sample_poses(len(x), generator, view_shift, x.device)
-    z2 = model(transform_images(x, beta, t), decode=False)['z']
-    out = model(x, code=z2) if c > 0 else model(x)               # recon from the other view's code once c > 0
-    rec = F.mse_loss((out['recon'] + 1) / 2, (x + 1) / 2)
-    if 0 < c < 1:                                                 # during the ramp, also from its own code
-        own = F.mse_loss((model(x)['recon'] + 1) / 2, (x + 1) / 2)
-        rec = (1 - c) * own + c * rec
-    return out, rec, z2
 
 def ae_loss(model: nn.Module, batch: tuple, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
     "The autoencoder's loss: reconstruction alone, on the same [0, 1] scale."
@@ -589,6 +576,14 @@ def inr_eval_data(
         orbit=transformed_dataset(name, 'test', n=n_orbit, seed=2000 + seed, poses=poses, device='cpu'),
     )
 
+def poses_per_source(orbit: ImageData) -> int:
+    "K, the poses of each source in an orbit set, checked: the images come source by source, K in a row (as `transformed_dataset(poses=K)` makes them)."
+    src = orbit.factors['source']
+    K = int((src == src[0]).sum())
+    if len(src) % K or not (src.reshape(-1, K) == src.reshape(-1, K)[:, :1]).all():
+        raise RepkitError(f"orbit images must come source by source, {K} poses in a row (as transformed_dataset(poses={K}) makes them)")
+    return K
+
 def evaluate_codes(model: nn.Module | None, # a trained model, or `None` for the raw pixels
                    ev: dict,                # from `inr_eval_data`
                    seed: int = 0, device=None,
@@ -597,7 +592,7 @@ def evaluate_codes(model: nn.Module | None, # a trained model, or `None` for the
                   ) -> dict:
     "Invariance under poses, k-means accuracy and NMI, and linear-probe accuracy of a representation."
     orbit = ev['orbit']
-    K = int((orbit.factors['source'] == orbit.factors['source'][0]).sum())
+    K = poses_per_source(orbit)
     zo = encode_codes(model, orbit.images, device=device)
     zte, ztr = encode_codes(model, ev['test'].images, device=device), encode_codes(
         model, ev['train'].images, device=device
@@ -635,15 +630,13 @@ def orbit_recon(model: IRLINR, orbit: ImageData,
     code of the same source: a code that carries its own pose fails with 'other'; 'mean' also asks the codes to be one point."""
     if code not in ('own', 'other', 'mean'):
         raise RepkitError(f"code must be 'own', 'other' or 'mean', got {code!r}")
-    src = orbit.factors['source']
-    K = int((src == src[0]).sum())
-    if len(src) % K or not (src.reshape(-1, K) == src.reshape(-1, K)[:, :1]).all():
-        raise RepkitError(f"orbit images must come source by source, {K} poses in a row (as transformed_dataset(poses={K}) makes them)")
+    K = poses_per_source(orbit)
     per = K * (256 // K or 1)                                     # whole sources, about 256 images at a time
+    model.eval()
     err = 0.0
-    for i in range(0, len(src), per):
+    for i in range(0, len(orbit.images), per):
         xb = orbit.images[i : i + per]
-        enc = model.eval().encode(xb)
+        enc = model.encode(xb)
         z = enc['z'].reshape(-1, K, enc['z'].shape[1])
         if code == 'other':
             z = z.roll(1, 1)                                      # pose j gets the code of pose j - 1
@@ -707,7 +700,7 @@ def canonical_figure(model: IRLINR, orbit: ImageData, n_sources: int = 6, n_pose
     """Inputs in random poses (odd rows) and their decodings in the canonical pose (even rows), for a few
     sources."""
     import matplotlib.pyplot as plt
-    K = int((orbit.factors['source'] == orbit.factors['source'][0]).sum())
+    K = poses_per_source(orbit)
     if n_poses > K:
         raise RepkitError(f"the orbit data has {K} poses per source, fewer than n_poses={n_poses}")
     x = orbit.images.reshape(-1, K, *orbit.images.shape[1:])[:n_sources, :n_poses]
@@ -726,7 +719,7 @@ def pose_report(model: IRLINR, orbit: ImageData, device=None) -> dict:
     """Per class: `R1` and `Rk` (angle consistency within orbits), the median anchor length, and the centre
     error in pixels."""
     dev = default_device(device) if device is not None else next(model.parameters()).device
-    K = int((orbit.factors['source'] == orbit.factors['source'][0]).sum())
+    K = poses_per_source(orbit)
     enc = model.to(dev).encode(orbit.images.to(dev))
     resid = (enc['theta'].cpu() - orbit.factors['angle'].cpu()).reshape(-1, K)
     labels = orbit.labels.cpu().reshape(-1, K)[:, 0]
