@@ -22,14 +22,16 @@ from .probes import kmeans_scores, linear_probe, bootstrap_interval, Estimate
 from .probes import format_table
 
 # %% auto #0
-__all__ = ['POSE_DEFAULTS', 'INR_DEFAULTS', 'INR_PRECISION', 'CONSISTENCY', 'SHIPPED_INR', 'EVAL_SIZES', 'PROBE_ITER',
-           'INR_RUN_SIZES', 'rotation_matrix', 'pixel_grid', 'pose_coords', 'transform_images', 'to_canonical',
-           'sample_poses', 'transformed_dataset', 'FourierFeatures', 'HyperINR', 'ink', 'centre_of_mass',
-           'rotation_anchor', 'anchor_angle', 'ConvTrunk', 'IRLINR', 'RotAE', 'build_model', 'consistency_loss',
-           'consistency_schedule', 'symmetry_breaking_loss', 'irl_inr_loss', 'ae_loss', 'train_inr', 'train_ae_rot',
-           'load_inr', 'plot_inr_training', 'encode_codes', 'invariance', 'inr_eval_data', 'poses_per_source',
-           'evaluate_codes', 'participation_ratio', 'code_report', 'orbit_recon', 'inr_ablation', 'canonicalise',
-           'code_free_recon', 'canonical_figure', 'pose_report', 'plot_angles', 'tour_inr']
+__all__ = ['POSE_DEFAULTS', 'HARMONIC_ORDERS', 'HARMONIC_FLOOR', 'INR_DEFAULTS', 'INR_PRECISION', 'CONSISTENCY',
+           'HARMONIC_ANCHOR', 'SHIPPED_INR', 'EVAL_SIZES', 'PROBE_ITER', 'INR_RUN_SIZES', 'rotation_matrix',
+           'pixel_grid', 'pose_coords', 'transform_images', 'to_canonical', 'sample_poses', 'transformed_dataset',
+           'FourierFeatures', 'HyperINR', 'ink', 'centre_of_mass', 'rotation_anchor', 'anchor_angle',
+           'circular_harmonics', 'symmetry_order', 'harmonic_angle', 'target_angle', 'ConvTrunk', 'IRLINR', 'RotAE',
+           'build_model', 'consistency_loss', 'consistency_schedule', 'symmetry_breaking_loss', 'irl_inr_loss',
+           'ae_loss', 'train_inr', 'train_ae_rot', 'load_inr', 'plot_inr_training', 'encode_codes', 'invariance',
+           'inr_eval_data', 'poses_per_source', 'evaluate_codes', 'participation_ratio', 'code_report', 'orbit_recon',
+           'inr_ablation', 'canonicalise', 'code_free_recon', 'canonical_figure', 'pose_report', 'plot_angles',
+           'tour_inr']
 
 # %% ../nbs/50_inr.ipynb #3f8e1ef2
 from .report import save_figure, tour_section, trainer
@@ -257,6 +259,67 @@ def anchor_angle(s: torch.Tensor # (B, 2) anchor vectors
     check_shape(s, (None, 2), 'anchors')
     return torch.atan2(-s[:, 0], s[:, 1])
 
+HARMONIC_ORDERS = 4     # m_1 ... m_4: the sprites' rotational symmetries have orders 2, 3 and 4
+HARMONIC_FLOOR = 0.09   # |m_k| below this counts as vanishing: see the table of |m_k| per class below
+
+def circular_harmonics(x: torch.Tensor,  # (B, C, H, W) square images in [-1, 1]
+                       orders: int = HARMONIC_ORDERS
+                      ) -> torch.Tensor:
+    """`m_k(I) = E_w[|d|^2 e^{i k phi}] / E_w[|d|^2]` for k = 1 ... `orders`, `d = p - c(I)` at angle `phi`, as
+    (real, imaginary) pairs `(B, orders, 2)`: shift and scale invariant, `m_k` turned by `k alpha` when `I` turns by `alpha`."""
+    w = ink(x)
+    w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
+    d = pixel_grid(x.shape[-1], x.device)[None] - centre_of_mass(x)[:, None]    # (B, P, 2)
+    wr2 = w * (d ** 2).sum(-1)                                                # w |d|^2
+    phi = torch.atan2(d[..., 1], d[..., 0])
+    k = torch.arange(1, check_positive_int(orders, 'orders') + 1, device=x.device, dtype=phi.dtype)
+    kphi = k * phi[..., None]                                                 # (B, P, orders)
+    m = torch.stack([(wr2[..., None] * kphi.cos()).sum(1), (wr2[..., None] * kphi.sin()).sum(1)], -1)
+    return m / wr2.sum(1).clamp_min(1e-12)[:, None, None]
+
+def symmetry_order(m: torch.Tensor,  # (B, K, 2) circular harmonics m_1 ... m_K
+                   floor: float = HARMONIC_FLOOR
+                  ) -> torch.Tensor:
+    """The apparent order of rotational symmetry `n` (B,): the largest n <= K for which every `m_k` with k not a
+    multiple of n is below `floor` (1: no symmetry found)."""
+    check_shape(m, (None, None, 2), 'harmonics')
+    K = m.shape[1]
+    vanishes = m.norm(dim=-1) < floor                                         # (B, K)
+    n = torch.ones(m.shape[0], dtype=torch.long, device=m.device)
+    for order in range(2, K + 1):
+        others = [k - 1 for k in range(1, K + 1) if k % order]
+        n = torch.where(vanishes[:, others].all(1), torch.full_like(n, order), n)
+    return n
+
+def harmonic_angle(s: torch.Tensor,  # (B, 2) anchors
+                   m: torch.Tensor,  # (B, K, 2) circular harmonics
+                   floor: float = HARMONIC_FLOOR
+                  ) -> torch.Tensor:
+    """The rotation `theta` (B,) that turns a direction `beta` upwards, `theta = beta - pi/2`. With a symmetry of
+    order n >= 2 (`symmetry_order`), `beta = arg(m_n) / n`, one of the shape's n equivalent directions. Without one,
+    `beta` lies on the axis of `m_2`, pointing where the odd harmonics `m_1 + m_3` are largest along it (the
+    candidates `arg(m_2) / 2 + j pi/2`), or, where `m_2` too is below `floor`, along the anchor `s`."""
+    check_shape(m, (None, None, 2), 'harmonics')
+    check_shape(s, (m.shape[0], 2), 'anchors')
+    if m.shape[1] < 3:
+        raise RepkitError(f"harmonic_angle needs m_1 ... m_K with K >= 3, got K = {m.shape[1]}")
+    B = m.shape[0]
+    n = symmetry_order(m, floor)
+    mn = m[torch.arange(B, device=m.device), n - 1]                           # (B, 2) m_n of each image
+    beta_sym = torch.atan2(mn[:, 1], mn[:, 0]) / n
+    cand = torch.atan2(m[:, 1, 1], m[:, 1, 0])[:, None] / 2 + torch.arange(4, device=m.device) * (math.pi / 2)
+    odd = sum(m[:, k - 1, None, 0] * (k * cand).cos() + m[:, k - 1, None, 1] * (k * cand).sin() for k in (1, 3))
+    beta_axis = cand.gather(1, odd.argmax(1, keepdim=True))[:, 0]             # (B,) the best of the 4 candidates
+    beta_one = torch.where(m[:, 1].norm(dim=-1) >= floor, beta_axis, anchor_angle(s) + math.pi / 2)
+    return torch.where(n == 1, beta_one, beta_sym) - math.pi / 2
+
+def target_angle(x: torch.Tensor,       # (B, C, H, W) square images in [-1, 1]
+                 harmonic: bool = False  # the harmonic anchor's rule (`harmonic_angle`) instead of the anchor's angle
+                ) -> torch.Tensor:
+    "The symmetry-breaking target for the rotation, `(B,)`: what the predicted angle is pinned to."
+    s = rotation_anchor(x)
+    return harmonic_angle(s, circular_harmonics(x)) if harmonic else anchor_angle(s)
+
 # %% ../nbs/50_inr.ipynb #57887e07
 class ConvTrunk(nn.Module):
     """The encoder trunk of both models: 3x3 convolutions (three with stride 2), GroupNorm, SiLU, then two
@@ -282,13 +345,15 @@ class IRLINR(nn.Module):
     def __init__(self, size: int = 24, channels: int = 1, z_dim: int = 32, enc_channels: tuple = (16, 32, 64),
                  enc_hidden: int = 128, n_freq: int = 64, sigma: float = 2.0, inr_hidden: tuple = (64, 64),
                  hyper_hidden: tuple = (256, 256), rff_seed: int = 0, scaled: bool = False,
-                 canonical_code: bool = True):  # False: one trunk reads (tau, s, z) off the posed image (the paper)
+                 canonical_code: bool = True,   # False: one trunk reads (tau, s, z) off the posed image (the paper)
+                 harmonic_anchor: bool = False): # also predict m_1 ... m_4 and turn shapes with a symmetry by them
         super().__init__()
         self.hparams = dict(size=size, channels=channels, z_dim=z_dim, enc_channels=list(enc_channels),
                             enc_hidden=enc_hidden, n_freq=n_freq, sigma=sigma, inr_hidden=list(inr_hidden),
                             hyper_hidden=list(hyper_hidden), rff_seed=rff_seed, scaled=scaled,
-                            canonical_code=canonical_code)
-        self.encoder = ConvTrunk(channels, size, enc_channels, enc_hidden, 4 if canonical_code else 4 + z_dim)
+                            canonical_code=canonical_code, harmonic_anchor=harmonic_anchor)
+        n_pose = 4 + 2 * HARMONIC_ORDERS * harmonic_anchor       # tau, s (and the harmonics)
+        self.encoder = ConvTrunk(channels, size, enc_channels, enc_hidden, n_pose if canonical_code else n_pose + z_dim)
         if canonical_code:   # a second trunk of the same shape for the code
             self.code_encoder = ConvTrunk(channels, size, enc_channels, enc_hidden, z_dim)
         self.decoder = HyperINR(z_dim, channels, n_freq, sigma, inr_hidden, hyper_hidden, rff_seed, scaled)
@@ -298,16 +363,21 @@ class IRLINR(nn.Module):
         return dict(method=self.method, **self.hparams)
 
     def encode(self, x: torch.Tensor) -> dict:
-        """`tau` (B, 2) predicted centre, `s` (B, 2) predicted anchor, `theta` (B,) its angle, `z` (B, z_dim)
-        the code."""
+        """`tau` (B, 2) predicted centre, `s` (B, 2) predicted anchor, `theta` (B,) the rotation, `z` (B, z_dim)
+        the code; with `harmonic_anchor` also `m` (B, K, 2), the predicted circular harmonics."""
         S, C = self.hparams['size'], self.hparams['channels']
         check_shape(x, (None, C, S, S), 'images')
         h = self.encoder(x)
-        tau, s = h[:, :2], h[:, 2:4]
-        theta = anchor_angle(s)
+        n_pose = 4 + 2 * HARMONIC_ORDERS * self.hparams['harmonic_anchor']
+        out = dict(tau=h[:, :2], s=h[:, 2:4])
+        if n_pose > 4:
+            out['m'] = h[:, 4:n_pose].reshape(-1, HARMONIC_ORDERS, 2)
+            out['theta'] = harmonic_angle(out['s'], out['m'])
+        else:
+            out['theta'] = anchor_angle(out['s'])
         if not self.hparams['canonical_code']:
-            return dict(tau=tau, s=s, theta=theta, z=h[:, 4:])
-        return dict(tau=tau, s=s, theta=theta, z=self.code_encoder(to_canonical(x, theta, tau)))
+            return dict(out, z=h[:, n_pose:])
+        return dict(out, z=self.code_encoder(to_canonical(x, out['theta'], out['tau'])))
 
     def decode(
         self, z: torch.Tensor, theta: torch.Tensor | None = None, tau: torch.Tensor | None = None
@@ -394,11 +464,15 @@ def consistency_schedule(step: int | None, # the training step; None (outside tr
     return min(1.0, max(0.0, (step - delay) / ramp))
 
 def symmetry_breaking_loss(tau: torch.Tensor, s: torch.Tensor, # (B, 2) predicted centre and anchor
-                           x: torch.Tensor  # (B, C, H, W) the images they were predicted from
+                           x: torch.Tensor,  # (B, C, H, W) the images they were predicted from
+                           m: torch.Tensor | None = None  # (B, K, 2) predicted circular harmonics, if any
                           ) -> torch.Tensor:
-    """`MSE(tau, c(I)) + MSE(s, s(I))`: pins the predicted pose to the centre of mass and the anchor of the
-    image."""
-    return F.mse_loss(tau, centre_of_mass(x)) + F.mse_loss(s, rotation_anchor(x))
+    """`MSE(tau, c(I)) + MSE(s, s(I))` (`+ MSE(m, m(I))`): pins the predicted pose to the centre of mass and the
+    anchor of the image (and the harmonics to the image's)."""
+    loss = F.mse_loss(tau, centre_of_mass(x)) + F.mse_loss(s, rotation_anchor(x))
+    if m is not None:
+        loss = loss + F.mse_loss(m, circular_harmonics(x, m.shape[1]))
+    return loss
 
 def irl_inr_loss(model: nn.Module,           # an IRLINR (possibly wrapped by DDP)
                  batch: tuple,               # (images,) in [-1, 1]
@@ -424,7 +498,7 @@ def irl_inr_loss(model: nn.Module,           # an IRLINR (possibly wrapped by DD
     if cross and 0 < c < 1:                                       # during the ramp, mixed with the own-code recon
         rec = (1 - c) * F.mse_loss((model(x)['recon'] + 1) / 2, (x + 1) / 2) + c * rec
     con = consistency_loss(out['z'], z2, centre, standardise)
-    sym = symmetry_breaking_loss(out['tau'], out['s'], x)
+    sym = symmetry_breaking_loss(out['tau'], out['s'], x, out.get('m'))
     return rec + lam_c * con + symmetry_weight * sym, dict(
         recon=rec.item(), consistency=con.item(), symmetry=sym.item(), consistency_weight=lam_c
     )
@@ -439,6 +513,7 @@ def ae_loss(model: nn.Module, batch: tuple, generator: torch.Generator) -> tuple
 INR_DEFAULTS = dict(steps=6000, batch_size=64, lr=1e-3, n_train=20_000)   # longer: runs L18-d, L18-s below
 INR_PRECISION = 'bf16'   # the shipped IRL-INR models' autocast (`train_inr` itself defaults to float32)
 CONSISTENCY = dict(consistency_weight=0.1, consistency_delay=800, consistency_ramp=600, cross=True)   # see the runs below
+HARMONIC_ANCHOR = {'digits': False, 'sprites': True}   # `train_inr`'s anchor per data set (see *Breaking the symmetry*)
 
 def _train_method(method, loss_fn, data, steps, batch_size, lr, out, seed, device, progress, command, n_train,
                   stop_after, model_kwargs, precision='fp32'):
@@ -473,6 +548,7 @@ def train_inr(data: str = 'digits',          # 'digits' or 'sprites'
               **model_kwargs):
     "Train IRL-INR on rotated and shifted digits or sprites with repkit's training loop."
     loss = functools.partial(irl_inr_loss, **(CONSISTENCY if consistency is None else consistency))
+    model_kwargs = {'harmonic_anchor': HARMONIC_ANCHOR.get(data, False), **model_kwargs}
     return _train_method('irl-inr', loss, data, steps, batch_size, lr, out, seed, device, progress,
                          command, n_train, stop_after, model_kwargs, precision)
 
@@ -662,9 +738,9 @@ def inr_ablation(name: str,                   # a label for the run
     out = Path(out_dir) / f'{name}.pt'
     if method not in ('irl-inr', 'ae-rot'):
         raise RepkitError(f"method must be 'irl-inr' or 'ae-rot', got {method!r}")
-    if method == 'irl-inr':
+    if method == 'irl-inr':   # a run names its anchor: the paper's unless `model` asks for the harmonic one
         train_inr(data, steps, INR_DEFAULTS['batch_size'], lr, out, seed, device, progress, consistency=consistency,
-                  precision=precision, **(model or {}))
+                  precision=precision, **{'harmonic_anchor': False, **(model or {})})
     else:
         train_ae_rot(data, steps, INR_DEFAULTS['batch_size'], lr, out, seed, device, progress, precision=precision,
                      **(model or {}))
@@ -681,17 +757,20 @@ def inr_ablation(name: str,                   # a label for the run
                 **scores)
 
 # %% ../nbs/50_inr.ipynb #9d01f95e
-def canonicalise(x: torch.Tensor # (B, C, H, W) images in [-1, 1]
+def canonicalise(x: torch.Tensor, # (B, C, H, W) images in [-1, 1]
+                 harmonic: bool = False  # turn by the harmonic anchor's target (`target_angle`)
                 ) -> torch.Tensor:
-    "Each image moved into its canonical frame by its own targets: `T_{-theta, -R_{-theta} tau}`, theta the anchor's angle, tau the centre of mass."
-    return to_canonical(x, anchor_angle(rotation_anchor(x)), centre_of_mass(x))
+    "Each image moved into its canonical frame by its own targets: `T_{-theta, -R_{-theta} tau}`, theta = `target_angle`, tau the centre of mass."
+    return to_canonical(x, target_angle(x, harmonic), centre_of_mass(x))
 
 @torch.no_grad()
-def code_free_recon(train: ImageData, test: ImageData) -> float:
+def code_free_recon(train: ImageData, test: ImageData,
+                    harmonic: bool = False  # canonical frames by the harmonic anchor's target
+                   ) -> float:
     "MSE ([0, 1] scale) of drawing the mean canonical training image in each test image's target pose."
-    mean = canonicalise(train.images).mean(0, keepdim=True)
+    mean = canonicalise(train.images, harmonic).mean(0, keepdim=True)
     x = test.images
-    pred = transform_images(mean.expand(len(x), -1, -1, -1), anchor_angle(rotation_anchor(x)), centre_of_mass(x))
+    pred = transform_images(mean.expand(len(x), -1, -1, -1), target_angle(x, harmonic), centre_of_mass(x))
     return float(((pred + 1) / 2 - (x + 1) / 2).pow(2).mean())
 
 # %% ../nbs/50_inr.ipynb #f529ce6b
@@ -788,7 +867,7 @@ def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progres
                        "IRL-INR, another pose's code": orbit_recon(inr, ev['orbit']),
                        'IRL-INR, mean code of each orbit': orbit_recon(inr, ev['orbit'], 'mean'),
                        'autoencoder': code_report(ae, ev['test'].images)['recon'],
-                       'no code': code_free_recon(ev['train'], ev['test'])}
+                       'no code': code_free_recon(ev['train'], ev['test'], inr.hparams['harmonic_anchor'])}
         pose[data] = pose_report(inr, ev['orbit'])
         figs[f'canon_{data}'] = save_figure(
             canonical_figure(inr, ev['orbit'], title=f'{data}: inputs / canonical decodings'),
@@ -807,7 +886,7 @@ def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progres
 
 Reconstruction MSE on the [0, 1] scale: of the {n_test} test images in their predicted pose; of every pose of the {n_orbit} orbit sources from the code of another of its {sizes['poses']} poses (a code that carries its own pose fails this), and from the mean of its codes; of the autoencoder; and of the mean canonical training image drawn in each test image's pose (no code):
 
-{format_table(recon, digits=5, first='data')}
+{format_table(recon, digits=6, first='data')}
 
 
 Predicted rotation per class (R1: consistency of the predicted angle within an orbit, 1 = equivariant, about 0.25 = unrelated; Rk: the same modulo the shape's k-fold symmetry; anchor: median length of the rotation target s(I); centre_err_px: error of the predicted centre):
