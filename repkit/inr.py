@@ -352,8 +352,9 @@ class IRLINR(nn.Module):
                             enc_hidden=enc_hidden, n_freq=n_freq, sigma=sigma, inr_hidden=list(inr_hidden),
                             hyper_hidden=list(hyper_hidden), rff_seed=rff_seed, scaled=scaled,
                             canonical_code=canonical_code, harmonic_anchor=harmonic_anchor)
-        n_pose = 4 + 2 * HARMONIC_ORDERS * harmonic_anchor       # tau, s (and the harmonics)
-        self.encoder = ConvTrunk(channels, size, enc_channels, enc_hidden, n_pose if canonical_code else n_pose + z_dim)
+        self.n_pose = 4 + 2 * HARMONIC_ORDERS * harmonic_anchor  # outputs for tau, s (and the harmonics)
+        self.encoder = ConvTrunk(channels, size, enc_channels, enc_hidden,
+                                 self.n_pose if canonical_code else self.n_pose + z_dim)
         if canonical_code:   # a second trunk of the same shape for the code
             self.code_encoder = ConvTrunk(channels, size, enc_channels, enc_hidden, z_dim)
         self.decoder = HyperINR(z_dim, channels, n_freq, sigma, inr_hidden, hyper_hidden, rff_seed, scaled)
@@ -368,15 +369,14 @@ class IRLINR(nn.Module):
         S, C = self.hparams['size'], self.hparams['channels']
         check_shape(x, (None, C, S, S), 'images')
         h = self.encoder(x)
-        n_pose = 4 + 2 * HARMONIC_ORDERS * self.hparams['harmonic_anchor']
         out = dict(tau=h[:, :2], s=h[:, 2:4])
-        if n_pose > 4:
-            out['m'] = h[:, 4:n_pose].reshape(-1, HARMONIC_ORDERS, 2)
+        if self.hparams['harmonic_anchor']:
+            out['m'] = h[:, 4:self.n_pose].reshape(-1, HARMONIC_ORDERS, 2)
             out['theta'] = harmonic_angle(out['s'], out['m'])
         else:
             out['theta'] = anchor_angle(out['s'])
         if not self.hparams['canonical_code']:
-            return dict(out, z=h[:, n_pose:])
+            return dict(out, z=h[:, self.n_pose:])
         return dict(out, z=self.code_encoder(to_canonical(x, out['theta'], out['tau'])))
 
     def decode(
@@ -852,7 +852,7 @@ def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progres
     import matplotlib.pyplot as plt
     out = Path(out)
     sizes = EVAL_SIZES['quick' if quick else 'full']
-    metrics, pose, figs, recon = {}, {}, {}, {}
+    metrics, pose, figs, recon, anchor = {}, {}, {}, {}, {}
     for data in ('digits', 'sprites'):
         ev = inr_eval_data(data, **sizes, seed=seed)
         inr, ae = load_inr(f'inr_{data}').to(default_device(device)), load_inr(f'ae_rot_{data}').to(
@@ -869,6 +869,7 @@ def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progres
                        'autoencoder': code_report(ae, ev['test'].images)['recon'],
                        'no code': code_free_recon(ev['train'], ev['test'], inr.hparams['harmonic_anchor'])}
         pose[data] = pose_report(inr, ev['orbit'])
+        anchor[data] = 'the harmonic' if inr.hparams['harmonic_anchor'] else "the paper's"
         figs[f'canon_{data}'] = save_figure(
             canonical_figure(inr, ev['orbit'], title=f'{data}: inputs / canonical decodings'),
             out / f'inr_canonical_{data}.png',
@@ -889,7 +890,7 @@ Reconstruction MSE on the [0, 1] scale: of the {n_test} test images in their pre
 {format_table(recon, digits=6, first='data')}
 
 
-Predicted rotation per class (R1: consistency of the predicted angle within an orbit, 1 = equivariant, about 0.25 = unrelated; Rk: the same modulo the shape's k-fold symmetry; anchor: median length of the rotation target s(I); centre_err_px: error of the predicted centre):
+Predicted rotation per class (R1: consistency of the predicted angle within an orbit, 1 = equivariant, about 0.25 = unrelated; Rk: the same modulo the shape's k-fold symmetry; anchor: median length of the paper's rotation target s(I); centre_err_px: error of the predicted centre). Rotation target: {anchor['digits']} anchor for the digits, {anchor['sprites']} anchor for the sprites (the harmonic one asks a symmetric shape for its direction only modulo its symmetry):
 
 {format_table(pose['digits'], columns=pose_cols, first='digit')}
 
