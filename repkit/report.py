@@ -15,8 +15,9 @@ from .core import RepkitError, atomic_write, default_device
 
 # %% auto #0
 __all__ = ['TOUR_SECTIONS', 'TRAINERS', 'BENCHES', 'SECTION_ARGS', 'TRAINER_ARGS', 'BENCH_ARGS', 'save_figure', 'write_text',
-           'format_cell', 'markdown_table', 'Registry', 'tour_section', 'trainer', 'run_trainer', 'bench', 'run_tour',
-           'tour_markdown', 'inline_html', 'table_html', 'markdown_to_html', 'tour_html']
+           'format_cell', 'markdown_table', 'Registry', 'tour_section', 'trainer', 'run_trainer', 'bench',
+           'check_section_markdown', 'run_tour', 'tour_markdown', 'inline_html', 'table_html', 'markdown_to_html',
+           'tour_html']
 
 # %% ../nbs/02_report.ipynb #2bf84c01
 def save_figure(fig,                  # a matplotlib figure
@@ -235,6 +236,23 @@ def _duration(s: float) -> str:
     s = round(s)
     return f'{s} s' if s < 60 else f'{s // 60} min {s % 60:02d} s'
 
+# %% ../nbs/02_report.ipynb #1538e351
+def check_section_markdown(name: str,  # the section, for the message
+                           md: str      # its Markdown
+                          ) -> str:
+    """`md` unchanged, or a `RepkitError` naming the first line that Markdown would show as code: indented by four
+    spaces or a tab after a blank line, outside a fenced block (the body of an indented f-string does this)."""
+    fenced, after_blank = False, True
+    for n, line in enumerate(md.splitlines(), 1):
+        text = line.lstrip(' \t')
+        if text.startswith('```'):
+            fenced = not fenced
+        elif text and not fenced and after_blank and line[:len(line) - len(text)].expandtabs(4).count(' ') >= 4:
+            raise RepkitError(f"tour section {name!r}: line {n} of its Markdown is indented after a blank line, so it "
+                              f"would show as code: {text[:60]!r}; write the Markdown flush left")
+        after_blank = not text
+    return md
+
 # %% ../nbs/02_report.ipynb #38ac607c
 def run_tour(out: str | Path = 'tour',      # folder for the report (created if needed)
              quick: bool = False,           # fewer samples and steps: a few minutes on a CPU
@@ -264,6 +282,7 @@ def run_tour(out: str | Path = 'tour',      # folder for the report (created if 
         t0 = time.perf_counter()
         res = sections[name](out, quick=quick, device=device, seed=seed, progress=progress)
         seconds = time.perf_counter() - t0
+        check_section_markdown(name, res['markdown'])
         done.append((declared[i], seconds))
         results[name] = dict(res, title=sections.info(name)['title'] or res['title'])
         metrics[name] = dict(res['metrics'], seconds=seconds)
