@@ -24,8 +24,8 @@ from .data import get_dataset, render_sprites, SPRITE_SHAPES, SPRITE_SYMMETRY, c
 from .train import TrainConfig, train, load_trained
 from .probes import linear_probe, knn_accuracy, regression_r2, regression_predictions, bootstrap_r2, r2_score, Estimate
 from .probes import RIDGE_ALPHAS, angle_to_circle, as_features, as_factors
-from .probes import format_table, as_labels, bootstrap_interval
-from sklearn.neural_network import MLPClassifier
+from .probes import format_table, as_labels, bootstrap_interval, mlp_probe
+
 from .ddim import load_pretrained
 
 # %% auto #0
@@ -36,7 +36,7 @@ __all__ = ['DRL_NET', 'DRL_DATA', 'REGULARISERS', 'PAPER_REG_WEIGHT', 'DRL_DEFAU
            'ae_features', 'pixel_features', 'sign_canonical', 'eigenspace_basis', 'canonical_eigh', 'pca_basis',
            'diffusion_features', 'symmetry_angle', 'ridge_r2', 'probe_digits', 'probe_sprites', 'drl_eval_data',
            'evaluate_drl', 'plot_probe_curves', 'code_samples', 'plot_code_samples', 'tour_drl', 'code_gap',
-           'drl_scale_row', 'mlp_probe']
+           'drl_scale_row']
 
 # %% ../nbs/30_drl.ipynb #84e2f939
 from .report import save_figure, tour_section, trainer
@@ -800,19 +800,3 @@ def drl_scale_row(model: DRL,          # a trained DRL model
         ratio=[wrong / right for right, wrong in gaps.values()],
         penalty=penalty,
     )
-
-# %% ../nbs/30_drl.ipynb #029e01db
-def mlp_probe(train_feats, train_labels, test_feats, test_labels,
-              hidden: tuple = (256,), weight_decay: float = 1e-3, seed: int = 0,
-              interval: bool = False):   # an `Estimate` with its bootstrap interval over the test items
-    "Test accuracy of an MLP classifier on standardised features (early stopping on a seeded 10 % of the training set)."
-    Xtr, Xte = as_features(train_feats, 'train_feats'), as_features(test_feats, 'test_feats')
-    ytr, yte = as_labels(train_labels, len(Xtr), 'train_labels'), as_labels(test_labels, len(Xte), 'test_labels')
-    scaler = StandardScaler().fit(Xtr)
-    net = MLPClassifier(hidden_layer_sizes=hidden, alpha=weight_decay, max_iter=300, early_stopping=True,
-                        validation_fraction=0.1, random_state=seed)
-    with warnings.catch_warnings(), threadpool_limits(limits=1):   # one BLAS thread: the same fit on every machine
-        warnings.simplefilter('ignore', ConvergenceWarning)
-        net.fit(scaler.transform(Xtr), ytr)
-        right = (net.predict(scaler.transform(Xte)) == yte).astype(np.float64)
-    return Estimate(*bootstrap_interval(right)) if interval else float(right.mean())
