@@ -25,7 +25,6 @@ from .train import TrainConfig, train, load_trained
 from .probes import linear_probe, knn_accuracy, regression_r2, regression_predictions, bootstrap_r2, r2_score, Estimate
 from .probes import RIDGE_ALPHAS, angle_to_circle, as_features, as_factors
 from .probes import format_table, as_labels, bootstrap_interval, mlp_probe
-
 from .ddim import load_pretrained
 
 # %% auto #0

@@ -845,7 +845,7 @@ def plot_angles(model: IRLINR, data: ImageData, axs=None, device=None):
     return axs
 
 # %% ../nbs/50_inr.ipynb #7cec5fbd
-@tour_section('inr', order=50, seconds=(2, 5))
+@tour_section('inr', order=50, seconds=(3, 10))
 def tour_inr(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     """Tour section: IRL-INR against an autoencoder and raw pixels on rotated digits and sprites, with
     pictures."""
