@@ -243,13 +243,17 @@ def centre_of_mass(x: torch.Tensor # (B, C, H, W) square images in [-1, 1]
         raise RepkitError(f"{int((mass <= 0).sum())} images have no ink: their centre of mass is undefined")
     return w @ pixel_grid(x.shape[-1], x.device) / mass
 
+def _ink_about_centre(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "The ink as weights summing to 1, `(B, P)`, and each pixel's offset `d = p - c(I)` from the centre of mass, `(B, P, 2)`."
+    w = ink(x)
+    w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
+    return w, pixel_grid(x.shape[-1], x.device)[None] - centre_of_mass(x)[:, None]
+
 def rotation_anchor(x: torch.Tensor # (B, C, H, W) square images in [-1, 1]
                    ) -> torch.Tensor:
     """The anchor `s(I) = E_w[|d|^2 d] / E_w[|d|^2]^(3/2)`, `d = p - c(I)`: shift invariant, rotation
     equivariant, shape `(B, 2)`."""
-    w = ink(x)
-    w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
-    d = pixel_grid(x.shape[-1], x.device)[None] - centre_of_mass(x)[:, None]    # (B, P, 2)
+    w, d = _ink_about_centre(x)
     r2 = (d ** 2).sum(-1)                                                     # |d|^2
     return (w[..., None] * r2[..., None] * d).sum(1) / (w * r2).sum(1, keepdim=True).clamp_min(1e-12) ** 1.5
 
@@ -267,9 +271,7 @@ def circular_harmonics(x: torch.Tensor,  # (B, C, H, W) square images in [-1, 1]
                       ) -> torch.Tensor:
     """`m_k(I) = E_w[|d|^2 e^{i k phi}] / E_w[|d|^2]` for k = 1 ... `orders`, `d = p - c(I)` at angle `phi`, as
     (real, imaginary) pairs `(B, orders, 2)`: shift and scale invariant, `m_k` turned by `k alpha` when `I` turns by `alpha`."""
-    w = ink(x)
-    w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
-    d = pixel_grid(x.shape[-1], x.device)[None] - centre_of_mass(x)[:, None]    # (B, P, 2)
+    w, d = _ink_about_centre(x)
     wr2 = w * (d ** 2).sum(-1)                                                # w |d|^2
     phi = torch.atan2(d[..., 1], d[..., 0])
     k = torch.arange(1, check_positive_int(orders, 'orders') + 1, device=x.device, dtype=phi.dtype)
