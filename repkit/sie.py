@@ -54,12 +54,13 @@ from .probes import format_table
 from .nets import conv_stem
 
 # %% auto #0
-__all__ = ['SIE_WEIGHTS', 'VARIANTS', 'SIE_DEFAULTS', 'TRAIN_WEIGHTS', 'SHIPPED', 'Hypernetwork', 'invariance_loss',
-           'variance_loss', 'covariance_loss', 'sie_loss', 'ConvEncoder', 'SIEModel', 'colour_jitter',
-           'limited_quaternions', 'limit_poses', 'pair_loss', 'variant_weights', 'sie_train_data', 'sie_train_config',
-           'train_sie', 'load_sie', 'sie_eval_data', 'embed_views', 'all_view_pairs', 'predicted_retrieval',
-           'evaluate_sie', 'invariance_ratio', 'sie_diagnostics', 'supervised_pose', 'sie_run_row', 'plot_invariance',
-           'plot_neighbours', 'plot_training_terms', 'tour_sie']
+__all__ = ['SIE_WEIGHTS', 'EQUI_LOSSES', 'RATIO_EPS', 'VARIANTS', 'SIE_DEFAULTS', 'TRAIN_WEIGHTS', 'SHIPPED', 'Hypernetwork',
+           'invariance_loss', 'variance_loss', 'covariance_loss', 'sie_loss', 'ConvEncoder', 'SIEModel',
+           'colour_jitter', 'limited_quaternions', 'limit_poses', 'pair_loss', 'variant_weights', 'sie_train_data',
+           'sie_train_config', 'train_sie', 'load_sie', 'sie_eval_data', 'embed_views', 'all_view_pairs',
+           'predicted_retrieval', 'rotation_pairs', 'evaluate_sie', 'invariance_ratio', 'sie_diagnostics',
+           'supervised_pose', 'sie_run_row', 'sie_full_row', 'plot_invariance', 'plot_neighbours',
+           'plot_training_terms', 'tour_sie']
 
 # %% ../nbs/41_sie.ipynb #d72e54de
 from .report import save_figure, tour_section, trainer
@@ -92,6 +93,8 @@ class Hypernetwork(nn.Module):
 SIE_WEIGHTS = dict(
     inv=10.0, equi=0.45 * 10, var=10.0, pred_var=10.0, cov=1.0
 )  # the paper's weights; note 0.45 * 10, not 4.5 * 10
+EQUI_LOSSES = ('mse', 'ratio')   # the equivariance term: the paper's MSE, or repkit's MSE relative to the identity's
+RATIO_EPS = 1e-6                 # keeps the ratio finite when z_eq does not change within a pair (the identity's MSE 0)
 
 def invariance_loss(z1: torch.Tensor, z2: torch.Tensor # (B, d) two embeddings to make equal
                    ) -> torch.Tensor:
@@ -131,10 +134,13 @@ def sie_loss(z1: torch.Tensor,            # (B, D) embeddings of view 1, invaria
              n_inv: int,  # leading invariant dimensions d_inv (D: VICReg, 0: equivariant only)
              weights: dict | None = None, # the lambdas of the five terms; default SIE_WEIGHTS
              equi_target: torch.Tensor | None = None, # (B, D) view 2 as the equivariance target (default: z2)
-             equi_rows: torch.Tensor | None = None    # (B,) bool: pairs in the equivariance terms (default: all)
+             equi_rows: torch.Tensor | None = None,   # (B,) bool: pairs in the equivariance terms (default: all)
+             equi_loss: str = 'mse'  # 'mse' (the paper's) or 'ratio': its MSE over that of the identity (below)
             ) -> tuple[torch.Tensor, dict]:
     "The SIE loss and its terms `{'inv', 'equi', 'var', 'pred_var', 'cov'}` (unweighted)."
     w = dict(SIE_WEIGHTS, **(weights or {}))
+    if equi_loss not in EQUI_LOSSES:
+        raise RepkitError(f"unknown equi_loss {equi_loss!r}: expected one of {EQUI_LOSSES}")
     check_shape(z1, (None, None), 'z1')
     if z2.shape != z1.shape:
         raise RepkitError(f"z2 must have the shape of z1 {tuple(z1.shape)}, got {tuple(z2.shape)}")
@@ -150,8 +156,11 @@ def sie_loss(z1: torch.Tensor,            # (B, D) embeddings of view 1, invaria
     check_shape(rows, (len(z1),), 'equi_rows')
     zero = z1.new_zeros(())
     use_eq = pred is not None and n_inv < D and int(rows.sum()) >= 2   # the hinge needs two rows
+    equi = invariance_loss(pred[rows], zt[rows, n_inv:]) if use_eq else zero          # |W(g) z_eq - z'_eq|^2 / (B d)
+    if use_eq and equi_loss == 'ratio':                          # ... / |z_eq - z'_eq|^2 / (B d): beat ignoring g
+        equi = equi / (invariance_loss(z1[rows, n_inv:], zt[rows, n_inv:]) + RATIO_EPS)
     terms = dict(inv=invariance_loss(z1[:, :n_inv], z2[:, :n_inv]) if n_inv > 0 else zero,
-                 equi=invariance_loss(pred[rows], zt[rows, n_inv:]) if use_eq else zero,
+                 equi=equi,
                  var=(variance_loss(z1) + variance_loss(z2)) / 2,
                  pred_var=variance_loss(pred[rows]) / 2 if use_eq else zero,
                  cov=covariance_loss(z1) + covariance_loss(z2))
@@ -281,11 +290,14 @@ def pair_loss(images: torch.Tensor,       # (N, 3, H, W) the rendered views
               weights: dict | None = None, # loss weights, default SIE_WEIGHTS
               augment: bool = True,        # `colour_jitter` each view independently
               equi_mask: torch.Tensor | None = None, # (N,) bool: views whose pairs enter the equivariance terms
-              shared_equi_jitter: bool = True  # equivariance target: view 2 under view 1's jitter (rotation only)
+              shared_equi_jitter: bool = True, # equivariance target: view 2 under view 1's jitter (rotation only)
+              equi_loss: str = 'mse'           # the equivariance term of `sie_loss`: 'mse' or 'ratio'
              ):
     "A `loss_fn(model, batch, generator)` for `repkit.train.train` on batches `(i, j, g)` of view pairs."
     if equi_mask is not None:
         check_shape(equi_mask, (len(images),), 'equi_mask')
+    if equi_loss not in EQUI_LOSSES:
+        raise RepkitError(f"unknown equi_loss {equi_loss!r}: expected one of {EQUI_LOSSES}")
     def loss_fn(model, batch, generator=None):
         i, j, g = batch
         x1, x2 = images[i.to(images.device)].to(g.device), images[j.to(images.device)].to(g.device)
@@ -303,9 +315,9 @@ def pair_loss(images: torch.Tensor,       # (N, 3, H, W) the rendered views
         rows = None if equi_mask is None else equi_mask[i.to(equi_mask.device)].to(g.device)
         if x2e is None or m.predictor is None:
             z1, z2, pred = model(x1, x2, g)
-            return sie_loss(z1, z2, pred, m.emb_inv, weights, equi_rows=rows)
+            return sie_loss(z1, z2, pred, m.emb_inv, weights, equi_rows=rows, equi_loss=equi_loss)
         z1, z2, pred, z2e = model(x1, x2, g, x2e)
-        return sie_loss(z1, z2, pred, m.emb_inv, weights, equi_target=z2e, equi_rows=rows)
+        return sie_loss(z1, z2, pred, m.emb_inv, weights, equi_target=z2e, equi_rows=rows, equi_loss=equi_loss)
     return loss_fn
 
 # %% ../nbs/41_sie.ipynb #8439430d
@@ -357,6 +369,8 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
               equi_classes: tuple | None = EQUI_CLASSES,  # classes in the equivariance terms (None: all)
               precision: str = 'fp32',       # autocast of each step: 'fp32', 'bf16' or 'auto' (`repkit.core.autocast_dtype`)
               weights: dict | None = None,   # loss weights that replace the variant's (`variant_weights`)
+              equi_loss: str = 'mse',        # the equivariance term: the paper's 'mse' or repkit's 'ratio' (`sie_loss`)
+              encoder_init: dict | None = None, # a `ConvEncoder` state dict to start from (default: random)
               stop_after: int | None = None, **model_kwargs):
     "Render Shapes3D view pairs from `seed` and train SIE or a baseline on them with repkit's training loop."
     if data != 'shapes3d':
@@ -370,14 +384,19 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
     equi_mask = None if equi_classes is None else torch.isin(ds.factors['class_id'], class_ids(equi_classes))
     torch.manual_seed(seed)
     model = SIEModel(variant, **model_kwargs)
+    if encoder_init is not None:
+        try:
+            model.encoder.load_state_dict(encoder_init)
+        except RuntimeError as e:
+            raise RepkitError(f"encoder_init does not fit this model's encoder: {str(e).splitlines()[-1].strip()}") from None
     cfg = sie_train_config(steps, batch_size, lr, seed, precision)
     cmd = command or (
         f"train_sie(variant={variant!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, "
-        f"n_objects={n_objects}, n_views={n_views}, size={size}, n_pairs={n_pairs}, augment={augment}, max_angle={max_angle}, vary_light={vary_light}, equi_classes={equi_classes}, precision={precision!r})"
+        f"n_objects={n_objects}, n_views={n_views}, size={size}, n_pairs={n_pairs}, augment={augment}, max_angle={max_angle}, vary_light={vary_light}, equi_classes={equi_classes}, precision={precision!r}, equi_loss={equi_loss!r})"
     )
     return train(
         model,
-        pair_loss(images.to(default_device(device)), weights, augment, equi_mask),
+        pair_loss(images.to(default_device(device)), weights, augment, equi_mask, equi_loss=equi_loss),
         (i, j, g),
         cfg,
         out,
@@ -390,7 +409,9 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
             command=cmd,
             render_seconds=render_s,
             weights=weights,
-            data=f"shapes3d: {n_objects} objects x {n_views} views (seed {seed}), {size}x{size}, {n_pairs} random view pairs (seed {seed + 1}), colour jitter: {augment}, poses within {max_angle} degrees (seed {seed + 2}), light and background per view: {vary_light}, equivariance terms on {equi_classes or 'all classes'} (view 2 under view 1's jitter)",
+            equi_loss=equi_loss,
+            encoder_init=encoder_init is not None,
+            data=f"shapes3d: {n_objects} objects x {n_views} views (seed {seed}), {size}x{size}, {n_pairs} random view pairs (seed {seed + 1}), colour jitter: {augment}, poses within {max_angle} degrees (seed {seed + 2}), light and background per view: {vary_light}, equivariance terms on {equi_classes or 'all classes'} (view 2 under view 1's jitter), equivariance loss {equi_loss!r}",
         ),
     )
 
@@ -502,6 +523,25 @@ def _subsample(i, j, n, seed):
     k = torch.randperm(len(i), generator=make_generator(seed))[:n]
     return i[k], j[k]
 
+def rotation_pairs(ds: Shapes3D,                    # held-out objects (`sie_eval_data`)
+                   seed: int = 0, n_fit_pairs: int = 5000, n_test_pairs: int = 4000,
+                   rot_classes: tuple | None = EQUI_CLASSES  # objects scored on rotation (None: all)
+                  ) -> tuple:
+    """The view pairs of the rotation readers: `(i, j, g)` to fit on and `(i, j, g)` to score on, with `g` the
+    relative rotation as 9 matrix entries, and the scoring objects (the halves of `_objects_split`)."""
+    V, y, quat = ds.n_views, ds.factors['class_id'].cpu(), ds.factors['quat'].cpu()
+    fit, test = _objects_split(ds.n_objects, seed)
+    if rot_classes is not None:                       # rotation readers: only classes whose pose the pixels fix
+        keep = torch.isin(y[::V], class_ids(rot_classes))
+        fit, test = fit[keep[fit]], test[keep[test]]
+    (i_f, j_f), (i_t, j_t) = _subsample(*all_view_pairs(fit, V), n_fit_pairs, seed), _subsample(
+        *all_view_pairs(test, V), n_test_pairs, seed + 1
+    )
+    R = lambda i, j: quat_to_matrix(relative_rotation(quat[i], quat[j])).reshape(
+        -1, 9
+    )  # 9 continuous numbers, no sign flip
+    return (i_f, j_f, R(i_f, j_f)), (i_t, j_t, R(i_t, j_t)), test
+
 def evaluate_sie(model: SIEModel, ds: Shapes3D,      # a trained model; held-out objects (`sie_eval_data`)
                  mlp: bool = True,                    # also fit the MLP rotation regressors
                  mlp_parts: bool | None = None,  # MLP regressors on each part too (default: for SIE only)
@@ -528,16 +568,7 @@ def evaluate_sie(model: SIEModel, ds: Shapes3D,      # a trained model; held-out
         )
         for p, x in parts.items()
     }
-    if rot_classes is not None:                       # rotation readers: only classes whose pose the pixels fix
-        keep = torch.isin(y[::V], class_ids(rot_classes))
-        fit, test = fit[keep[fit]], test[keep[test]]
-    (i_f, j_f), (i_t, j_t) = _subsample(*all_view_pairs(fit, V), n_fit_pairs, seed), _subsample(
-        *all_view_pairs(test, V), n_test_pairs, seed + 1
-    )
-    R = lambda i, j: quat_to_matrix(relative_rotation(quat[i], quat[j])).reshape(
-        -1, 9
-    )  # 9 continuous numbers, no sign flip
-    g_f, g_t = R(i_f, j_f), R(i_t, j_t)
+    (i_f, j_f, g_f), (i_t, j_t, g_t), test = rotation_pairs(ds, seed, n_fit_pairs, n_test_pairs, rot_classes)
     pair = lambda x, i, j: torch.cat([x[i], x[j]], 1)
     out['rot_r2_lin'] = regression_r2(pair(h, i_f, j_f), g_f, pair(h, i_t, j_t), g_t, average=True, interval=interval)
     mlp_parts = (model.variant == 'sie') if mlp_parts is None else mlp_parts
@@ -635,9 +666,12 @@ def supervised_pose(train_ds: Shapes3D,            # training objects (`sie_trai
                     steps: int = SIE_DEFAULTS['steps'], batch_size: int = SIE_DEFAULTS['batch_size'],
                     lr: float = SIE_DEFAULTS['lr'],
                     classes: tuple = EQUI_CLASSES,  # objects whose pose the pixels determine
-                    seed: int = 0, device=None, precision: str = 'fp32', progress: bool = False) -> dict:
+                    seed: int = 0, device=None, precision: str = 'fp32', progress: bool = False,
+                    return_encoder: bool = False  # also return the trained encoder's state dict (`encoder`)
+                   ) -> dict:
     """SIE's encoder and a linear head trained with labels to regress each view's pose (the 9 entries of R):
-    R^2 on the training views and on the held-out objects, with the training time."""
+    R^2 on the training views and on the held-out objects, the relative-rotation R^2 of `evaluate_sie`'s readers
+    on the encoder's representations of the held-out objects, and the training time."""
     x, y = _pose_rows(train_ds, classes)
     xt, yt = _pose_rows(test_ds, classes)
     if len(x) < 2 or len(xt) < 2:
@@ -651,9 +685,17 @@ def supervised_pose(train_ds: Shapes3D,            # training objects (`sie_trai
     head = run.ema.eval().cpu()
     with torch.no_grad():
         p, pt = torch.cat([head(b) for b in x.split(512)]), torch.cat([head(b) for b in xt.split(512)])
+        h = torch.cat([head[0](b) for b in test_ds.images.split(512)])   # the encoder's h of every held-out view
     r2 = lambda t, q: float(np.mean(r2_score(t.double().numpy(), q.double().numpy())))
-    return dict(fit_r2=r2(y, p), test_r2=r2(yt, pt), fit_views=len(x), test_views=len(xt), steps=steps,
-                minutes=run.seconds / 60)
+    (i_f, j_f, g_f), (i_t, j_t, g_t), _ = rotation_pairs(test_ds, seed, rot_classes=classes)
+    pair = lambda i, j: torch.cat([h[i], h[j]], 1)
+    out = dict(fit_r2=r2(y, p), test_r2=r2(yt, pt), fit_views=len(x), test_views=len(xt), steps=steps,
+               rot_r2_lin=regression_r2(pair(i_f, j_f), g_f, pair(i_t, j_t), g_t, average=True),
+               rot_r2_mlp=mlp_r2(pair(i_f, j_f), g_f, pair(i_t, j_t), g_t, groups=i_f // test_ds.n_views, seed=seed),
+               minutes=run.seconds / 60)
+    if return_encoder:
+        out['encoder'] = head[0].state_dict()
+    return out
 
 # %% ../nbs/41_sie.ipynb #8e2f2324
 def sie_run_row(steps: int = 600, n_objects: int = 300, n_pairs: int = 20_000, seed: int = 0, device='cpu',
@@ -671,6 +713,22 @@ def sie_run_row(steps: int = 600, n_objects: int = 300, n_pairs: int = 20_000, s
     views = lambda o: (o[:, None] * V + torch.arange(V)).reshape(-1)
     row['cls_inv'] = linear_probe(h[views(fit), :m.n_inv], y[views(fit)], h[views(test), :m.n_inv], y[views(test)],
                                   seed=seed)
+    return row
+
+# %% ../nbs/41_sie.ipynb #2eb5c87c
+def sie_full_row(variant: str = 'sie', steps: int = 1500, n_objects: int = 8000, seed: int = 0, device='cpu',
+                 eval_objects: int = 400, eval_views: int = 12, # the held-out set (`sie_eval_data`)
+                 mlp: bool = True,                              # the MLP rotation readers too
+                 **train_kwargs) -> dict:
+    """One run of `train_sie` in bf16 on `n_objects` x 8 views (50 pairs per object, at least 100,000), scored like
+    the shipped models: `evaluate_sie` (every reader) and `sie_diagnostics` on `sie_eval_data(400, 12)`."""
+    n_pairs = max(SIE_DEFAULTS['n_pairs'], 50 * check_positive_int(n_objects, 'n_objects'))
+    run = train_sie(variant, steps=steps, n_objects=n_objects, n_views=8, n_pairs=n_pairs, seed=seed, device=device,
+                    progress=False, precision='bf16', **train_kwargs)
+    m = run.ema.eval()
+    ds = sie_eval_data(eval_objects, eval_views)
+    row = {k: float(v) for k, v in evaluate_sie(m, ds, mlp=mlp, seed=seed).items()}
+    row.update({k: float(v) for k, v in sie_diagnostics(m, ds, seed=seed).items()}, train_minutes=run.seconds / 60)
     return row
 
 # %% ../nbs/41_sie.ipynb #6484a797
