@@ -721,7 +721,7 @@ def sie_full_row(variant: str = 'sie', steps: int = 1500, n_objects: int = 8000,
                  mlp: bool = True,                              # the MLP rotation readers too
                  **train_kwargs) -> dict:
     """One run of `train_sie` in bf16 on `n_objects` x 8 views (50 pairs per object, at least 100,000), scored like
-    the shipped models: `evaluate_sie` (every reader) and `sie_diagnostics` on `sie_eval_data(400, 12)`."""
+    the shipped models: `evaluate_sie` (every reader) and `sie_diagnostics` on `sie_eval_data(eval_objects, eval_views)`."""
     n_pairs = max(SIE_DEFAULTS['n_pairs'], 50 * check_positive_int(n_objects, 'n_objects'))
     run = train_sie(variant, steps=steps, n_objects=n_objects, n_views=8, n_pairs=n_pairs, seed=seed, device=device,
                     progress=False, precision='bf16', **train_kwargs)
