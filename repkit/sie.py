@@ -96,6 +96,11 @@ SIE_WEIGHTS = dict(
 EQUI_LOSSES = ('mse', 'ratio')   # the equivariance term: the paper's MSE, or repkit's MSE relative to the identity's
 RATIO_EPS = 1e-6                 # keeps the ratio finite when z_eq does not change within a pair (the identity's MSE 0)
 
+def _check_equi_loss(equi_loss: str) -> str:
+    if equi_loss not in EQUI_LOSSES:
+        raise RepkitError(f"unknown equi_loss {equi_loss!r}: expected one of {EQUI_LOSSES}")
+    return equi_loss
+
 def invariance_loss(z1: torch.Tensor, z2: torch.Tensor # (B, d) two embeddings to make equal
                    ) -> torch.Tensor:
     "Mean squared difference `|z1 - z2|^2 / (B d)`."
@@ -139,8 +144,7 @@ def sie_loss(z1: torch.Tensor,            # (B, D) embeddings of view 1, invaria
             ) -> tuple[torch.Tensor, dict]:
     "The SIE loss and its terms `{'inv', 'equi', 'var', 'pred_var', 'cov'}` (unweighted)."
     w = dict(SIE_WEIGHTS, **(weights or {}))
-    if equi_loss not in EQUI_LOSSES:
-        raise RepkitError(f"unknown equi_loss {equi_loss!r}: expected one of {EQUI_LOSSES}")
+    _check_equi_loss(equi_loss)
     check_shape(z1, (None, None), 'z1')
     if z2.shape != z1.shape:
         raise RepkitError(f"z2 must have the shape of z1 {tuple(z1.shape)}, got {tuple(z2.shape)}")
@@ -296,8 +300,7 @@ def pair_loss(images: torch.Tensor,       # (N, 3, H, W) the rendered views
     "A `loss_fn(model, batch, generator)` for `repkit.train.train` on batches `(i, j, g)` of view pairs."
     if equi_mask is not None:
         check_shape(equi_mask, (len(images),), 'equi_mask')
-    if equi_loss not in EQUI_LOSSES:
-        raise RepkitError(f"unknown equi_loss {equi_loss!r}: expected one of {EQUI_LOSSES}")
+    _check_equi_loss(equi_loss)                        # early: before the first batch
     def loss_fn(model, batch, generator=None):
         i, j, g = batch
         x1, x2 = images[i.to(images.device)].to(g.device), images[j.to(images.device)].to(g.device)
