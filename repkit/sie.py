@@ -25,6 +25,7 @@ from repkit.shapes3d import (
     Shapes3D,
     view_pairs,
     relative_rotation,
+    quat_mul,
     random_quaternions,
     quat_to_matrix,
     CLASSES,
@@ -54,13 +55,13 @@ from .probes import format_table
 from .nets import conv_stem
 
 # %% auto #0
-__all__ = ['SIE_WEIGHTS', 'EQUI_LOSSES', 'RATIO_EPS', 'VARIANTS', 'SIE_DEFAULTS', 'TRAIN_WEIGHTS', 'SHIPPED', 'Hypernetwork',
-           'invariance_loss', 'variance_loss', 'covariance_loss', 'sie_loss', 'ConvEncoder', 'SIEModel',
-           'colour_jitter', 'limited_quaternions', 'limit_poses', 'pair_loss', 'variant_weights', 'sie_train_data',
-           'sie_train_config', 'train_sie', 'load_sie', 'sie_eval_data', 'embed_views', 'all_view_pairs',
-           'predicted_retrieval', 'rotation_pairs', 'evaluate_sie', 'invariance_ratio', 'sie_diagnostics',
-           'supervised_pose', 'sie_run_row', 'sie_full_row', 'plot_invariance', 'plot_neighbours',
-           'plot_training_terms', 'tour_sie']
+__all__ = ['SIE_WEIGHTS', 'EQUI_LOSSES', 'RATIO_EPS', 'VARIANTS', 'PREDICTORS', 'SIE_DEFAULTS', 'TRAIN_WEIGHTS', 'SHIPPED',
+           'Hypernetwork', 'QuaternionPredictor', 'quaternion_hypernetwork', 'invariance_loss', 'variance_loss',
+           'covariance_loss', 'sie_loss', 'ConvEncoder', 'SIEModel', 'colour_jitter', 'limited_quaternions',
+           'limit_poses', 'pair_loss', 'variant_weights', 'sie_train_data', 'sie_train_config', 'train_sie', 'load_sie',
+           'sie_eval_data', 'embed_views', 'all_view_pairs', 'predicted_retrieval', 'rotation_pairs', 'evaluate_sie',
+           'invariance_ratio', 'sie_diagnostics', 'supervised_pose', 'sie_run_row', 'sie_full_row', 'plot_invariance',
+           'plot_neighbours', 'plot_training_terms', 'tour_sie']
 
 # %% ../nbs/41_sie.ipynb #d72e54de
 from .report import save_figure, tour_section, trainer
@@ -89,11 +90,38 @@ class Hypernetwork(nn.Module):
             raise RepkitError(f"g has {len(g)} rows but z has {len(z)}")
         return torch.einsum('bij,bj->bi', self.weights(g), z)
 
+# %% ../nbs/41_sie.ipynb #08f60f16
+class QuaternionPredictor(nn.Module):
+    "A weight-free `W(g)`: each of the d/4 blocks of `z` (a quaternion) times `g` on the right, `z_k ⊗ g`."
+    def __init__(self, d: int,          # size of the equivariant embedding, a multiple of 4
+                 g_dim: int = 4):
+        super().__init__()
+        if check_positive_int(d, 'd') % 4 or g_dim != 4:
+            raise RepkitError(f"QuaternionPredictor needs d a multiple of 4 and g_dim 4, got d={d}, g_dim={g_dim}")
+        self.d, self.g_dim = d, g_dim
+    def forward(self, z: torch.Tensor,  # (B, d) equivariant embeddings of view 1
+                g: torch.Tensor         # (B, 4) relative rotations from view 1 to view 2
+               ) -> torch.Tensor:
+        check_shape(z, (None, self.d), 'z')
+        check_shape(g, (len(z), 4), 'g')
+        return quat_mul(z.reshape(len(z), -1, 4), g[:, None].to(z.dtype)).reshape(len(z), -1)
+
+def quaternion_hypernetwork(d: int      # size of the equivariant embedding, a multiple of 4
+                           ) -> Hypernetwork:
+    "The paper's `Hypernetwork`, its weights set to `QuaternionPredictor`'s W(g) (a start; training moves them)."
+    QuaternionPredictor(d)                                       # the same check of d
+    net, eye = Hypernetwork(d), torch.eye(4)
+    basis = torch.stack([quat_mul(eye, e).T for e in eye])       # basis[k] @ p = p ⊗ e_k: column i is e_i ⊗ e_k
+    with torch.no_grad():
+        net.A.copy_(torch.stack([torch.block_diag(*[b] * (d // 4)) for b in basis]))
+    return net
+
 # %% ../nbs/41_sie.ipynb #fa98c1b5
 SIE_WEIGHTS = dict(
     inv=10.0, equi=0.45 * 10, var=10.0, pred_var=10.0, cov=1.0
 )  # the paper's weights; note 0.45 * 10, not 4.5 * 10
-EQUI_LOSSES = ('mse', 'ratio')   # the equivariance term: the paper's MSE, or repkit's MSE relative to the identity's
+EQUI_LOSSES = ('mse', 'ratio', 'gfree')  # the equivariance term: the paper's MSE, or repkit's MSE relative to the identity's,
+                                         # or to the better of the identity's and the batch mean's (`sie_loss`)
 RATIO_EPS = 1e-6                 # keeps the ratio finite when z_eq does not change within a pair (the identity's MSE 0)
 
 def _check_equi_loss(equi_loss: str) -> str:
@@ -140,7 +168,7 @@ def sie_loss(z1: torch.Tensor,            # (B, D) embeddings of view 1, invaria
              weights: dict | None = None, # the lambdas of the five terms; default SIE_WEIGHTS
              equi_target: torch.Tensor | None = None, # (B, D) view 2 as the equivariance target (default: z2)
              equi_rows: torch.Tensor | None = None,   # (B,) bool: pairs in the equivariance terms (default: all)
-             equi_loss: str = 'mse'  # 'mse' (the paper's) or 'ratio': its MSE over that of the identity (below)
+             equi_loss: str = 'mse'  # 'mse' (the paper's), 'ratio' (over the identity's MSE) or 'gfree' (below)
             ) -> tuple[torch.Tensor, dict]:
     "The SIE loss and its terms `{'inv', 'equi', 'var', 'pred_var', 'cov'}` (unweighted)."
     w = dict(SIE_WEIGHTS, **(weights or {}))
@@ -161,8 +189,12 @@ def sie_loss(z1: torch.Tensor,            # (B, D) embeddings of view 1, invaria
     zero = z1.new_zeros(())
     use_eq = pred is not None and n_inv < D and int(rows.sum()) >= 2   # the hinge needs two rows
     equi = invariance_loss(pred[rows], zt[rows, n_inv:]) if use_eq else zero          # |W(g) z_eq - z'_eq|^2 / (B d)
-    if use_eq and equi_loss == 'ratio':                          # ... / |z_eq - z'_eq|^2 / (B d): beat ignoring g
-        equi = equi / (invariance_loss(z1[rows, n_inv:], zt[rows, n_inv:]) + RATIO_EPS)
+    if use_eq and equi_loss != 'mse':
+        target = zt[rows, n_inv:]
+        free = invariance_loss(z1[rows, n_inv:], target)         # the identity's |z_eq - z'_eq|^2 / (B d)
+        if equi_loss == 'gfree':                                 # ... or the batch mean's, whichever is smaller
+            free = torch.minimum(free, invariance_loss(target, target.mean(0).expand_as(target)))
+        equi = equi / (free + RATIO_EPS)                         # beat the prediction that ignores g
     terms = dict(inv=invariance_loss(z1[:, :n_inv], z2[:, :n_inv]) if n_inv > 0 else zero,
                  equi=equi,
                  var=(variance_loss(z1) + variance_loss(z2)) / 2,
@@ -186,6 +218,7 @@ class ConvEncoder(nn.Module):
         return self.head(self.net(x).mean((2, 3)))
 
 VARIANTS = ('sie', 'vicreg', 'equi')
+PREDICTORS = dict(hyper=Hypernetwork, quat=QuaternionPredictor, hyper_quat=quaternion_hypernetwork)  # SIEModel(predictor=...)
 
 class SIEModel(nn.Module):
     """Encoder -> representation h = (h_inv, h_eq) -> one expander per part -> z = (z_inv, z_eq); hypernetwork
@@ -193,17 +226,22 @@ class SIEModel(nn.Module):
     def __init__(self, variant: str = 'sie',  # 'sie' (split), 'vicreg' (invariant), 'equi' (equivariant)
                  repr_dim: int = 64,                # size of h
                  emb_mult: int = 4,                 # expander width / input width
-                 channels: tuple = (16, 32, 64, 128)):
+                 channels: tuple = (16, 32, 64, 128),
+                 predictor: str = 'hyper'):  # 'hyper' (the paper's), 'quat' (`QuaternionPredictor`), 'hyper_quat' (the paper's started there)
         super().__init__()
         if variant not in VARIANTS:
             raise RepkitError(f"unknown variant {variant!r}: expected one of {VARIANTS}")
         repr_dim, emb_mult = check_positive_int(repr_dim, 'repr_dim'), check_positive_int(
             emb_mult, 'emb_mult'
         )
+        if predictor not in PREDICTORS:
+            raise RepkitError(f"unknown predictor {predictor!r}: expected one of {tuple(PREDICTORS)}")
         if variant == 'sie' and repr_dim % 2:
             raise RepkitError(f"SIE splits h in two halves: repr_dim must be even, got {repr_dim}")
         self.variant, self.repr_dim = variant, repr_dim
         self.hparams = dict(repr_dim=repr_dim, emb_mult=emb_mult, channels=tuple(channels))
+        if predictor != 'hyper':
+            self.hparams['predictor'] = predictor          # (the shipped models' configs predate the option)
         self.n_inv = dict(sie=repr_dim // 2, vicreg=repr_dim, equi=0)[variant]   # invariant dimensions of h
         n_eq = repr_dim - self.n_inv
         self.encoder = ConvEncoder(repr_dim, channels)
@@ -213,7 +251,7 @@ class SIEModel(nn.Module):
             emb_mult * self.n_inv,
             emb_mult * n_eq,
         )  # d_inv and d_eq of the embedding z
-        self.predictor = Hypernetwork(self.emb_eq) if n_eq else None
+        self.predictor = PREDICTORS[predictor](self.emb_eq) if n_eq else None
     @property
     def config(self) -> dict:
         return dict(variant=self.variant, **self.hparams)
@@ -724,13 +762,16 @@ def sie_full_row(variant: str = 'sie', steps: int = 1500, n_objects: int = 8000,
                  mlp: bool = True,                              # the MLP rotation readers too
                  **train_kwargs) -> dict:
     """One run of `train_sie` in bf16 on `n_objects` x 8 views (50 pairs per object, at least 100,000), scored like
-    the shipped models: `evaluate_sie` (every reader) and `sie_diagnostics` on `sie_eval_data(eval_objects, eval_views)`."""
+    the shipped models: `evaluate_sie` (every reader, with 95 % bootstrap intervals as `{name}_lo`, `{name}_hi`) and
+    `sie_diagnostics` on `sie_eval_data(eval_objects, eval_views)`."""
     n_pairs = max(SIE_DEFAULTS['n_pairs'], 50 * check_positive_int(n_objects, 'n_objects'))
     run = train_sie(variant, steps=steps, n_objects=n_objects, n_views=8, n_pairs=n_pairs, seed=seed, device=device,
                     progress=False, precision='bf16', **train_kwargs)
     m = run.ema.eval()
     ds = sie_eval_data(eval_objects, eval_views)
-    row = {k: float(v) for k, v in evaluate_sie(m, ds, mlp=mlp, seed=seed).items()}
+    scores = evaluate_sie(m, ds, mlp=mlp, seed=seed, interval=True)
+    row = {k: float(v) for k, v in scores.items()}
+    row.update({f'{k}_{end}': getattr(v, end) for k, v in scores.items() if isinstance(v, Estimate) for end in ('lo', 'hi')})
     row.update({k: float(v) for k, v in sie_diagnostics(m, ds, seed=seed).items()}, train_minutes=run.seconds / 60)
     return row
 
