@@ -433,7 +433,8 @@ def train_sie(variant: str = 'sie',          # 'sie', 'vicreg' or 'equi'
     cfg = sie_train_config(steps, batch_size, lr, seed, precision)
     cmd = command or (
         f"train_sie(variant={variant!r}, steps={steps}, batch_size={batch_size}, lr={lr}, seed={seed}, "
-        f"n_objects={n_objects}, n_views={n_views}, size={size}, n_pairs={n_pairs}, augment={augment}, max_angle={max_angle}, vary_light={vary_light}, equi_classes={equi_classes}, precision={precision!r}, equi_loss={equi_loss!r})"
+        f"n_objects={n_objects}, n_views={n_views}, size={size}, n_pairs={n_pairs}, augment={augment}, max_angle={max_angle}, vary_light={vary_light}, equi_classes={equi_classes}, precision={precision!r}, equi_loss={equi_loss!r}"
+        + ''.join(f", {k}={v!r}" for k, v in model_kwargs.items()) + ")"     # the model's options (repr_dim, predictor, ...)
     )
     return train(
         model,
