@@ -91,29 +91,33 @@ class Hypernetwork(nn.Module):
         return torch.einsum('bij,bj->bi', self.weights(g), z)
 
 # %% ../nbs/41_sie.ipynb #08f60f16
+def _quaternion_blocks(d: int) -> int:
+    "How many quaternions (4-blocks) an embedding of size `d` holds; `d` must be a multiple of 4."
+    if check_positive_int(d, 'd') % 4:
+        raise RepkitError(f"a quaternion predictor needs d a multiple of 4, got d={d}")
+    return d // 4
+
 class QuaternionPredictor(nn.Module):
     "A weight-free `W(g)`: each of the d/4 blocks of `z` (a quaternion) times `g` on the right, `z_k ⊗ g`."
-    def __init__(self, d: int,          # size of the equivariant embedding, a multiple of 4
-                 g_dim: int = 4):
+    def __init__(self, d: int           # size of the equivariant embedding, a multiple of 4
+                ):
         super().__init__()
-        if check_positive_int(d, 'd') % 4 or g_dim != 4:
-            raise RepkitError(f"QuaternionPredictor needs d a multiple of 4 and g_dim 4, got d={d}, g_dim={g_dim}")
-        self.d, self.g_dim = d, g_dim
+        self.n_blocks, self.d = _quaternion_blocks(d), d
     def forward(self, z: torch.Tensor,  # (B, d) equivariant embeddings of view 1
                 g: torch.Tensor         # (B, 4) relative rotations from view 1 to view 2
                ) -> torch.Tensor:
         check_shape(z, (None, self.d), 'z')
         check_shape(g, (len(z), 4), 'g')
-        return quat_mul(z.reshape(len(z), -1, 4), g[:, None].to(z.dtype)).reshape(len(z), -1)
+        return quat_mul(z.reshape(len(z), self.n_blocks, 4), g[:, None].to(z.dtype)).reshape(len(z), self.d)
 
 def quaternion_hypernetwork(d: int      # size of the equivariant embedding, a multiple of 4
                            ) -> Hypernetwork:
     "The paper's `Hypernetwork`, its weights set to `QuaternionPredictor`'s W(g) (a start; training moves them)."
-    QuaternionPredictor(d)                                       # the same check of d
+    n_blocks = _quaternion_blocks(d)
     net, eye = Hypernetwork(d), torch.eye(4)
     basis = torch.stack([quat_mul(eye, e).T for e in eye])       # basis[k] @ p = p ⊗ e_k: column i is e_i ⊗ e_k
     with torch.no_grad():
-        net.A.copy_(torch.stack([torch.block_diag(*[b] * (d // 4)) for b in basis]))
+        net.A.copy_(torch.stack([torch.block_diag(*[b] * n_blocks) for b in basis]))
     return net
 
 # %% ../nbs/41_sie.ipynb #fa98c1b5
