@@ -14,6 +14,9 @@ A notebook fails when
   method (`ax.plot`, `ax.imshow`, `.scatter`, ...), or a function named `plot_*`, `show_image*` or
   `draw_*`. Cells that send the figure to a file (`save_figure`, `savefig`, `plt.close`) and cells the
   reader's run skips are exempt.
+- a cell the reader's run skips (`#| slow`, `#| cuda`) imports and also does something else: the docs build
+  (`nbdev_proc_nbs`) executes every cell that imports, so such a cell would train or load checkpoints while
+  the site is built. Its imports belong in a cell of their own.
 Exits 1 with one line per problem; prints "outputs: N notebooks checked, M failed".
 """
 import ast, json, sys
@@ -60,6 +63,14 @@ def draws_figure(src: str) -> bool:
         if obj is None and n.startswith(('plot_', 'show_image', 'draw_')): return True
     return False
 
+def imports_and_more(src: str) -> bool:
+    "Whether cell source `src` holds an import and another statement (nbdev's docs build runs such cells)."
+    src = '\n'.join(l for l in src.splitlines() if not l.lstrip().startswith(('%', '!')))
+    try: tree = ast.parse(src)
+    except SyntaxError: return False
+    imp = any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(tree))
+    return imp and any(not isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body)
+
 def check(path: Path) -> list[str]:
     "Problems with the stored outputs of notebook `path` (empty when it is fine)."
     nb = json.loads(path.read_text(encoding='utf-8'))
@@ -81,7 +92,11 @@ def check(path: Path) -> list[str]:
             if o['output_type'] == 'error':
                 err = f"{o.get('ename')}: {o.get('evalue')}"
                 probs.append(f"{name}: code cell {j + 1} ({first!r}) has an error output: {err}")
-        if regen.skipped(src): continue
+        if regen.skipped(src):
+            if imports_and_more(src):
+                probs.append(f"{name}: code cell {j + 1} ({first!r}) is skipped by the reader's run but imports: "
+                             "the docs build would run all of it (move its imports to a cell of their own)")
+            continue
         if draws_figure(src) and not any(k in o.get('data', {}) for o in outs for k in IMAGE_MIME):
             probs.append(f"{name}: code cell {j + 1} ({first!r}) draws a figure but has no image output")
     return probs

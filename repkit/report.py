@@ -196,19 +196,25 @@ def tour_section(name: str,                 # the section's name, for `repkit to
         return TOUR_SECTIONS.add(name, fn, order=order, title=title, seconds=tuple(seconds))
     return decorate
 
-def trainer(name: str,      # the METHOD of `repkit train METHOD`
-            **fixed         # arguments this method always passes (e.g. `variant='vicreg'`)
+def trainer(name: str,              # the METHOD of `repkit train METHOD`
+            defaults: dict | None = None, # arguments it passes unless the command gives them (e.g. `dict(steps=13500)`)
+            **fixed                 # arguments this method always passes (e.g. `variant='vicreg'`)
            ) -> Callable:
     "Register a training function as `repkit train NAME`; stack several to serve several methods."
+    defaults = dict(defaults or {})
+    both = sorted(set(defaults) & set(fixed))
+    if both:
+        raise RepkitError(f"trainer {name!r}: {', '.join(both)} cannot be both fixed and a default")
     def decorate(fn):
-        _check_accepts(fn, (*TRAINER_ARGS, *fixed), 'trainer')
-        return TRAINERS.add(name, fn, fixed=fixed)
+        _check_accepts(fn, (*TRAINER_ARGS, *fixed, *defaults), 'trainer')
+        return TRAINERS.add(name, fn, fixed=fixed, defaults=defaults)
     return decorate
 
 def run_trainer(name: str, **kwargs):
-    "Call the trainer registered as `name` with its fixed arguments and `kwargs`."
+    "Call the trainer registered as `name` with its fixed arguments, its defaults and `kwargs` (which override the defaults)."
     fn = TRAINERS[name]
-    return fn(**TRAINERS.info(name)['fixed'], **kwargs)
+    info = TRAINERS.info(name)
+    return fn(**info['fixed'], **dict(info['defaults'], **kwargs))
 
 def bench(name: str) -> Callable:
     "Register `fn(quick, seed, as_json, progress, **options) -> str` as `repkit bench NAME`."
