@@ -56,13 +56,13 @@ from .nets import conv_stem
 
 # %% auto #0
 __all__ = ['SIE_WEIGHTS', 'EQUI_LOSSES', 'RATIO_EPS', 'VARIANTS', 'PREDICTORS', 'SIE_DEFAULTS', 'TRAIN_WEIGHTS', 'LARGE_DATA',
-           'SHIPPED', 'Hypernetwork', 'QuaternionPredictor', 'quaternion_hypernetwork', 'invariance_loss',
-           'variance_loss', 'covariance_loss', 'sie_loss', 'ConvEncoder', 'SIEModel', 'colour_jitter',
-           'limited_quaternions', 'limit_poses', 'pair_loss', 'variant_weights', 'sie_train_data', 'sie_train_config',
-           'train_sie', 'load_sie', 'sie_eval_data', 'embed_views', 'all_view_pairs', 'predicted_retrieval',
-           'rotation_pairs', 'evaluate_sie', 'scoring_splits', 'invariance_ratio', 'sie_diagnostics', 'expander_off',
-           'supervised_pose', 'sie_run_row', 'sie_full_row', 'plot_invariance', 'plot_neighbours',
-           'plot_training_terms', 'tour_sie']
+           'LARGE_BUDGET', 'SHIPPED', 'Hypernetwork', 'QuaternionPredictor', 'quaternion_hypernetwork',
+           'invariance_loss', 'variance_loss', 'covariance_loss', 'sie_loss', 'ConvEncoder', 'SIEModel',
+           'colour_jitter', 'limited_quaternions', 'limit_poses', 'pair_loss', 'variant_weights', 'sie_train_data',
+           'sie_train_config', 'train_sie', 'load_sie', 'sie_eval_data', 'embed_views', 'all_view_pairs',
+           'predicted_retrieval', 'rotation_pairs', 'evaluate_sie', 'scoring_splits', 'invariance_ratio',
+           'sie_diagnostics', 'expander_off', 'supervised_pose', 'sie_run_row', 'sie_full_row', 'plot_invariance',
+           'plot_neighbours', 'plot_training_terms', 'tour_sie']
 
 # %% ../nbs/41_sie.ipynb #d72e54de
 from .report import save_figure, tour_section, trainer
@@ -398,9 +398,10 @@ def sie_train_config(steps: int, batch_size: int, lr: float, seed: int = 0, prec
                        ema_decay=0.998, ckpt_every=250, seed=seed, precision=precision)
 
 LARGE_DATA = dict(n_objects=8000, n_pairs=400_000)  # the data of the fixed-predictor recipe: 8000 objects, 50 pairs each
+LARGE_BUDGET = dict(steps=13_500)                   # ... and its budget, three times SIE_DEFAULTS['steps'] (`--steps` overrides it)
 
-@trainer('vicreg-8k', variant='vicreg', **LARGE_DATA)
-@trainer('sie-quat', variant='sie', predictor='quat', equi_loss='ratio_unit', **LARGE_DATA)
+@trainer('vicreg-8k', defaults=LARGE_BUDGET, variant='vicreg', **LARGE_DATA)
+@trainer('sie-quat', defaults=LARGE_BUDGET, variant='sie', predictor='quat', equi_loss='ratio_unit', **LARGE_DATA)
 @trainer('sie-equi', variant='equi')
 @trainer('vicreg', variant='vicreg')
 @trainer('sie', variant='sie')
@@ -734,7 +735,8 @@ def expander_off(model: SIEModel, ds: Shapes3D,   # a trained model; held-out ob
         raise RepkitError(f"this {model.variant} model has no {part} expander")
     h, _ = embed_views(model, ds.images, device=device)
     x = h[:, model.n_inv:] if part == 'eq' else h[:, :model.n_inv]
-    off = expander.cpu().eval()[:3](x).amax(1) <= 0               # after the ReLU: no unit above 0
+    dev = next(expander.parameters()).device                      # where the model is (left there)
+    off = (expander[:3](x.to(dev)).amax(1) <= 0).cpu()            # after the ReLU: no unit above 0
     y = ds.factors['class_id'].cpu()
     return {name: float(off[y == c].float().mean()) for c, name in enumerate(CLASSES) if bool((y == c).any())}
 
@@ -899,7 +901,7 @@ def plot_training_terms(models: dict, axs=None, smooth: int = 50):
     return axs
 
 # %% ../nbs/41_sie.ipynb #3d763d02
-@tour_section('sie', order=41, seconds=(3, 45))
+@tour_section('sie', order=41, seconds=(6, 120))
 def tour_sie(out: Path, quick: bool = False, device=None, seed: int = 0, progress: bool = True) -> dict:
     """Tour section: SIE (the paper's recipe and the fixed-predictor one) against VICReg and the unsplit model on
     classification, rotation regression and retrieval."""
@@ -937,7 +939,7 @@ def tour_sie(out: Path, quick: bool = False, device=None, seed: int = 0, progres
     ]
     V = ds.n_views
     chance = sum(1 / r for r in range(1, V)) / (V - 1)
-    md = f"""Two recipes, each with its baselines on the same encoder, data and budget. The paper's: sie (split representation, learned hypernetwork predictor, MSE equivariance term) against vicreg (all invariant) and sie_equi (the predictor on the whole embedding, no split), 2000 training objects, 4500 steps. repkit's departure: sie_quat (a fixed quaternion predictor W(g) and the equivariance term as a ratio of unit vectors, `ratio_unit`) against vicreg_8k, 8000 training objects, 4500 steps. All are scored on {ds.n_objects} held-out Shapes3D objects x {V} views (probes fitted on half of the objects, scored on the other half). cls: linear-probe class accuracy on the invariant part, the equivariant part and all of h (chance {1 / len(CLASSES):.3f}); rot_r2: R^2 of the relative rotation (the 9 entries of its matrix) from two views' representations, ridge reader (penalty by leave-one-out) and regularised MLP reader{' (MLP readers skipped in quick mode)' if quick else ''}; mrr/hit@k: the predictor's output retrieving the target view among the object's other {V - 1} views; _identity: the same with the unchanged embedding as query (VICReg's only number), which is exactly chance by construction (MRR {chance:.3f}, Hit@1 {1 / (V - 1):.3f}). Poses lie within 90 degrees of each object's canonical pose; training used colour jitter (see chapter 41).
+    md = f"""Two recipes, each with its baselines on the same encoder, data and budget. The paper's: sie (split representation, learned hypernetwork predictor, MSE equivariance term) against vicreg (all invariant) and sie_equi (the predictor on the whole embedding, no split), 2000 training objects, 4500 steps. repkit's departure: sie_quat (a fixed quaternion predictor W(g) and the equivariance term as a ratio of unit vectors, `ratio_unit`) against vicreg_8k, 8000 training objects, 13500 steps. All are scored on {ds.n_objects} held-out Shapes3D objects x {V} views (probes fitted on half of the objects, scored on the other half). cls: linear-probe class accuracy on the invariant part, the equivariant part and all of h (chance {1 / len(CLASSES):.3f}); rot_r2: R^2 of the relative rotation (the 9 entries of its matrix) from two views' representations, ridge reader (penalty by leave-one-out) and regularised MLP reader{' (MLP readers skipped in quick mode)' if quick else ''}; mrr/hit@k: the predictor's output retrieving the target view among the object's other {V - 1} views; _identity: the same with the unchanged embedding as query (VICReg's only number), which is exactly chance by construction (MRR {chance:.3f}, Hit@1 {1 / (V - 1):.3f}). Poses lie within 90 degrees of each object's canonical pose; training used colour jitter (see chapter 41).
 
 {format_table(metrics, columns=cols)}
 
