@@ -33,11 +33,16 @@ AX_DRAW = {'plot', 'imshow', 'scatter', 'hist', 'bar', 'barh', 'contour', 'conto
 TO_FILE = {'save_figure', 'savefig', 'close'}
 IMAGE_MIME = ('image/png', 'image/jpeg', 'image/svg+xml')
 
+def _parse_cell(src: str):
+    "The syntax tree of cell source `src` without its magics and shell lines, or None if it does not parse."
+    src = '\n'.join(l for l in src.splitlines() if not l.lstrip().startswith(('%', '!')))
+    try: return ast.parse(src)
+    except SyntaxError: return None
+
 def _top_level_calls(src: str):
     "Call nodes of cell source `src` outside the bodies of the functions and classes it defines."
-    src = '\n'.join(l for l in src.splitlines() if not l.lstrip().startswith(('%', '!')))
-    try: tree = ast.parse(src)
-    except SyntaxError: return []
+    tree = _parse_cell(src)
+    if tree is None: return []
     calls, todo = [], list(tree.body)
     while todo:
         node = todo.pop()
@@ -65,9 +70,8 @@ def draws_figure(src: str) -> bool:
 
 def imports_and_more(src: str) -> bool:
     "Whether cell source `src` holds an import and another statement (nbdev's docs build runs such cells)."
-    src = '\n'.join(l for l in src.splitlines() if not l.lstrip().startswith(('%', '!')))
-    try: tree = ast.parse(src)
-    except SyntaxError: return False
+    tree = _parse_cell(src)
+    if tree is None: return False
     imp = any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(tree))
     return imp and any(not isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body)
 
